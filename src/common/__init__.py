@@ -1,0 +1,1 @@
+"""ecswatch's domain: event model, analysis, links, policies. No SDK imports outside ``adapters``."""

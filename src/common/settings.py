@@ -1,0 +1,100 @@
+"""All configuration read from the environment, in one place, once.
+
+Each field documents its variable, type and default. Secrets are never values
+here: only the *names* of the SSM parameters or Secrets Manager secrets that
+hold them (``ssm:/path`` or ``secretsmanager:name-or-arn``), resolved later
+through Powertools Parameters with a cache.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value we cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: WATCH_CLUSTERS — comma-separated cluster names or ARNs to watch; empty watches every cluster.
+    watch_clusters: frozenset[str] = frozenset()
+    #: INCLUDE_SERVICE_TASKS — also report tasks of ECS services (group "service:..."); default false.
+    include_service_tasks: bool = False
+    #: LOG_TAIL_LINES — how many log lines to fetch for a failed run; 0 disables the tail; default 30.
+    log_tail_lines: int = 30
+    #: LOG_TAIL_MAX_BYTES — byte budget of the tail after redaction (fits a Slack code block); default 2800.
+    log_tail_max_bytes: int = 2800
+    #: STATE_TABLE_NAME — DynamoDB table for run state, dedupe and lineage; empty disables state.
+    state_table_name: str = ""
+    #: DATADOG_SITE — datadoghq.com, datadoghq.eu, us3.datadoghq.com, us5.datadoghq.com, ap1.datadoghq.com ...
+    datadog_site: str = "datadoghq.com"
+    #: DATADOG_API_KEY_PARAMETER — ssm:/name or secretsmanager:name of the Datadog API key; empty disables.
+    datadog_api_key_parameter: str = ""
+    #: SLACK_TOKEN_PARAMETER — ssm:/name or secretsmanager:name of a Slack bot token (xoxb-...).
+    slack_token_parameter: str = ""
+    #: SLACK_WEBHOOK_PARAMETER — ssm:/name or secretsmanager:name of an incoming webhook URL
+    #: (used when there is no token).
+    slack_webhook_parameter: str = ""
+    #: SLACK_DEFAULT_CHANNEL — channel for jobs that name none; default "#batch-alerts".
+    slack_default_channel: str = "#batch-alerts"
+    #: STORM_WINDOW_SECONDS — failures of one job within this window share one Slack alert; default 300.
+    storm_window_seconds: int = 300
+    #: SECRETS_MAX_AGE_SECONDS — how long fetched secrets are cached in the container; default 300.
+    secrets_max_age_seconds: int = 300
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            watch_clusters=frozenset(_csv(env.get("WATCH_CLUSTERS", ""))),
+            include_service_tasks=_bool(env, "INCLUDE_SERVICE_TASKS", default=False),
+            log_tail_lines=_int(env, "LOG_TAIL_LINES", 30, low=0, high=10_000),
+            log_tail_max_bytes=_int(env, "LOG_TAIL_MAX_BYTES", 2800, low=200, high=1_000_000),
+            state_table_name=env.get("STATE_TABLE_NAME", "").strip(),
+            datadog_site=env.get("DATADOG_SITE", "").strip() or "datadoghq.com",
+            datadog_api_key_parameter=env.get("DATADOG_API_KEY_PARAMETER", "").strip(),
+            slack_token_parameter=env.get("SLACK_TOKEN_PARAMETER", "").strip(),
+            slack_webhook_parameter=env.get("SLACK_WEBHOOK_PARAMETER", "").strip(),
+            slack_default_channel=env.get("SLACK_DEFAULT_CHANNEL", "").strip() or "#batch-alerts",
+            storm_window_seconds=_int(env, "STORM_WINDOW_SECONDS", 300, low=0, high=86_400),
+            secrets_max_age_seconds=_int(env, "SECRETS_MAX_AGE_SECONDS", 300, low=0, high=86_400),
+        )
+
+    def watches(self, cluster: str) -> bool:
+        """A cluster is watched by name or by ARN; an empty list watches all."""
+        if not self.watch_clusters:
+            return True
+        return cluster in self.watch_clusters or any(
+            w.rsplit("/", 1)[-1] == cluster for w in self.watch_clusters
+        )
+
+
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, not {raw!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as e:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from e
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, not {value}")
+    return value

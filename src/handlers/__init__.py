@@ -1,0 +1,1 @@
+"""Thin Lambda entry points: parse the input, call the domain, return."""
