@@ -1,0 +1,166 @@
+"""parse -> enrich -> analyse: one raw ECS event in, one run report (or a reason to skip) out.
+
+This is the domain's front door for task events. It takes its collaborators as
+arguments (ports), so tests hand it fakes and the Lambda hands it adapters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from common.analysis import Outcome, PhaseDurations, analyse, deciding_container, phase_durations
+from common.links import Links, build_links
+from common.model import TaskEvent, event_kind, is_task_state_change, parse_task_event
+from common.ports import LogReader, LogTail, TaskDefinitions
+from common.redact import fit_tail
+from common.settings import Settings
+from common.taskdef import TaskDefinition
+
+
+class RunPhase(StrEnum):
+    STARTED = "started"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An event we deliberately do nothing with, and why (logged, never an error)."""
+
+    reason: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """Everything on-call needs about one task at one point of its life."""
+
+    phase: RunPhase
+    event: TaskEvent
+    job: str
+    #: None while the task runs: a started task has no outcome yet.
+    outcome: Outcome | None
+    cause: str
+    deciding_container: str | None
+    exit_code: int | None
+    durations: PhaseDurations
+    links: Links
+    log_tail: LogTail | None
+    task_definition: TaskDefinition | None
+
+    @property
+    def is_failure(self) -> bool:
+        return self.outcome is not None and self.outcome.is_failure
+
+    @property
+    def key(self) -> str:
+        """What makes this report unique: one task, one phase. Duplicates share it."""
+        return f"{self.event.task.arn}#{self.phase.value}"
+
+
+def process_task_event(
+    raw: Mapping[str, Any],
+    *,
+    settings: Settings,
+    task_definitions: TaskDefinitions,
+    logs: LogReader,
+) -> RunReport | Skipped:
+    """Raise ``MalformedEvent`` for unreadable input and ``TransientError`` when AWS should be retried."""
+    skip = _skip_before_parse(raw)
+    if skip:
+        return skip
+    event = parse_task_event(raw)
+    skip = _skip_after_parse(event, settings)
+    if skip:
+        return skip
+    taskdef = task_definitions.get(event.task_definition.arn)
+    if event.is_running:
+        return _started_report(event, taskdef)
+    return _stopped_report(event, taskdef, settings, logs)
+
+
+def _skip_before_parse(raw: Mapping[str, Any]) -> Skipped | None:
+    if not isinstance(raw, Mapping) or "source" not in raw or "detail-type" not in raw:
+        return None  # let the parser name what is wrong
+    if not is_task_state_change(raw):
+        return Skipped(f"not an ECS Task State Change ({event_kind(raw)})", kind="other-event")
+    return None
+
+
+def _skip_after_parse(event: TaskEvent, settings: Settings) -> Skipped | None:
+    if not settings.watches(event.task.cluster):
+        return Skipped(f"cluster {event.task.cluster!r} is not watched", kind="cluster")
+    if event.is_service_task and not settings.include_service_tasks:
+        return Skipped(f"service task ({event.group}); INCLUDE_SERVICE_TASKS is off", kind="service")
+    if not (event.is_stopped or event.is_running):
+        return Skipped(
+            f"intermediate state {event.last_status} (desired {event.desired_status})", kind="intermediate"
+        )
+    return None
+
+
+def _started_report(event: TaskEvent, taskdef: TaskDefinition | None) -> RunReport:
+    decider = deciding_container(event, taskdef)
+    name = decider.name if decider else None
+    return RunReport(
+        phase=RunPhase.STARTED,
+        event=event,
+        job=event.task_definition.family,
+        outcome=None,
+        cause="task is running",
+        deciding_container=name,
+        exit_code=None,
+        durations=phase_durations(event.timeline),
+        links=build_links(event, name, taskdef),
+        log_tail=None,
+        task_definition=taskdef,
+    )
+
+
+def _stopped_report(
+    event: TaskEvent, taskdef: TaskDefinition | None, settings: Settings, logs: LogReader
+) -> RunReport:
+    analysis = analyse(event, taskdef)
+    links = build_links(event, analysis.deciding_container, taskdef)
+    tail = None
+    if analysis.outcome.is_failure and settings.log_tail_lines > 0:
+        tail = _log_tail(links, settings, logs)
+    return RunReport(
+        phase=RunPhase.STOPPED,
+        event=event,
+        job=event.task_definition.family,
+        outcome=analysis.outcome,
+        cause=analysis.cause,
+        deciding_container=analysis.deciding_container,
+        exit_code=analysis.exit_code,
+        durations=analysis.durations,
+        links=links,
+        log_tail=tail,
+        task_definition=taskdef,
+    )
+
+
+def _log_tail(links: Links, settings: Settings, logs: LogReader) -> LogTail:
+    where = links.log_location
+    if where is None:
+        return LogTail(note=links.log_missing_reason or "log location unknown")
+    raw = logs.tail(where.region, where.group, where.stream, settings.log_tail_lines)
+    if not raw.lines:
+        return raw
+    lines = [readable_line(line) for line in raw.lines]
+    return fit_tail(lines, max_lines=settings.log_tail_lines, max_bytes=settings.log_tail_max_bytes)
+
+
+def readable_line(line: str) -> str:
+    """FireLens/Fluent Bit write each line as a JSON record; on-call wants the ``log`` text inside it."""
+    if not (line.startswith("{") and '"log"' in line):
+        return line
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    text = record.get("log") if isinstance(record, dict) else None
+    return text.rstrip("\n") if isinstance(text, str) else line

@@ -1,0 +1,82 @@
+"""TaskEventsFunction: ECS Task State Change events (via SQS, or direct from EventBridge) -> run reports.
+
+parse -> analyse -> publish, one record at a time, with partial batch failure
+reporting: a bad record is reported (and after maxReceiveCount dead-lettered)
+while the rest of the batch goes through.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from common.adapters.factory import Dependencies, build_dependencies
+from common.model import MalformedEvent
+from common.pipeline import RunReport, Skipped, process_task_event
+from common.ports import TransientError
+from common.settings import Settings
+
+logger = Logger()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@cache
+def dependencies() -> Dependencies:
+    """Built on first use and kept for the container's life (clients, caches, sinks)."""
+    return build_dependencies(Settings.from_env(), metrics=metrics)
+
+
+def handle_event(raw: Any) -> RunReport | Skipped:
+    deps = dependencies()
+    result = process_task_event(
+        raw, settings=deps.settings, task_definitions=deps.task_definitions, logs=deps.logs
+    )
+    if isinstance(result, Skipped):
+        logger.info("event skipped", extra={"skip_reason": result.reason, "skip_kind": result.kind})
+        return result
+    logger.append_keys(task_arn=result.event.task.arn, job=result.job)
+    for sink in deps.sinks:
+        sink.publish(result)
+    return result
+
+
+def record_handler(record: SQSRecord) -> RunReport | Skipped:
+    logger.append_keys(message_id=record.message_id)
+    try:
+        body = json.loads(record.body)
+    except (TypeError, json.JSONDecodeError) as e:
+        logger.error(
+            "SQS message body is not JSON; it will be retried and then dead-lettered", extra={"error": str(e)}
+        )
+        raise MalformedEvent(f"SQS body is not JSON: {e}") from e
+    try:
+        return handle_event(body)
+    except MalformedEvent as e:
+        logger.error("malformed event; it will be retried and then dead-lettered", extra={"error": str(e)})
+        raise
+    except TransientError as e:
+        logger.warning("outside system failed; message will be redelivered", extra={"error": str(e)})
+        raise
+    finally:
+        logger.remove_keys(["task_arn", "job", "message_id"])
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
+    if "detail-type" in event:
+        # Invoked straight from EventBridge (or `sam local invoke -e events/<one event>.json`):
+        # errors propagate so Lambda's async retries and on-failure destination take over.
+        result = handle_event(event)
+        return {"result": "skipped" if isinstance(result, Skipped) else result.phase.value}
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
