@@ -281,9 +281,22 @@ def _start_failure(event: TaskEvent, decider: Container | None, reason: str) -> 
         hit = next((t for t in texts if needle in t), None)
         if hit is not None:
             return Classification(Outcome.FAILED_TO_START, f"{summary}: {_first_line(hit)}")
-    if event.stop_code == "TaskFailedToStart" or (event.timeline.started is None and not _any_exited(event)):
+    if event.stop_code == "TaskFailedToStart" or _never_started(event):
         return Classification(Outcome.FAILED_TO_START, _first_line(reason) or "task never started")
     return None
+
+
+#: Someone chose to stop the task; stopping it before it started is not a failure to start.
+_DELIBERATE_STOP_CODES = frozenset({"UserInitiated", "ServiceSchedulerInitiated"})
+
+
+def _never_started(event: TaskEvent) -> bool:
+    """Inferred from missing facts, so an explicit stop code that says who stopped the task wins."""
+    return (
+        event.timeline.started is None
+        and not _any_exited(event)
+        and event.stop_code not in _DELIBERATE_STOP_CODES
+    )
 
 
 def _user(event: TaskEvent, _decider: Container | None, reason: str) -> Classification | None:

@@ -6,17 +6,28 @@ handlers pass adapters built once per Lambda container.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from common.taskdef import TaskDefinition
 
 if TYPE_CHECKING:
+    from common.alerts import Alert, DatadogEvent, MetricPoint
     from common.pipeline import RunReport
 
 
 class TransientError(Exception):
     """An outside system failed in a way that may pass (throttling, 5xx, timeout): redeliver the message."""
+
+
+class DeliveryError(Exception):
+    """An outside system refused for a reason that will not pass by itself (bad token, unknown channel).
+
+    The item still fails, so nothing is lost and it ends in the dead-letter queue, but it will not
+    pass until the configuration is fixed; the message names what to fix.
+    """
 
 
 @dataclass(frozen=True)
@@ -44,3 +55,80 @@ class RunSink(Protocol):
     """Somewhere a run report goes: a log line, metrics, Datadog, Slack."""
 
     def publish(self, report: RunReport) -> None: ...
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """Where a Slack message lives, so it can be updated and threaded later."""
+
+    channel: str
+    ts: str
+
+
+class ChatPoster(Protocol):
+    """Slack, seen from the domain. Failures raise TransientError (after the client's own retries)."""
+
+    def post(self, channel: str, alert: Alert, *, thread: MessageRef | None = None) -> MessageRef | None:
+        """Post a message (a thread reply when ``thread`` is given). Webhooks return no ref."""
+        ...
+
+    def update(self, ref: MessageRef, alert: Alert) -> None: ...
+
+
+class EventSink(Protocol):
+    """Datadog, seen from the domain: one event per run, metric points sent in one call per batch."""
+
+    def send_event(self, event: DatadogEvent) -> None: ...
+
+    def add_points(self, points: list[MetricPoint]) -> None: ...
+
+    def flush(self) -> int:
+        """Submit the buffered points in one call; returns how many were sent."""
+        ...
+
+
+@dataclass(frozen=True)
+class StormJoin:
+    """A job's current failure window after one failure joined it.
+
+    ``count`` counts distinct runs (a redelivered run does not count twice);
+    ``message`` is the Slack message standing for the window once posted.
+    """
+
+    job: str
+    window_start: datetime
+    count: int
+    causes: tuple[str, ...]
+    message: MessageRef | None
+    is_new_member: bool
+    updated_at_count: int = 0
+
+
+class NotificationState(Protocol):
+    """Conditional writes that make Slack grouping and threading safe under at-least-once delivery."""
+
+    def join_storm(
+        self, job: str, run_key: str, cause: str, now: datetime, window_seconds: int
+    ) -> StormJoin: ...
+
+    def claim_storm_post(self, job: str, window_start: datetime, run_key: str, now: datetime) -> bool:
+        """True for exactly one caller per window (or after its lease expired): that one posts."""
+        ...
+
+    def set_storm_message(self, job: str, window_start: datetime, ref: MessageRef) -> StormJoin: ...
+
+    def mark_storm_updated(self, job: str, window_start: datetime, count: int) -> None: ...
+
+    def thread_for(self, run_key: str) -> MessageRef | None: ...
+
+    def save_thread(self, run_key: str, ref: MessageRef) -> None: ...
+
+
+class OnceGuard(Protocol):
+    """Run an action at most once per key across redeliveries; a failed action may run again."""
+
+    def once(self, key: str, action: Callable[[], None]) -> bool:
+        """True if the action ran now, False if it had already completed for this key."""
+        ...
+
+    def register_lambda_context(self, context: Any) -> None: ...

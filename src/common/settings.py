@@ -42,6 +42,10 @@ class Settings:
     slack_default_channel: str = "#batch-alerts"
     #: STORM_WINDOW_SECONDS — failures of one job within this window share one Slack alert; default 300.
     storm_window_seconds: int = 300
+    #: SLACK_API_URL — Slack Web API base URL; only for local endpoints (demo, tests). Default: Slack's.
+    slack_api_url: str = ""
+    #: DATADOG_API_URL — Datadog API host; only for local endpoints. Default derived from DATADOG_SITE.
+    datadog_api_url: str = ""
     #: SECRETS_MAX_AGE_SECONDS — how long fetched secrets are cached in the container; default 300.
     secrets_max_age_seconds: int = 300
 
@@ -59,6 +63,8 @@ class Settings:
             slack_token_parameter=env.get("SLACK_TOKEN_PARAMETER", "").strip(),
             slack_webhook_parameter=env.get("SLACK_WEBHOOK_PARAMETER", "").strip(),
             slack_default_channel=env.get("SLACK_DEFAULT_CHANNEL", "").strip() or "#batch-alerts",
+            slack_api_url=env.get("SLACK_API_URL", "").strip(),
+            datadog_api_url=env.get("DATADOG_API_URL", "").strip(),
             storm_window_seconds=_int(env, "STORM_WINDOW_SECONDS", 300, low=0, high=86_400),
             secrets_max_age_seconds=_int(env, "SECRETS_MAX_AGE_SECONDS", 300, low=0, high=86_400),
         )

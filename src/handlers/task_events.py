@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from common.adapters.factory import Dependencies, build_dependencies
 from common.model import MalformedEvent
 from common.pipeline import RunReport, Skipped, process_task_event
-from common.ports import TransientError
+from common.ports import DeliveryError, TransientError
 from common.settings import Settings
 
 logger = Logger()
@@ -45,6 +45,7 @@ def handle_event(raw: Any) -> RunReport | Skipped:
     logger.append_keys(task_arn=result.event.task.arn, job=result.job)
     for sink in deps.sinks:
         sink.publish(result)
+    deps.notifier.publish(result)
     return result
 
 
@@ -65,6 +66,12 @@ def record_handler(record: SQSRecord) -> RunReport | Skipped:
     except TransientError as e:
         logger.warning("outside system failed; message will be redelivered", extra={"error": str(e)})
         raise
+    except DeliveryError as e:
+        logger.error(
+            "delivery refused (configuration?); message will be retried, then dead-lettered",
+            extra={"error": str(e)},
+        )
+        raise
     finally:
         logger.remove_keys(["task_arn", "job", "message_id"])
 
@@ -72,11 +79,28 @@ def record_handler(record: SQSRecord) -> RunReport | Skipped:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
-    if "detail-type" in event:
-        # Invoked straight from EventBridge (or `sam local invoke -e events/<one event>.json`):
-        # errors propagate so Lambda's async retries and on-failure destination take over.
-        result = handle_event(event)
-        return {"result": "skipped" if isinstance(result, Skipped) else result.phase.value}
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    dependencies().notifier.register_lambda_context(context)
+    try:
+        if "detail-type" in event:
+            # Invoked straight from EventBridge (or `sam local invoke -e events/<one event>.json`):
+            # errors propagate so Lambda's async retries and on-failure destination take over.
+            result = handle_event(event)
+            return {"result": "skipped" if isinstance(result, Skipped) else result.phase.value}
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    finally:
+        flush_metrics()
+
+
+def flush_metrics() -> None:
+    """One Datadog metrics call per invocation. Best effort: the runs' events and alerts are already
+    delivered (and de-duplicated), so a failed flush is logged and counted, not redelivered."""
+    try:
+        sent = dependencies().notifier.flush()
+    except (TransientError, DeliveryError) as e:
+        logger.error("Datadog metrics not sent", extra={"error": str(e)})
+        metrics.add_metric(name="DatadogFlushFailures", unit="Count", value=1)
+        return
+    if sent:
+        logger.debug("Datadog metrics sent", extra={"points": sent})

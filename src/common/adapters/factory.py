@@ -1,7 +1,9 @@
 """The one place that turns settings into real adapters (the composition root).
 
-Handlers call :func:`build_dependencies` once per container; nothing here
-touches the network until an adapter is first used.
+Handlers call :func:`build_dependencies` once per container. Nothing here
+touches the network until an adapter is first used, and the Slack and Datadog
+SDKs are imported only when those sinks are configured, so a cold start pays
+only for what the deployment uses.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from aws_lambda_powertools import Metrics
 
 from common.adapters.aws import CloudWatchLogReader, EcsTaskDefinitions
 from common.adapters.clients import ClientCache
+from common.adapters.idempotency import MemoryOnceGuard, PowertoolsOnceGuard
 from common.adapters.observability import EmfSink, LogSink
-from common.ports import RunSink
+from common.adapters.state import DynamoNotificationState
+from common.notify import Notifier, Routing
+from common.ports import ChatPoster, EventSink, OnceGuard, RunSink
 from common.settings import Settings
 
 
@@ -23,6 +28,8 @@ class Dependencies:
     clients: ClientCache
     task_definitions: EcsTaskDefinitions
     logs: CloudWatchLogReader
+    notifier: Notifier
+    #: Sinks that see every delivery (the structured log line); the notifier de-duplicates the rest.
     sinks: list[RunSink] = field(default_factory=list)
 
 
@@ -30,13 +37,56 @@ def build_dependencies(
     settings: Settings, *, metrics: Metrics | None = None, clients: ClientCache | None = None
 ) -> Dependencies:
     clients = clients or ClientCache()
-    sinks: list[RunSink] = [LogSink()]
-    if metrics is not None:
-        sinks.append(EmfSink(metrics))
     return Dependencies(
         settings=settings,
         clients=clients,
         task_definitions=EcsTaskDefinitions(lambda region: clients.get("ecs", region)),
         logs=CloudWatchLogReader(lambda region: clients.get("logs", region)),
-        sinks=sinks,
+        notifier=build_notifier(settings, clients, metrics=metrics),
+        sinks=[LogSink()],
+    )
+
+
+def build_notifier(settings: Settings, clients: ClientCache, *, metrics: Metrics | None = None) -> Notifier:
+    table = settings.state_table_name
+    guard: OnceGuard = PowertoolsOnceGuard(table, clients.get("dynamodb")) if table else MemoryOnceGuard()
+    state = DynamoNotificationState(clients.get("dynamodb"), table) if table else None
+    default_route = Routing(channel=settings.slack_default_channel)
+    return Notifier(
+        guard=guard,
+        routing=lambda _job: default_route,
+        chat=build_chat(settings),
+        events=build_events(settings),
+        state=state,
+        storm_window_seconds=settings.storm_window_seconds,
+        metrics=[EmfSink(metrics)] if metrics is not None else [],
+    )
+
+
+def build_chat(settings: Settings) -> ChatPoster | None:
+    if not (settings.slack_token_parameter or settings.slack_webhook_parameter):
+        return None
+    from common.adapters.secrets import secret_provider
+    from common.adapters.slack import SlackPoster
+
+    max_age = settings.secrets_max_age_seconds
+    if settings.slack_token_parameter:
+        return SlackPoster(
+            token=secret_provider(settings.slack_token_parameter, max_age),
+            base_url=settings.slack_api_url or None,
+        )
+    return SlackPoster(webhook_url=secret_provider(settings.slack_webhook_parameter, max_age))
+
+
+def build_events(settings: Settings) -> EventSink | None:
+    if not settings.datadog_api_key_parameter:
+        return None
+    from common.adapters.datadog import DatadogSink
+    from common.adapters.secrets import secret_provider
+
+    return DatadogSink(
+        api_key=secret_provider(settings.datadog_api_key_parameter, settings.secrets_max_age_seconds),
+        site=settings.datadog_site,
+        host=settings.datadog_api_url or None,
+        max_retries=2,  # the SDK backs off 0/4/8 s; more would eat the function's 60 s timeout
     )

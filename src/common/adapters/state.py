@@ -1,0 +1,253 @@
+"""DynamoDB state: storm windows and Slack threads, with conditional writes; idempotency via Powertools.
+
+One table (``STATE_TABLE_NAME``), keys ``pk``/``sk``, TTL on ``expires_at``:
+
+=========================  ==========  ==============================================
+pk                         sk          what
+=========================  ==========  ==============================================
+``STORM#<job>``            ``CURRENT``  the job's failure window: count, members, causes,
+                                        who posts, the Slack message
+``RUN#<task arn>``         ``THREAD``   the Slack message (thread) of a run
+``IDEMPOTENCY``            <key hash>   Powertools Idempotency records (per sink, per report)
+=========================  ==========  ==============================================
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from common.ports import MessageRef, StormJoin, TransientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+#: How many distinct run keys a storm remembers for de-duplication (item size stays well under 400 KB).
+MEMBER_LIMIT = 1000
+#: How long a claim to post a storm message holds before another run may take over (the claimant died).
+POST_LEASE_SECONDS = 120
+CAUSES_KEPT = 5
+THREAD_TTL_SECONDS = 14 * 86_400
+
+
+class DynamoNotificationState:
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._db = client
+        self._table = table
+
+    # ---------------------------------------------------------------- storms
+
+    def join_storm(self, job: str, run_key: str, cause: str, now: datetime, window_seconds: int) -> StormJoin:
+        """Join the job's open window, or open a new one when it is over; a run joins at most once."""
+        epoch = int(now.timestamp())
+        cutoff = epoch - window_seconds
+        for _ in range(3):  # the window may be replaced concurrently; a few tries settle it
+            joined = self._try_join(job, run_key, cause, cutoff, window_seconds)
+            if joined is not None:
+                return joined
+            opened = self._try_open(job, run_key, cause, epoch=epoch, cutoff=cutoff, window=window_seconds)
+            if opened is not None:
+                return opened
+        raise TransientError(f"storm window of {job} kept changing; retry")
+
+    def _try_join(self, job: str, run_key: str, cause: str, cutoff: int, window: int) -> StormJoin | None:
+        values = {":one": {"N": "1"}, ":cutoff": {"N": str(cutoff)}, ":last": {"S": _cause(cause)}}
+        try:
+            item = self._call(
+                self._db.update_item,
+                TableName=self._table,
+                Key=_storm_key(job),
+                UpdateExpression="ADD #count :one, members :me, causes :cause SET last_cause = :last",
+                ConditionExpression=(
+                    "window_start > :cutoff AND NOT contains(members, :run) AND size(members) < :limit"
+                ),
+                ExpressionAttributeNames={"#count": "count"},
+                ExpressionAttributeValues={
+                    **values,
+                    ":me": {"SS": [run_key]},
+                    ":run": {"S": run_key},
+                    ":cause": {"SS": [_cause(cause)]},
+                    ":limit": {"N": str(MEMBER_LIMIT)},
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+            return _storm(job, item, is_new_member=True)
+        except ClientError as e:
+            if _code(e) != "ConditionalCheckFailedException":
+                raise TransientError(f"DynamoDB UpdateItem storm {job}: {_code(e)}") from e
+        current = self._get(_storm_key(job))
+        if not current or int(current["window_start"]["N"]) <= cutoff:
+            return None  # no window, or it is over
+        if run_key in current.get("members", {}).get("SS", []):
+            return _storm(job, current, is_new_member=False)  # already a member: a redelivery
+        # A huge storm: stop remembering members (the item stays small); just count.
+        item = self._call(
+            self._db.update_item,
+            TableName=self._table,
+            Key=_storm_key(job),
+            UpdateExpression="ADD #count :one SET last_cause = :last",
+            ConditionExpression="window_start > :cutoff",
+            ExpressionAttributeNames={"#count": "count"},
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        return _storm(job, item, is_new_member=True)
+
+    def _try_open(
+        self, job: str, run_key: str, cause: str, *, epoch: int, cutoff: int, window: int
+    ) -> StormJoin | None:
+        item = {
+            **_storm_key(job),
+            "window_start": {"N": str(epoch)},
+            "count": {"N": "1"},
+            "members": {"SS": [run_key]},
+            "causes": {"SS": [_cause(cause)]},
+            "last_cause": {"S": _cause(cause)},
+            "updated_at_count": {"N": "0"},
+            "expires_at": {"N": str(epoch + window + 86_400)},
+        }
+        try:
+            self._call(
+                self._db.put_item,
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR window_start <= :cutoff",
+                ExpressionAttributeValues={":cutoff": {"N": str(cutoff)}},
+            )
+        except ClientError as e:
+            if _code(e) == "ConditionalCheckFailedException":
+                return None  # someone opened it first: join theirs
+            raise TransientError(f"DynamoDB PutItem storm {job}: {_code(e)}") from e
+        return _storm(job, item, is_new_member=True)
+
+    def claim_storm_post(self, job: str, window_start: datetime, run_key: str, now: datetime) -> bool:
+        epoch = int(now.timestamp())
+        try:
+            self._call(
+                self._db.update_item,
+                TableName=self._table,
+                Key=_storm_key(job),
+                UpdateExpression="SET poster = :me, poster_until = :until",
+                ConditionExpression=(
+                    "window_start = :ws AND attribute_not_exists(ts) AND "
+                    "(attribute_not_exists(poster) OR poster = :me OR poster_until < :now)"
+                ),
+                ExpressionAttributeValues={
+                    ":me": {"S": run_key},
+                    ":until": {"N": str(epoch + POST_LEASE_SECONDS)},
+                    ":now": {"N": str(epoch)},
+                    ":ws": {"N": str(int(window_start.timestamp()))},
+                },
+            )
+        except ClientError as e:
+            if _code(e) == "ConditionalCheckFailedException":
+                return False
+            raise TransientError(f"DynamoDB claim storm {job}: {_code(e)}") from e
+        return True
+
+    def set_storm_message(self, job: str, window_start: datetime, ref: MessageRef) -> StormJoin:
+        item = self._call(
+            self._db.update_item,
+            TableName=self._table,
+            Key=_storm_key(job),
+            UpdateExpression="SET channel = :c, ts = :ts",
+            ConditionExpression="window_start = :ws",
+            ExpressionAttributeValues={
+                ":c": {"S": ref.channel},
+                ":ts": {"S": ref.ts},
+                ":ws": {"N": str(int(window_start.timestamp()))},
+            },
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        return _storm(job, item, is_new_member=False)
+
+    def mark_storm_updated(self, job: str, window_start: datetime, count: int) -> None:
+        try:
+            self._call(
+                self._db.update_item,
+                TableName=self._table,
+                Key=_storm_key(job),
+                UpdateExpression="SET updated_at_count = :n",
+                ConditionExpression="window_start = :ws AND updated_at_count < :n",
+                ExpressionAttributeValues={
+                    ":n": {"N": str(count)},
+                    ":ws": {"N": str(int(window_start.timestamp()))},
+                },
+            )
+        except ClientError as e:
+            if _code(e) != "ConditionalCheckFailedException":
+                raise TransientError(f"DynamoDB mark storm {job}: {_code(e)}") from e
+
+    # ---------------------------------------------------------------- threads
+
+    def thread_for(self, run_key: str) -> MessageRef | None:
+        item = self._get({"pk": {"S": f"RUN#{run_key}"}, "sk": {"S": "THREAD"}})
+        if not item:
+            return None
+        return MessageRef(channel=item["channel"]["S"], ts=item["ts"]["S"])
+
+    def save_thread(self, run_key: str, ref: MessageRef) -> None:
+        self._call(
+            self._db.put_item,
+            TableName=self._table,
+            Item={
+                "pk": {"S": f"RUN#{run_key}"},
+                "sk": {"S": "THREAD"},
+                "channel": {"S": ref.channel},
+                "ts": {"S": ref.ts},
+                "expires_at": {"N": str(int(time.time()) + THREAD_TTL_SECONDS)},
+            },
+        )
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        response = self._call(self._db.get_item, TableName=self._table, Key=key, ConsistentRead=True)
+        item: dict[str, Any] | None = response.get("Item")
+        return item
+
+    @staticmethod
+    def _call(operation: Callable[..., Any], **kwargs: Any) -> Any:
+        """ConditionalCheckFailed is a ClientError the callers read; other failures are transient."""
+        try:
+            return operation(**kwargs)
+        except ClientError as e:
+            if _code(e) == "ConditionalCheckFailedException":
+                raise
+            raise TransientError(f"DynamoDB {operation.__name__}: {_code(e)}") from e
+        except BotoCoreError as e:
+            raise TransientError(f"DynamoDB {operation.__name__}: {e}") from e
+
+
+def _storm_key(job: str) -> dict[str, Any]:
+    return {"pk": {"S": f"STORM#{job}"}, "sk": {"S": "CURRENT"}}
+
+
+def _storm(job: str, item: dict[str, Any], *, is_new_member: bool) -> StormJoin:
+    message = None
+    if "ts" in item and "channel" in item:
+        message = MessageRef(channel=item["channel"]["S"], ts=item["ts"]["S"])
+    last = item.get("last_cause", {}).get("S")
+    others = sorted(c for c in item.get("causes", {}).get("SS", []) if c != last)
+    causes = tuple(([last] if last else []) + others)[:CAUSES_KEPT]
+    return StormJoin(
+        job=job,
+        window_start=datetime.fromtimestamp(int(item["window_start"]["N"]), UTC),
+        count=int(item["count"]["N"]),
+        causes=causes,
+        message=message,
+        is_new_member=is_new_member,
+        updated_at_count=int(item.get("updated_at_count", {}).get("N", "0")),
+    )
+
+
+def _cause(cause: str) -> str:
+    return (cause or "unknown cause")[:150]
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))

@@ -1,0 +1,161 @@
+"""decide -> act for notifications: which messages a run report causes, sent once each.
+
+At-least-once delivery means any report may arrive twice, concurrently, or
+after a partial failure. Three mechanisms make each message happen once:
+
+* every outside effect runs inside ``guard.once(key)`` (Powertools Idempotency
+  in production), keyed per sink and per report (``slack#<task arn>#stopped``),
+  so a redelivery after a Slack outage re-sends Slack but not Datadog;
+* failures of one job inside a window join one *storm* record with conditional
+  writes; exactly one run claims the right to post, the others update that
+  message (at milestones, to stay inside Slack's rate limits);
+* the Slack message of a run is remembered (its thread), so later news about
+  the run (a retry, a recovery) goes into that thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from common.alerts import (
+    FIRST_ATTEMPT,
+    Alert,
+    Attempt,
+    StormState,
+    alert_for,
+    datadog_event,
+    is_alertable,
+    metric_points,
+    storm_alert,
+)
+from common.pipeline import RunPhase, RunReport
+from common.ports import ChatPoster, EventSink, MessageRef, NotificationState, OnceGuard, RunSink, StormJoin
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Per-job choices the notifier needs, resolved from the job config."""
+
+    channel: str
+    notify_success: bool = False
+
+
+def is_update_milestone(count: int) -> bool:
+    """Update a storm message at 2-5, then 10, 20, 50, 100, 200, 500 ...: a burst of 1,000
+    failures costs ~12 updates, not 1,000 (chat.update is rate-limited per channel)."""
+    if count <= 5:
+        return count >= 2
+    while count % 10 == 0:
+        count //= 10
+    return count in (1, 2, 5)
+
+
+class Notifier:
+    def __init__(
+        self,
+        *,
+        guard: OnceGuard,
+        routing: Callable[[str], Routing],
+        chat: ChatPoster | None = None,
+        events: EventSink | None = None,
+        state: NotificationState | None = None,
+        storm_window_seconds: int = 300,
+        metrics: Sequence[RunSink] = (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._guard = guard
+        self._routing = routing
+        self._chat = chat
+        self._events = events
+        self._state = state
+        self._window = storm_window_seconds
+        self._metrics = tuple(metrics)
+        self._clock = clock
+
+    def publish(self, report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> None:
+        chat = self._chat
+        if self._events is not None or self._metrics:
+            self._guard.once(f"metrics#{report.key}", lambda: self._to_metrics(report, attempt))
+        route = self._routing(report.job)
+        if chat is not None and is_alertable(report, notify_success=route.notify_success):
+            self._guard.once(f"slack#{report.key}", lambda: self._to_slack(chat, route, report, attempt))
+
+    def follow_up(self, run_key: str, alert: Alert, *, update_parent: Alert | None = None) -> bool:
+        """News about a run already alerted: reply in its thread, optionally refresh the parent message.
+
+        Returns False when there is no thread to follow (never alerted, or webhook mode).
+        """
+        chat, state = self._chat, self._state
+        ref = state.thread_for(run_key) if state else None
+        if chat is None or ref is None or not ref.ts:
+            return False
+        chat.post(ref.channel, alert, thread=ref)
+        if update_parent is not None:
+            chat.update(ref, update_parent)
+        return True
+
+    def register_lambda_context(self, context: object) -> None:
+        self._guard.register_lambda_context(context)
+
+    def flush(self) -> int:
+        return self._events.flush() if self._events is not None else 0
+
+    # ------------------------------------------------------------------ metrics
+
+    def _to_metrics(self, report: RunReport, attempt: Attempt) -> None:
+        """Datadog event and points, and CloudWatch EMF: counted once per run, not per delivery."""
+        for sink in self._metrics:
+            sink.publish(report)
+        if self._events is not None:
+            if report.phase is RunPhase.STOPPED:
+                self._events.send_event(datadog_event(report, attempt))
+            self._events.add_points(metric_points(report, attempt))
+
+    # ------------------------------------------------------------------ Slack
+
+    def _to_slack(self, chat: ChatPoster, route: Routing, report: RunReport, attempt: Attempt) -> None:
+        alert = alert_for(report, attempt)
+        if not report.is_failure or self._state is None or self._window <= 0:
+            self._post_and_remember(chat, route.channel, alert)
+            return
+        self._to_storm(chat, self._state, route, alert)
+
+    def _post_and_remember(self, chat: ChatPoster, channel: str, alert: Alert) -> MessageRef | None:
+        ref = chat.post(channel, alert)
+        if ref is not None and self._state is not None:
+            self._state.save_thread(alert.run_key, ref)
+        return ref
+
+    def _to_storm(self, chat: ChatPoster, state: NotificationState, route: Routing, alert: Alert) -> None:
+        now = self._clock()
+        join = state.join_storm(alert.job, alert.run_key, alert.cause, now, self._window)
+        if join.message is None:
+            if state.claim_storm_post(alert.job, join.window_start, alert.run_key, now):
+                self._open_storm(chat, state, route, alert, join)
+            # else: the claimant is posting right now and folds this run's count in when done.
+            return
+        state.save_thread(alert.run_key, join.message)
+        if join.is_new_member and join.message.ts and is_update_milestone(join.count):
+            self._refresh_storm(chat, state, join, alert)
+
+    def _open_storm(
+        self, chat: ChatPoster, state: NotificationState, route: Routing, alert: Alert, join: StormJoin
+    ) -> None:
+        ref = chat.post(route.channel, alert)
+        # A webhook gives no ref: remember "posted" with an empty ts so nobody posts again this window.
+        posted = ref or MessageRef(channel=route.channel, ts="")
+        if ref is not None:
+            state.save_thread(alert.run_key, ref)
+        latest = state.set_storm_message(alert.job, join.window_start, posted)
+        if ref is not None and latest.count > 1:
+            self._refresh_storm(chat, state, latest, alert)
+
+    def _refresh_storm(
+        self, chat: ChatPoster, state: NotificationState, join: StormJoin, latest: Alert
+    ) -> None:
+        assert join.message is not None
+        storm = StormState(job=join.job, count=join.count, window_start=join.window_start, causes=join.causes)
+        chat.update(join.message, storm_alert(storm, latest))
+        state.mark_storm_updated(join.job, join.window_start, join.count)
