@@ -1,0 +1,305 @@
+"""A local stand-in for Slack's Web API and incoming webhooks, for tests and the offline demo.
+
+The real slack-sdk talks to it over HTTP (``SlackPoster(base_url=fake.url)``, or a
+webhook URL under ``fake.url + "/services/..."``), so what the tests assert is
+what would have gone over the wire. It keeps the conversation as Slack would
+show it: messages in order, thread replies, and the latest blocks after edits,
+and :func:`render` prints a message as plain text for the demo.
+
+Faults: ``fake.fail(path, status=429, retry_after=1)`` (from CaptureServer) for
+HTTP-level trouble, :meth:`FakeSlack.error` for Slack's own ``{"ok": false}``
+answers and a webhook's plain-text errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.capture import Captured, CaptureServer
+
+API = "/api/"
+WEBHOOKS = "/services/"
+_CHANNEL_ID = re.compile(r"^[CDG][A-Z0-9]{8,}$")
+_EMOJI = {
+    ":x:": "❌",
+    ":warning:": "⚠️",
+    ":white_check_mark:": "✅",
+    ":information_source:": "ℹ️",  # noqa: RUF001 - the emoji is the point
+}
+_BOT = {"user": "U0ECSWATCH", "bot_id": "B0ECSWATCH", "team": "T0ECSWATCH"}
+
+Answer = tuple[int, Any, dict[str, str]]
+
+
+@dataclass
+class SlackMessage:
+    """One message as the channel shows it now (after any edits)."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    thread_ts: str | None = None
+    edits: int = 0
+    via: str = "api"  # api | webhook
+
+
+@dataclass
+class _ScriptedError:
+    error: str
+    status: int
+    times: int
+
+
+@dataclass
+class FakeSlack(CaptureServer):
+    """Answers chat.postMessage, chat.update, auth.test and webhooks like Slack, and remembers them.
+
+    ``valid_tokens``: when given, any other bearer token gets ``invalid_auth`` (token rotation tests);
+    by default any ``xox*`` token is accepted.
+    """
+
+    valid_tokens: set[str] | None = None
+    _messages: list[SlackMessage] = field(default_factory=list)
+    _errors: dict[str, list[_ScriptedError]] = field(default_factory=dict)
+    _counter: int = 0
+    _state: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.route(API + "chat.postMessage", self._post_message)
+        self.route(API + "chat.update", self._update)
+        self.route(API + "auth.test", self._auth_test)
+        self.route(WEBHOOKS, self._webhook)
+
+    # -- what tests and the demo use
+    def start(self) -> FakeSlack:
+        super().start()
+        return self
+
+    @contextmanager
+    def running(self) -> Iterator[FakeSlack]:
+        """Like CaptureServer.running, typed as the fake so callers see its helpers."""
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
+
+    @property
+    def webhook_url(self) -> str:
+        return self.url + WEBHOOKS + "T0ECSWATCH/B0ECSWATCH/fakewebhooksecret"
+
+    def error(self, method: str, error: str, *, status: int | None = None, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` ("chat.postMessage", or a path such as
+        "/services/") with Slack's error: ``{"ok": false, "error": ...}`` with HTTP 200 for the Web
+        API, the bare code as text with HTTP 404 (or ``status``) for a webhook."""
+        path = method if method.startswith("/") else API + method
+        default = 404 if path.startswith(WEBHOOKS) else 200
+        with self._state:
+            self._errors.setdefault(path, []).append(_ScriptedError(error, status or default, times))
+
+    def messages(self, channel: str | None = None) -> list[SlackMessage]:
+        """Messages in the order they were posted, with thread_ts and their latest blocks."""
+        with self._state:
+            return [
+                m for m in self._messages if channel is None or m.channel in (channel, channel_id(channel))
+            ]
+
+    def clear(self) -> None:
+        super().clear()
+        with self._state:
+            self._messages.clear()
+            self._errors.clear()
+
+    # -- routes
+    def _post_message(self, request: Captured) -> Answer:
+        refused = self._refused(request, API + "chat.postMessage")
+        if refused:
+            return refused
+        params = _params(request)
+        if not params.get("channel"):
+            return _api_error("channel_not_found")
+        if not (params.get("text") or params.get("blocks")):
+            return _api_error("no_text")
+        message = self._store(
+            channel_id(str(params["channel"])),
+            params,
+            thread_ts=_str_or_none(params.get("thread_ts")),
+            via="api",
+        )
+        body = {"type": "message", **_BOT, "text": message.text, "ts": message.ts, "blocks": message.blocks}
+        if message.thread_ts:
+            body["thread_ts"] = message.thread_ts
+        return 200, {"ok": True, "channel": message.channel, "ts": message.ts, "message": body}, {}
+
+    def _update(self, request: Captured) -> Answer:
+        refused = self._refused(request, API + "chat.update")
+        if refused:
+            return refused
+        params = _params(request)
+        channel, ts = channel_id(str(params.get("channel", ""))), str(params.get("ts", ""))
+        with self._state:
+            found = next((m for m in self._messages if m.channel == channel and m.ts == ts), None)
+            if found is None:
+                return _api_error("message_not_found")
+            found.text = str(params.get("text", found.text))
+            found.blocks = list(params.get("blocks") or found.blocks)
+            found.edits += 1
+            text = found.text
+        return 200, {"ok": True, "channel": channel, "ts": ts, "text": text}, {}
+
+    def _auth_test(self, request: Captured) -> Answer:
+        refused = self._refused(request, API + "auth.test")
+        if refused:
+            return refused
+        return 200, {"ok": True, "url": self.url + "/", "team": "ecswatch demo", **_BOT}, {}
+
+    def _webhook(self, request: Captured) -> Answer:
+        scripted = self._take_error(WEBHOOKS) or self._take_error(request.path)
+        if scripted is not None:
+            return scripted.status, scripted.error.encode(), {}
+        params = _params(request)
+        if not (params.get("text") or params.get("blocks")):
+            return 400, b"no_text", {}
+        self._store("webhook", params, thread_ts=None, via="webhook")
+        return 200, b"ok", {}
+
+    # -- helpers
+    def _refused(self, request: Captured, path: str) -> Answer | None:
+        auth = request.headers.get("authorization", "")
+        token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+        if not token:
+            return _api_error("not_authed")
+        if not token.startswith("xox") or (self.valid_tokens is not None and token not in self.valid_tokens):
+            return _api_error("invalid_auth")
+        scripted = self._take_error(path)
+        if scripted is not None:
+            return scripted.status, {"ok": False, "error": scripted.error}, {}
+        return None
+
+    def _take_error(self, path: str) -> _ScriptedError | None:
+        with self._state:
+            queue = self._errors.get(path)
+            if not queue:
+                return None
+            scripted = queue[0]
+            scripted.times -= 1
+            if scripted.times <= 0:
+                queue.pop(0)
+            return scripted
+
+    def _store(
+        self, channel: str, params: Mapping[str, Any], *, thread_ts: str | None, via: str
+    ) -> SlackMessage:
+        with self._state:
+            self._counter += 1
+            seconds, micros = divmod(self._counter * 100, 1_000_000)
+            message = SlackMessage(
+                channel=channel,
+                ts=f"{1_700_000_000 + seconds}.{micros:06d}",
+                text=str(params.get("text") or ""),
+                blocks=list(params.get("blocks") or []),
+                thread_ts=thread_ts,
+                via=via,
+            )
+            self._messages.append(message)
+            return message
+
+
+def channel_id(channel: str) -> str:
+    """A Slack-looking id for a channel name ("#batch-alerts" -> "C…"), stable across runs; ids pass."""
+    if _CHANNEL_ID.match(channel):
+        return channel
+    digest = hashlib.sha256(channel.lstrip("#").encode()).hexdigest()[:10].upper()
+    return "C" + digest
+
+
+def _params(request: Captured) -> dict[str, Any]:
+    """JSON (what slack-sdk sends with blocks) or form-encoded, where blocks arrive as a JSON string."""
+    data = request.json if request.body else None
+    params: dict[str, Any] = dict(data) if isinstance(data, dict) else {}
+    if isinstance(params.get("blocks"), str):
+        params["blocks"] = json.loads(params["blocks"])
+    return params
+
+
+def _api_error(error: str) -> Answer:
+    return 200, {"ok": False, "error": error}, {}
+
+
+def _str_or_none(value: Any) -> str | None:
+    return str(value) if value else None
+
+
+# -- plain-text rendering for the demo ---------------------------------------------------------------
+
+
+def render(message: SlackMessage | Sequence[Mapping[str, Any]]) -> str:
+    """A Block Kit message as a person would read it in a terminal."""
+    if isinstance(message, SlackMessage):
+        prefix = "  ↳ in thread " + message.thread_ts + "\n" if message.thread_ts else ""
+        body = _render_blocks(message.blocks) if message.blocks else _unescape(message.text)
+        return prefix + body
+    return _render_blocks(message)
+
+
+def _render_blocks(blocks: Sequence[Mapping[str, Any]]) -> str:
+    out: list[str] = []
+    for block in blocks:
+        out.extend(_render_block(block))
+    return "\n".join(out)
+
+
+def _render_block(block: Mapping[str, Any]) -> list[str]:
+    kind = block.get("type")
+    if kind == "header":
+        return [_emoji(_text(block.get("text")))]
+    if kind == "section":
+        lines = _mrkdwn_lines(_text(block.get("text"))) if block.get("text") else []
+        for item in block.get("fields") or []:
+            label, _, value = _text(item).partition("\n")
+            lines.append(f"  {label.strip('*')}: {value}")
+        return lines
+    if kind == "actions":
+        return [f"  [{_text(e.get('text'))}] {e.get('url', '')}".rstrip() for e in block.get("elements", [])]
+    if kind == "context":
+        return ["  " + " · ".join(_text(e) for e in block.get("elements", []) if e.get("text"))]
+    if kind == "divider":
+        return ["  " + "─" * 60]
+    return [f"  ({kind} block)"]
+
+
+def _mrkdwn_lines(text: str) -> list[str]:
+    """Code blocks indented by four spaces, everything else as written."""
+    lines: list[str] = []
+    for index, chunk in enumerate(text.split("```")):
+        inside = index % 2 == 1
+        for line in chunk.strip("\n").split("\n"):
+            if inside:
+                lines.append("    | " + line)
+            elif line.strip():
+                lines.append(line)
+    return lines
+
+
+def _text(obj: Any) -> str:
+    if isinstance(obj, Mapping):
+        return _unescape(str(obj.get("text", "")))
+    return _unescape(str(obj or ""))
+
+
+def _emoji(text: str) -> str:
+    for code, char in _EMOJI.items():
+        text = text.replace(code, char)
+    return text
+
+
+def _unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
