@@ -1,4 +1,4 @@
-"""Shared fixtures: the project's sample events in ``events/``, read fresh for each use."""
+"""Shared fixtures: sample events and seeded task definitions from ``events/``, fresh for each use."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
+from common.taskdef import TaskDefinition, parse_task_definition
+
 EVENTS_DIR = Path(__file__).parents[1] / "events"
+SEED_TASK_DEFINITIONS = EVENTS_DIR / "seed" / "task-definitions.json"
 
 
 @pytest.fixture
@@ -21,3 +24,18 @@ def load_event() -> Callable[[str], dict[str, Any]]:
         return data
 
     return load
+
+
+@pytest.fixture
+def seeded_task_definition() -> Callable[[dict[str, Any]], TaskDefinition | None]:
+    """The task definition ``events/seed/`` registers for a raw event's family, as DescribeTaskDefinition
+    would return it; None for a family the seed leaves out (``legacy-etl``, the "deleted" one)."""
+    seeds = {spec["family"]: spec for spec in json.loads(SEED_TASK_DEFINITIONS.read_text())}
+
+    def lookup(raw: dict[str, Any]) -> TaskDefinition | None:
+        arn = raw["detail"]["taskDefinitionArn"]
+        family = arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
+        spec = seeds.get(family)
+        return None if spec is None else parse_task_definition({**spec, "taskDefinitionArn": arn})
+
+    return lookup

@@ -15,7 +15,7 @@ def human_duration(seconds: float | None) -> str:
     """'1h02m03s', '45.2s', or 'unknown' — never a negative or a crash."""
     if seconds is None:
         return "unknown"
-    if seconds < 60:
+    if round(seconds, 1) < 60:
         return f"{seconds:.1f}s"
     whole = round(seconds)
     hours, rest = divmod(whole, 3600)

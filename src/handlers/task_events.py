@@ -52,14 +52,7 @@ def handle_event(raw: Any) -> RunReport | Skipped:
 def record_handler(record: SQSRecord) -> RunReport | Skipped:
     logger.append_keys(message_id=record.message_id)
     try:
-        body = json.loads(record.body)
-    except (TypeError, json.JSONDecodeError) as e:
-        logger.error(
-            "SQS message body is not JSON; it will be retried and then dead-lettered", extra={"error": str(e)}
-        )
-        raise MalformedEvent(f"SQS body is not JSON: {e}") from e
-    try:
-        return handle_event(body)
+        return handle_event(_json_body(record))
     except MalformedEvent as e:
         logger.error("malformed event; it will be retried and then dead-lettered", extra={"error": str(e)})
         raise
@@ -74,6 +67,13 @@ def record_handler(record: SQSRecord) -> RunReport | Skipped:
         raise
     finally:
         logger.remove_keys(["task_arn", "job", "message_id"])
+
+
+def _json_body(record: SQSRecord) -> Any:
+    try:
+        return json.loads(record.body)
+    except (TypeError, json.JSONDecodeError) as e:
+        raise MalformedEvent(f"SQS message body is not JSON: {e}") from e
 
 
 @logger.inject_lambda_context(clear_state=True)

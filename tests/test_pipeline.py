@@ -1,0 +1,523 @@
+"""Specification of ``common.pipeline.process_task_event``: one raw event in, a run report or a skip out.
+
+The collaborators are tiny in-test fakes of the ports (no moto): a task definition lookup that answers
+from the seeded definitions, and a log reader that answers from a dict and records every call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+
+from common.analysis import Outcome, PhaseDurations
+from common.model import MalformedEvent
+from common.pipeline import RunPhase, RunReport, Skipped, process_task_event, readable_line
+from common.ports import LogTail
+from common.settings import Settings
+from common.taskdef import TaskDefinition
+
+LoadEvent = Callable[[str], dict[str, Any]]
+SeededTaskDefinition = Callable[[dict[str, Any]], TaskDefinition | None]
+StreamKey = tuple[str, str, str]
+
+CONSOLE = "https://eu-west-1.console.aws.amazon.com"
+SUCCESS_TASK_ID = "c50ead5370796d06e8a8c6c917151c46"
+EXPORT_TASK_ID = "f77fae8dc62fd89bd256b1c897d44a25"
+EXPORT_STREAM: StreamKey = ("eu-west-1", "/ecs/invoice-export", f"ecs/export/{EXPORT_TASK_ID}")
+
+
+class FakeTaskDefinitions:
+    """Answers like ``EcsTaskDefinitions``: the definition, or None when it is gone; remembers each ask."""
+
+    def __init__(self, *definitions: TaskDefinition | None) -> None:
+        self._by_arn = {d.arn: d for d in definitions if d is not None}
+        self.asked: list[str] = []
+
+    def get(self, task_definition_arn: str) -> TaskDefinition | None:
+        self.asked.append(task_definition_arn)
+        return self._by_arn.get(task_definition_arn)
+
+
+class FakeLogReader:
+    """Answers like ``CloudWatchLogReader``: a stream's newest ``lines``, or a note when it is missing."""
+
+    def __init__(self, streams: Mapping[StreamKey, list[str]] | None = None) -> None:
+        self._streams = dict(streams or {})
+        self.calls: list[tuple[str, str, str, int]] = []
+
+    def tail(self, region: str, group: str, stream: str, lines: int) -> LogTail:
+        self.calls.append((region, group, stream, lines))
+        found = self._streams.get((region, group, stream))
+        if found is None:
+            return LogTail(note=f"log stream {group} / {stream} not found (expired, or never written)")
+        return LogTail(lines=tuple(found[-lines:]))
+
+
+def process(
+    raw: Mapping[str, Any],
+    task_definitions: FakeTaskDefinitions,
+    logs: FakeLogReader | None = None,
+    settings: Settings | None = None,
+) -> RunReport | Skipped:
+    return process_task_event(
+        raw, settings=settings or Settings(), task_definitions=task_definitions, logs=logs or FakeLogReader()
+    )
+
+
+def report_of(
+    raw: Mapping[str, Any],
+    task_definitions: FakeTaskDefinitions,
+    logs: FakeLogReader | None = None,
+    settings: Settings | None = None,
+) -> RunReport:
+    result = process(raw, task_definitions, logs, settings)
+    assert isinstance(result, RunReport), result
+    return result
+
+
+# --- what is skipped, and that skipping costs no AWS call --------------------------------------------
+
+
+def test_an_ecs_deployment_event_is_skipped_as_another_kind_of_event(load_event: LoadEvent) -> None:
+    task_definitions = FakeTaskDefinitions()
+
+    result = process(load_event("bad-deployment-event"), task_definitions)
+
+    assert result == Skipped(
+        "not an ECS Task State Change (aws.ecs/ECS Deployment State Change)", kind="other-event"
+    )
+    assert task_definitions.asked == []
+
+
+def test_an_event_from_another_service_is_skipped_as_another_kind_of_event() -> None:
+    raw = {"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}}
+
+    result = process(raw, FakeTaskDefinitions())
+
+    assert isinstance(result, Skipped)
+    assert result.kind == "other-event"
+
+
+@pytest.mark.parametrize(
+    "watched",
+    [
+        frozenset({"etl", "legacy"}),
+        frozenset({"arn:aws:ecs:eu-west-1:123456789012:cluster/etl"}),
+    ],
+    ids=["by-name", "by-arn"],
+)
+def test_a_task_in_an_unwatched_cluster_is_skipped_before_any_lookup(
+    watched: frozenset[str], load_event: LoadEvent
+) -> None:
+    task_definitions = FakeTaskDefinitions()
+
+    result = process(
+        load_event("stopped-success"), task_definitions, settings=Settings(watch_clusters=watched)
+    )
+
+    assert result == Skipped("cluster 'batch' is not watched", kind="cluster")
+    assert task_definitions.asked == []
+
+
+@pytest.mark.parametrize(
+    "watched",
+    [frozenset({"batch"}), frozenset({"arn:aws:ecs:eu-west-1:123456789012:cluster/batch"})],
+    ids=["by-name", "by-arn"],
+)
+def test_a_task_in_a_watched_cluster_is_reported(
+    watched: frozenset[str], load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
+) -> None:
+    raw = load_event("stopped-success")
+
+    result = process(
+        raw, FakeTaskDefinitions(seeded_task_definition(raw)), settings=Settings(watch_clusters=watched)
+    )
+
+    assert isinstance(result, RunReport)
+
+
+def test_a_service_task_is_skipped_by_default(load_event: LoadEvent) -> None:
+    result = process(load_event("stopped-service-task"), FakeTaskDefinitions())
+
+    assert result == Skipped("service task (service:web); INCLUDE_SERVICE_TASKS is off", kind="service")
+
+
+def test_a_service_task_is_reported_when_service_tasks_are_included(
+    load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
+) -> None:
+    raw = load_event("stopped-service-task")
+
+    report = report_of(
+        raw, FakeTaskDefinitions(seeded_task_definition(raw)), settings=Settings(include_service_tasks=True)
+    )
+
+    assert report.outcome is Outcome.STOPPED_BY_SCHEDULER
+
+
+def test_the_deprovisioning_event_before_the_stop_is_skipped_as_intermediate(load_event: LoadEvent) -> None:
+    task_definitions = FakeTaskDefinitions()
+
+    result = process(load_event("stopped-nonzero-exit-deprovisioning"), task_definitions)
+
+    assert result == Skipped("intermediate state DEPROVISIONING (desired STOPPED)", kind="intermediate")
+    assert task_definitions.asked == []
+
+
+# --- malformed input ----------------------------------------------------------------------------------
+
+
+def test_a_task_event_without_a_task_arn_is_malformed_and_names_the_field(load_event: LoadEvent) -> None:
+    with pytest.raises(MalformedEvent, match=r"detail\.taskArn is missing"):
+        process(load_event("bad-missing-task-arn"), FakeTaskDefinitions())
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"hello": "world"}, "not an ECS Task State Change event"),
+        (["a", "list"], "event is a list, not a JSON object"),
+    ],
+    ids=["no-source", "not-an-object"],
+)
+def test_a_body_that_is_no_eventbridge_event_at_all_is_malformed(raw: Any, message: str) -> None:
+    with pytest.raises(MalformedEvent, match=message):
+        process(raw, FakeTaskDefinitions())
+
+
+# --- started ------------------------------------------------------------------------------------------
+
+
+def test_a_running_task_gives_a_started_report_with_its_start_latency_and_no_tail(
+    load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
+) -> None:
+    raw = load_event("running-fargate")
+    logs = FakeLogReader()
+
+    report = report_of(raw, FakeTaskDefinitions(seeded_task_definition(raw)), logs)
+
+    assert (report.phase, report.outcome, report.deciding_container, report.log_tail) == (
+        RunPhase.STARTED,
+        None,
+        "report",
+        None,
+    )
+    assert report.durations == PhaseDurations(
+        provisioning=18.284, image_pull=12.548, start_latency=33.089, run_time=None, stopping=None, total=None
+    )
+    assert logs.calls == []
+
+
+def test_started_and_stopped_reports_of_one_task_have_different_keys(
+    load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
+) -> None:
+    running, stopped = load_event("running-fargate"), load_event("stopped-success")
+    task_definitions = FakeTaskDefinitions(seeded_task_definition(stopped))
+
+    keys = {report_of(running, task_definitions).key, report_of(stopped, task_definitions).key}
+
+    task_arn = f"arn:aws:ecs:eu-west-1:123456789012:task/batch/{SUCCESS_TASK_ID}"
+    assert keys == {f"{task_arn}#started", f"{task_arn}#stopped"}
+
+
+# --- stopped: the report and its log tail -------------------------------------------------------------
+
+
+def test_a_successful_run_is_reported_without_fetching_its_log(
+    load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
+) -> None:
+    raw = load_event("stopped-success")
+    logs = FakeLogReader()
+
+    report = report_of(raw, FakeTaskDefinitions(seeded_task_definition(raw)), logs)
+
+    assert (report.phase, report.outcome, report.job, report.log_tail) == (
+        RunPhase.STOPPED,
+        Outcome.SUCCEEDED,
+        "nightly-report",
+        None,
+    )
+    assert logs.calls == []
+
+
+def test_a_failed_run_fetches_the_configured_number_of_lines_from_the_deciding_containers_stream(
+    load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
+) -> None:
+    raw = load_event("stopped-nonzero-exit")
+    logs = FakeLogReader({EXPORT_STREAM: ["uploading batch 62", "upstream 502", "exiting with status 2"]})
+
+    report = report_of(
+        raw, FakeTaskDefinitions(seeded_task_definition(raw)), logs, Settings(log_tail_lines=2)
+    )
+
+    assert logs.calls == [(*EXPORT_STREAM, 2)]
+    assert report.log_tail == LogTail(lines=("upstream 502", "exiting with status 2"))
+
+
+def test_a_failed_runs_log_tail_is_redacted(
+    load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
+) -> None:
+    raw = load_event("stopped-nonzero-exit")
+    logs = FakeLogReader(
+        {
+            EXPORT_STREAM: [
+                "connecting to postgresql://export:s3cr3t-Pa55@billing-db.internal:5432/billing",
+                "using key AKIAIOSFODNN7EXAMPLE",
+                "exiting with status 2",
+            ]
+        }
+    )
+
+    report = report_of(raw, FakeTaskDefinitions(seeded_task_definition(raw)), logs)
+
+    assert report.log_tail is not None
+    assert report.log_tail.lines == (
+        "connecting to postgresql://export:[REDACTED]@billing-db.internal:5432/billing",
+        "using key [REDACTED]",
+        "exiting with status 2",
+    )
+
+
+def test_firelens_json_records_in_the_tail_are_shown_as_their_log_text(
+    load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
+) -> None:
+    raw = load_event("stopped-firelens")
+    stream = ("eu-west-1", "/ecs/audit-export", "audit-audit-firelens-bced6587aa98f130bfc5b2fc7d50f358")
+    logs = FakeLogReader(
+        {
+            stream: [
+                '{"container_name":"audit","ecs_cluster":"batch","log":"validating row counts",'
+                '"source":"stdout"}',
+                '{"container_name":"audit","log":"refusing to publish an incomplete week; exit 3\\n",'
+                '"source":"stderr"}',
+            ]
+        }
+    )
+
+    report = report_of(raw, FakeTaskDefinitions(seeded_task_definition(raw)), logs)
+
+    assert logs.calls == [(*stream, 30)]
+    assert report.log_tail == LogTail(
+        lines=("validating row counts", "refusing to publish an incomplete week; exit 3")
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        ('{"log":"done in 3.2s","source":"stdout"}', "done in 3.2s"),
+        ("plain text stays as it is", "plain text stays as it is"),
+        ('{"log": not json after all', '{"log": not json after all'),
+        ('{"log": 42}', '{"log": 42}'),
+        ('{"message":"no log key"}', '{"message":"no log key"}'),
+    ],
+    ids=["firelens-record", "plain", "broken-json", "log-not-text", "no-log-key"],
+)
+def test_only_a_firelens_record_with_log_text_is_unwrapped(line: str, shown: str) -> None:
+    assert readable_line(line) == shown
+
+
+def test_a_missing_log_stream_becomes_the_readers_note(
+    load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
+) -> None:
+    raw = load_event("stopped-image-pull-failed")
+
+    report = report_of(raw, FakeTaskDefinitions(seeded_task_definition(raw)), FakeLogReader())
+
+    assert report.log_tail == LogTail(
+        note="log stream /ecs/data-sync / ecs/sync/fb018423362123abab61188738ceb2b5 not found "
+        "(expired, or never written)"
+    )
+
+
+def test_when_the_log_location_is_unknown_the_tail_says_why_without_reading_logs(
+    load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
+) -> None:
+    raw = load_event("stopped-nonzero-exit")
+    seeded = seeded_task_definition(raw)
+    assert seeded is not None
+    no_log_config = dataclasses.replace(
+        seeded,
+        containers=tuple(
+            dataclasses.replace(c, log=None) if c.name == "export" else c for c in seeded.containers
+        ),
+    )
+    logs = FakeLogReader()
+
+    report = report_of(raw, FakeTaskDefinitions(no_log_config), logs)
+
+    reason = (
+        "container 'export' has no logConfiguration in invoice-export:12, "
+        "so its output is not in CloudWatch Logs"
+    )
+    assert (report.links.log_stream, report.links.log_missing_reason) == (None, reason)
+    assert report.log_tail == LogTail(note=reason)
+    assert logs.calls == []
+
+
+def test_a_deleted_task_definition_still_gives_a_report_from_what_the_event_says(
+    load_event: LoadEvent,
+) -> None:
+    raw = load_event("stopped-taskdef-deleted")
+    task_definitions = FakeTaskDefinitions()  # DescribeTaskDefinition found nothing
+    logs = FakeLogReader()
+
+    report = report_of(raw, task_definitions, logs)
+
+    reason = "task definition legacy-etl:2 could not be read (deleted or access denied); log location unknown"
+    assert task_definitions.asked == ["arn:aws:ecs:eu-west-1:123456789012:task-definition/legacy-etl:2"]
+    assert (report.outcome, report.deciding_container, report.exit_code, report.task_definition) == (
+        Outcome.FAILED,
+        "etl",
+        1,
+        None,
+    )
+    assert report.links.log_missing_reason == reason
+    assert report.log_tail == LogTail(note=reason)
+    assert logs.calls == []
+
+
+def test_a_zero_line_tail_setting_turns_the_tail_off(
+    load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
+) -> None:
+    raw = load_event("stopped-nonzero-exit")
+    logs = FakeLogReader({EXPORT_STREAM: ["exiting with status 2"]})
+
+    report = report_of(
+        raw, FakeTaskDefinitions(seeded_task_definition(raw)), logs, Settings(log_tail_lines=0)
+    )
+
+    assert (report.outcome, report.log_tail) == (Outcome.FAILED, None)
+    assert logs.calls == []
+
+
+# --- links --------------------------------------------------------------------------------------------
+
+
+def test_the_successful_runs_links_are_exact_console_urls(
+    load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
+) -> None:
+    raw = load_event("stopped-success")
+
+    links = report_of(raw, FakeTaskDefinitions(seeded_task_definition(raw))).links
+
+    assert links.task == (
+        f"{CONSOLE}/ecs/v2/clusters/batch/tasks/{SUCCESS_TASK_ID}/configuration?region=eu-west-1"
+    )
+    assert links.task_definition == (
+        f"{CONSOLE}/ecs/v2/task-definitions/nightly-report/7/containers?region=eu-west-1"
+    )
+    # Group and stream are URI-encoded twice with % written as $: "/" -> %2F -> %252F -> $252F.
+    assert links.log_stream == (
+        f"{CONSOLE}/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/$252Fecs$252Fnightly-report"
+        f"/log-events/ecs$252Freport$252F{SUCCESS_TASK_ID}"
+    )
+    assert links.logs_insights is not None
+    assert links.logs_insights.startswith(
+        f"{CONSOLE}/cloudwatch/home?region=eu-west-1#logsV2:logs-insights$3FqueryDetail$3D$257E$2528end$257E"
+    )
+    # source ~(~'/ecs/nightly-report) in JSURL, escape()d, encodeURIComponent-ed, % written as $.
+    assert "$257E$2528$257E$2527*2fecs*2fnightly-report$2529" in links.logs_insights
+
+
+def log_url(region: str, group: str, stream: str) -> str:
+    """Only joins the parts; every group and stream below is written already encoded, by hand."""
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logsV2:log-groups/"
+        f"log-group/{group}/log-events/{stream}"
+    )
+
+
+def task_url(region: str, cluster: str, task_id: str) -> str:
+    return (
+        f"https://{region}.console.aws.amazon.com/ecs/v2/clusters/{cluster}/tasks/{task_id}"
+        f"/configuration?region={region}"
+    )
+
+
+#: sample -> (task URL, log stream URL of the deciding container, or None when it cannot be known)
+SAMPLE_LINKS: dict[str, tuple[str, str | None]] = {
+    "stopped-success": (
+        task_url("eu-west-1", "batch", SUCCESS_TASK_ID),
+        log_url("eu-west-1", "$252Fecs$252Fnightly-report", f"ecs$252Freport$252F{SUCCESS_TASK_ID}"),
+    ),
+    "stopped-nonzero-exit": (
+        task_url("eu-west-1", "batch", EXPORT_TASK_ID),
+        log_url("eu-west-1", "$252Fecs$252Finvoice-export", f"ecs$252Fexport$252F{EXPORT_TASK_ID}"),
+    ),
+    "stopped-oom": (  # old ARN format, EC2, awslogs without a prefix: the stream is the Docker id
+        task_url("us-east-1", "legacy", "50377f48-51c3-4b43-a2f7-20d8cdc1bd7d"),
+        log_url(
+            "us-east-1",
+            "$252Fecs$252Fimage-resize",
+            "494191fdc09a2c0cc2d153a809d13789348c57714e907c1e0508108ebeb4f353",
+        ),
+    ),
+    "stopped-image-pull-failed": (
+        task_url("eu-west-1", "batch", "fb018423362123abab61188738ceb2b5"),
+        log_url("eu-west-1", "$252Fecs$252Fdata-sync", "ecs$252Fsync$252Ffb018423362123abab61188738ceb2b5"),
+    ),
+    "stopped-secrets-failed": (
+        task_url("eu-west-1", "batch", "12d69e898c51ee3f7d74cde15bab4000"),
+        log_url(
+            "eu-west-1", "$252Fecs$252Fpayments-recon", "ecs$252Frecon$252F12d69e898c51ee3f7d74cde15bab4000"
+        ),
+    ),
+    "stopped-spot-interrupted": (
+        task_url("eu-west-1", "batch", "dbeef85c0c31cfad8d8b866aeaf6dd39"),
+        log_url(
+            "eu-west-1", "$252Fecs$252Fml-features", "ecs$252Ffeatures$252Fdbeef85c0c31cfad8d8b866aeaf6dd39"
+        ),
+    ),
+    "stopped-user": (
+        task_url("eu-west-1", "batch", "3dda76dd03966c5f8499ea653351cd50"),
+        log_url(
+            "eu-west-1", "$252Fecs$252Fnightly-report", "ecs$252Freport$252F3dda76dd03966c5f8499ea653351cd50"
+        ),
+    ),
+    "stopped-timed-out": (
+        task_url("eu-west-1", "batch", "fef6b2e5a0a5ebdbb50105b8681679a5"),
+        log_url(
+            "eu-west-1", "$252Fecs$252Finvoice-export", "ecs$252Fexport$252Ffef6b2e5a0a5ebdbb50105b8681679a5"
+        ),
+    ),
+    "stopped-sidecar-app-failed": (
+        task_url("eu-west-1", "batch", "f2712c968a5f6999ca6b18e3f7a4ebdf"),
+        log_url(
+            "eu-west-1", "$252Fecs$252Fwarehouse-load", "ecs$252Floader$252Ff2712c968a5f6999ca6b18e3f7a4ebdf"
+        ),
+    ),
+    "stopped-sidecar-agent-failed": (
+        task_url("eu-west-1", "batch", "086890bc7695ae03e9623ca0853e819d"),
+        log_url(
+            "eu-west-1", "$252Fecs$252Fwarehouse-load", "ecs$252Floader$252F086890bc7695ae03e9623ca0853e819d"
+        ),
+    ),
+    "stopped-firelens": (  # FireLens cloudwatch_logs: log_stream_prefix + "<container>-firelens-<task id>"
+        task_url("eu-west-1", "batch", "bced6587aa98f130bfc5b2fc7d50f358"),
+        log_url(
+            "eu-west-1", "$252Fecs$252Faudit-export", "audit-audit-firelens-bced6587aa98f130bfc5b2fc7d50f358"
+        ),
+    ),
+    "stopped-taskdef-deleted": (task_url("eu-west-1", "batch", "dcce1dbef8668c5b6a69263cf7a98251"), None),
+    "stopped-service-task": (
+        task_url("eu-west-1", "apps", "824b37477a70f939b89f341e148ca571"),
+        log_url("eu-west-1", "$252Fecs$252Fweb", "ecs$252Fweb$252F824b37477a70f939b89f341e148ca571"),
+    ),
+}
+
+
+@pytest.mark.parametrize("sample", sorted(SAMPLE_LINKS))
+def test_each_stopped_sample_links_its_task_and_its_deciding_containers_log_stream(
+    sample: str, load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
+) -> None:
+    raw = load_event(sample)
+
+    report = report_of(
+        raw, FakeTaskDefinitions(seeded_task_definition(raw)), settings=Settings(include_service_tasks=True)
+    )
+
+    assert (report.links.task, report.links.log_stream) == SAMPLE_LINKS[sample]
+    assert (report.links.log_missing_reason is None) is (report.links.log_stream is not None)
