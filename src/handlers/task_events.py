@@ -8,6 +8,7 @@ while the rest of the batch goes through.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -22,6 +23,9 @@ from common.model import MalformedEvent
 from common.pipeline import RunReport, Skipped, process_task_event
 from common.ports import DeliveryError, TransientError
 from common.settings import Settings
+
+# A batch of duplicates publishes no metrics; that is expected, not worth a warning per invocation.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 logger = Logger()
 metrics = Metrics()

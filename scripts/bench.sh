@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Benchmarks: cold start as a ratio to a boto3 baseline, warm throughput in events/s, AWS calls per event.
+# AWS is moto on loopback; needs no Docker, AWS or credentials. Extra arguments go to bench/run.py
+# (e.g. scripts/bench.sh --rounds 30, scripts/bench.sh --only throughput). Writes bench/results/latest.json.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+exec python -m bench.run "$@"
