@@ -28,7 +28,11 @@ class ClientCache:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                session = self._session or boto3.session.Session()
+                # One session for all clients: botocore's loaders and endpoint data are read once,
+                # so the second client of a cold start costs a fraction of the first.
+                if self._session is None:
+                    self._session = boto3.session.Session()
+                session = self._session
                 client = session.client(service, region_name=region or None, config=_CONFIG)  # type: ignore[call-overload]
                 self._clients[key] = client
             return client
