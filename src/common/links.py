@@ -35,6 +35,7 @@ so they follow what the console itself produces):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,10 +49,10 @@ INSIGHTS_LIMIT = 1000
 
 _FARGATE_CAPACITY_PROVIDERS = frozenset({"FARGATE", "FARGATE_SPOT"})
 _FIRELENS_CLOUDWATCH_PLUGINS = frozenset({"cloudwatch_logs", "cloudwatch"})
-_JSURL_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
-_JS_ESCAPE_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@*_+-./")
 _JS_URI_COMPONENT_SAFE = "!~*'()"  # what encodeURIComponent leaves alone besides [A-Za-z0-9_.-]
 _BYTE_LIMIT = 0x100
+_JSURL_SPECIAL = re.compile(r"[^A-Za-z0-9_.\-]")
+_JS_ESCAPE_SPECIAL = re.compile(r"[^A-Za-z0-9@*_+\-./]")
 
 
 @dataclass(frozen=True)
@@ -310,22 +311,25 @@ def _jsurl_str(value: str) -> str:
 
 
 def _jsurl_escape(value: str) -> str:
-    """JSURL's string encoding, over UTF-16 code units as in JavaScript (so astral characters are pairs)."""
-    encoded = value.encode("utf-16-be", "surrogatepass")
-    out: list[str] = []
-    for i in range(0, len(encoded), 2):
-        unit = int.from_bytes(encoded[i : i + 2], "big")
-        if unit < _BYTE_LIMIT and chr(unit) in _JSURL_PLAIN:
-            out.append(chr(unit))
-        elif unit == ord("$"):
-            out.append("!")
-        elif unit < _BYTE_LIMIT:
-            out.append(f"*{unit:02x}")
-        else:
-            out.append(f"**{unit:04x}")
-    return "".join(out)
+    """JSURL's string encoding, over UTF-16 code units as in JavaScript (so astral characters are pairs).
+
+    A regex substitution touches only the characters that need escaping: most of
+    a query is plain, and this runs for every run report (it was the hot spot).
+    """
+    return _JSURL_SPECIAL.sub(_jsurl_replace, value)
+
+
+def _jsurl_replace(match: re.Match[str]) -> str:
+    char = match.group(0)
+    if char == "$":
+        return "!"
+    code = ord(char)
+    if code < _BYTE_LIMIT:
+        return f"*{code:02x}"
+    units = char.encode("utf-16-be", "surrogatepass")
+    return "".join(f"**{int.from_bytes(units[i : i + 2], 'big'):04x}" for i in range(0, len(units), 2))
 
 
 def _js_escape(value: str) -> str:
     """JavaScript ``escape()`` for the ASCII that JSURL emits: Python's quote() would keep ``~``."""
-    return "".join(char if char in _JS_ESCAPE_PLAIN else f"%{ord(char):02X}" for char in value)
+    return _JS_ESCAPE_SPECIAL.sub(lambda m: f"%{ord(m.group(0)):02X}", value)
