@@ -13,10 +13,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bench import cold_start, throughput
+from bench import cold_start, notifications, throughput
 from bench.common import BenchError, Goal, write_results
 
-SUITES = ("cold_start", "throughput")
+SUITES = ("cold_start", "throughput", "notifications")
 
 
 def _row(metric: str, value: str, baseline: str = "", ratio: str = "", goal: Goal | None = None) -> list[str]:
@@ -73,6 +73,22 @@ def _throughput_rows(result: throughput.Throughput) -> list[list[str]]:
     ]
 
 
+def _notification_rows(result: notifications.Notifications) -> list[list[str]]:
+    posts, submits = result.goals
+    return [
+        _row(
+            f"Slack posts, {result.events:,} failures of {result.jobs} jobs",
+            f"{result.slack_posts}",
+            "",
+            f"{result.posts_per_job:.1f}/job",
+            posts,
+        ),
+        _row("Slack updates (storm milestones)", f"{result.slack_updates}"),
+        _row("Datadog metric submits per SQS batch", f"{result.metric_calls_per_batch:.2f}", "", "", submits),
+        _row("DynamoDB calls per event (dedupe, storms, threads)", f"{result.dynamodb_per_event:.2f}"),
+    ]
+
+
 def table(rows: Sequence[Sequence[str]]) -> str:
     header = ["metric", "value", "baseline", "ratio", "goal", ""]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -118,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
             print(throughput.report(tp), end="\n\n", flush=True)
             sections["throughput"] = tp.to_json()
             rows += _throughput_rows(tp)
+        if "notifications" in suites:
+            burst = notifications.measure(args.burst, args.definitions)
+            print(notifications.report(burst), end="\n\n", flush=True)
+            sections["notifications"] = burst.to_json()
+            rows += _notification_rows(burst)
     except BenchError as e:
         print(f"benchmark failed: {e}", file=sys.stderr)
         return 2
