@@ -19,9 +19,10 @@ from common.adapters import state as state_module
 from common.adapters.idempotency import MemoryOnceGuard, PowertoolsOnceGuard
 from common.adapters.state import DynamoNotificationState
 from common.alerts import Alert, Attempt, DatadogEvent, MetricPoint
-from common.notify import Notifier, Routing, is_update_milestone
+from common.notify import Notifier, is_update_milestone
 from common.pipeline import RunReport, process_task_event
 from common.ports import LogTail, MessageRef, TransientError
+from common.routing import Routing
 from common.settings import Settings
 from common.taskdef import TaskDefinition
 

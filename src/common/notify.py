@@ -16,7 +16,6 @@ after a partial failure. Three mechanisms make each message happen once:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from common.alerts import (
@@ -32,14 +31,7 @@ from common.alerts import (
 )
 from common.pipeline import RunPhase, RunReport
 from common.ports import ChatPoster, EventSink, MessageRef, NotificationState, OnceGuard, RunSink, StormJoin
-
-
-@dataclass(frozen=True)
-class Routing:
-    """Per-job choices the notifier needs, resolved from the job config."""
-
-    channel: str
-    notify_success: bool = False
+from common.routing import Routing
 
 
 def is_update_milestone(count: int) -> bool:
@@ -75,12 +67,28 @@ class Notifier:
         self._clock = clock
 
     def publish(self, report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> None:
-        chat = self._chat
+        """Every sink is tried even when another fails, then the first failure is raised.
+
+        A Datadog outage must not hold back the Slack alert (or, after the retries, dead-letter it
+        unsent); the redelivery the failure causes finds the sinks that succeeded already done.
+        """
+        failure: Exception | None = None
+        for key, action in self._steps(report, attempt):
+            try:
+                self._guard.once(key, action)
+            except Exception as e:
+                failure = failure or e
+        if failure is not None:
+            raise failure
+
+    def _steps(self, report: RunReport, attempt: Attempt) -> list[tuple[str, Callable[[], None]]]:
+        steps: list[tuple[str, Callable[[], None]]] = []
         if self._events is not None or self._metrics:
-            self._guard.once(f"metrics#{report.key}", lambda: self._to_metrics(report, attempt))
-        route = self._routing(report.job)
+            steps.append((f"metrics#{report.key}", lambda: self._to_metrics(report, attempt)))
+        chat, route = self._chat, self._routing(report.job)
         if chat is not None and is_alertable(report, notify_success=route.notify_success):
-            self._guard.once(f"slack#{report.key}", lambda: self._to_slack(chat, route, report, attempt))
+            steps.append((f"slack#{report.key}", lambda: self._to_slack(chat, route, report, attempt)))
+        return steps
 
     def follow_up(self, run_key: str, alert: Alert, *, update_parent: Alert | None = None) -> bool:
         """News about a run already alerted: reply in its thread, optionally refresh the parent message.
@@ -105,12 +113,16 @@ class Notifier:
     # ------------------------------------------------------------------ metrics
 
     def _to_metrics(self, report: RunReport, attempt: Attempt) -> None:
-        """Datadog event and points, and CloudWatch EMF: counted once per run, not per delivery."""
+        """Datadog event and points, and CloudWatch EMF: counted once per run, not per delivery.
+
+        The event goes first: it is the only part that can fail, and when it does nothing else of
+        this step has happened yet, so the redelivery does not count the run a second time.
+        """
+        if self._events is not None and report.phase is RunPhase.STOPPED:
+            self._events.send_event(datadog_event(report, attempt))
         for sink in self._metrics:
             sink.publish(report)
         if self._events is not None:
-            if report.phase is RunPhase.STOPPED:
-                self._events.send_event(datadog_event(report, attempt))
             self._events.add_points(metric_points(report, attempt))
 
     # ------------------------------------------------------------------ Slack

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from common.analysis import Outcome, PhaseDurations, analyse, deciding_container, phase_durations
+from common.config import JobConfig, JobsConfig
 from common.links import Links, build_links
 from common.model import TaskEvent, event_kind, is_task_state_change, parse_task_event
 from common.ports import LogReader, LogTail, TaskDefinitions
@@ -67,8 +68,13 @@ def process_task_event(
     settings: Settings,
     task_definitions: TaskDefinitions,
     logs: LogReader,
+    jobs: JobsConfig | None = None,
 ) -> RunReport | Skipped:
-    """Raise ``MalformedEvent`` for unreadable input and ``TransientError`` when AWS should be retried."""
+    """Raise ``MalformedEvent`` for unreadable input and ``TransientError`` when AWS should be retried.
+
+    ``jobs`` names the run's job and may say where its log is when the task definition cannot;
+    without it a run's job is its task definition family.
+    """
     skip = _skip_before_parse(raw)
     if skip:
         return skip
@@ -77,9 +83,10 @@ def process_task_event(
     if skip:
         return skip
     taskdef = task_definitions.get(event.task_definition.arn)
+    job = jobs.job_for(event) if jobs is not None else None
     if event.is_running:
-        return _started_report(event, taskdef)
-    return _stopped_report(event, taskdef, settings, logs)
+        return _started_report(event, taskdef, job)
+    return _stopped_report(event, taskdef, settings, logs, job)
 
 
 def _skip_before_parse(raw: Mapping[str, Any]) -> Skipped | None:
@@ -102,36 +109,54 @@ def _skip_after_parse(event: TaskEvent, settings: Settings) -> Skipped | None:
     return None
 
 
-def _started_report(event: TaskEvent, taskdef: TaskDefinition | None) -> RunReport:
+def _links(
+    event: TaskEvent, container: str | None, taskdef: TaskDefinition | None, job: JobConfig | None
+) -> Links:
+    """The job's log override is used only where the task definition cannot say where the log is."""
+    links = build_links(event, container, taskdef)
+    if links.log_location is None and container and job is not None and job.log is not None:
+        links = build_links(event, container, taskdef, override=job.log.location(event, container))
+    return links
+
+
+def _job_name(event: TaskEvent, job: JobConfig | None) -> str:
+    return job.name if job is not None else event.task_definition.family
+
+
+def _started_report(event: TaskEvent, taskdef: TaskDefinition | None, job: JobConfig | None) -> RunReport:
     decider = deciding_container(event, taskdef)
     name = decider.name if decider else None
     return RunReport(
         phase=RunPhase.STARTED,
         event=event,
-        job=event.task_definition.family,
+        job=_job_name(event, job),
         outcome=None,
         cause="task is running",
         deciding_container=name,
         exit_code=None,
         durations=phase_durations(event.timeline),
-        links=build_links(event, name, taskdef),
+        links=_links(event, name, taskdef, job),
         log_tail=None,
         task_definition=taskdef,
     )
 
 
 def _stopped_report(
-    event: TaskEvent, taskdef: TaskDefinition | None, settings: Settings, logs: LogReader
+    event: TaskEvent,
+    taskdef: TaskDefinition | None,
+    settings: Settings,
+    logs: LogReader,
+    job: JobConfig | None,
 ) -> RunReport:
     analysis = analyse(event, taskdef)
-    links = build_links(event, analysis.deciding_container, taskdef)
+    links = _links(event, analysis.deciding_container, taskdef, job)
     tail = None
     if analysis.outcome.is_failure and settings.log_tail_lines > 0:
         tail = _log_tail(links, settings, logs)
     return RunReport(
         phase=RunPhase.STOPPED,
         event=event,
-        job=event.task_definition.family,
+        job=_job_name(event, job),
         outcome=analysis.outcome,
         cause=analysis.cause,
         deciding_container=analysis.deciding_container,

@@ -11,6 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+#: Shipped next to the code (``src/config/jobs.yaml``) so ``sam build`` bundles it with the functions.
+BUNDLED_JOBS_CONFIG = Path(__file__).resolve().parents[1] / "config" / "jobs.yaml"
 
 
 class SettingsError(ValueError):
@@ -46,6 +50,8 @@ class Settings:
     slack_api_url: str = ""
     #: DATADOG_API_URL — Datadog API host; only for local endpoints. Default derived from DATADOG_SITE.
     datadog_api_url: str = ""
+    #: JOBS_CONFIG_PATH — the job configuration; default the src/config/jobs.yaml bundled with the code.
+    jobs_config_path: str = str(BUNDLED_JOBS_CONFIG)
     #: SECRETS_MAX_AGE_SECONDS — how long fetched secrets are cached in the container; default 300.
     secrets_max_age_seconds: int = 300
 
@@ -65,6 +71,7 @@ class Settings:
             slack_default_channel=env.get("SLACK_DEFAULT_CHANNEL", "").strip() or "#batch-alerts",
             slack_api_url=env.get("SLACK_API_URL", "").strip(),
             datadog_api_url=env.get("DATADOG_API_URL", "").strip(),
+            jobs_config_path=env.get("JOBS_CONFIG_PATH", "").strip() or str(BUNDLED_JOBS_CONFIG),
             storm_window_seconds=_int(env, "STORM_WINDOW_SECONDS", 300, low=0, high=86_400),
             secrets_max_age_seconds=_int(env, "SECRETS_MAX_AGE_SECONDS", 300, low=0, high=86_400),
         )

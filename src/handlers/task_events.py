@@ -41,7 +41,7 @@ def dependencies() -> Dependencies:
 def handle_event(raw: Any) -> RunReport | Skipped:
     deps = dependencies()
     result = process_task_event(
-        raw, settings=deps.settings, task_definitions=deps.task_definitions, logs=deps.logs
+        raw, settings=deps.settings, task_definitions=deps.task_definitions, logs=deps.logs, jobs=deps.jobs
     )
     if isinstance(result, Skipped):
         logger.info("event skipped", extra={"skip_reason": result.reason, "skip_kind": result.kind})

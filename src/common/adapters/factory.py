@@ -17,7 +17,8 @@ from common.adapters.clients import ClientCache
 from common.adapters.idempotency import MemoryOnceGuard, PowertoolsOnceGuard
 from common.adapters.observability import EmfSink, LogSink
 from common.adapters.state import DynamoNotificationState
-from common.notify import Notifier, Routing
+from common.config import JobsConfig, load_config
+from common.notify import Notifier
 from common.ports import ChatPoster, EventSink, OnceGuard, RunSink
 from common.settings import Settings
 
@@ -29,6 +30,7 @@ class Dependencies:
     task_definitions: EcsTaskDefinitions
     logs: CloudWatchLogReader
     notifier: Notifier
+    jobs: JobsConfig
     #: Sinks that see every delivery (the structured log line); the notifier de-duplicates the rest.
     sinks: list[RunSink] = field(default_factory=list)
 
@@ -37,24 +39,27 @@ def build_dependencies(
     settings: Settings, *, metrics: Metrics | None = None, clients: ClientCache | None = None
 ) -> Dependencies:
     clients = clients or ClientCache()
+    jobs = load_config(settings.jobs_config_path)  # a bad file raises ConfigError naming file, job, field
     return Dependencies(
         settings=settings,
         clients=clients,
         task_definitions=EcsTaskDefinitions(lambda region: clients.get("ecs", region)),
         logs=CloudWatchLogReader(lambda region: clients.get("logs", region)),
-        notifier=build_notifier(settings, clients, metrics=metrics),
+        notifier=build_notifier(settings, clients, jobs, metrics=metrics),
+        jobs=jobs,
         sinks=[LogSink()],
     )
 
 
-def build_notifier(settings: Settings, clients: ClientCache, *, metrics: Metrics | None = None) -> Notifier:
+def build_notifier(
+    settings: Settings, clients: ClientCache, jobs: JobsConfig, *, metrics: Metrics | None = None
+) -> Notifier:
     table = settings.state_table_name
     guard: OnceGuard = PowertoolsOnceGuard(table, clients.get("dynamodb")) if table else MemoryOnceGuard()
     state = DynamoNotificationState(clients.get("dynamodb"), table) if table else None
-    default_route = Routing(channel=settings.slack_default_channel)
     return Notifier(
         guard=guard,
-        routing=lambda _job: default_route,
+        routing=jobs.routing,
         chat=build_chat(settings),
         events=build_events(settings),
         state=state,
