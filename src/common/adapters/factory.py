@@ -20,6 +20,7 @@ from common.adapters.state import DynamoNotificationState
 from common.config import JobsConfig, load_config
 from common.notify import Notifier
 from common.ports import ChatPoster, EventSink, OnceGuard, RunSink
+from common.routing import Routing
 from common.settings import Settings
 
 
@@ -59,7 +60,7 @@ def build_notifier(
     state = DynamoNotificationState(clients.get("dynamodb"), table) if table else None
     return Notifier(
         guard=guard,
-        routing=jobs.routing,
+        routing=lambda job: _routing(settings, jobs, job),
         chat=build_chat(settings),
         events=build_events(settings),
         state=state,
@@ -95,3 +96,11 @@ def build_events(settings: Settings) -> EventSink | None:
         host=settings.datadog_api_url or None,
         max_retries=2,  # the SDK backs off 0/4/8 s; more would eat the function's 60 s timeout
     )
+
+
+def _routing(settings: Settings, jobs: JobsConfig, job: str) -> Routing:
+    """Configured jobs follow the config; tasks of no configured job go to the deployment's
+    SLACK_DEFAULT_CHANNEL (the template's SlackDefaultChannel parameter)."""
+    if jobs.job(job) is not None:
+        return jobs.routing(job)
+    return Routing(channel=settings.slack_default_channel, notify_success=jobs.defaults.notify_on_success)
