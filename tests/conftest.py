@@ -1,4 +1,5 @@
-"""Shared fixtures: sample events and seeded task definitions from ``events/``, fresh for each use."""
+"""Shared fixtures: sample events and seeded task definitions from ``events/``, fresh for each use, and the
+run reports the pipeline makes of them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from typing import Any
 
 import pytest
 
+from common.pipeline import RunReport
+from common.ports import LogReader
+from common.settings import Settings
 from common.taskdef import TaskDefinition, parse_task_definition
+from tests.fakes import SampleReport, report_from
 
 EVENTS_DIR = Path(__file__).parents[1] / "events"
 SEED_TASK_DEFINITIONS = EVENTS_DIR / "seed" / "task-definitions.json"
@@ -39,3 +44,26 @@ def seeded_task_definition() -> Callable[[dict[str, Any]], TaskDefinition | None
         return None if spec is None else parse_task_definition({**spec, "taskDefinitionArn": arn})
 
     return lookup
+
+
+@pytest.fixture
+def sample_report(
+    load_event: Callable[[str], dict[str, Any]],
+    seeded_task_definition: Callable[[dict[str, Any]], TaskDefinition | None],
+) -> SampleReport:
+    """``sample_report("stopped-oom", logs=..., settings=...)`` -> the report the pipeline makes of that
+    sample with its seeded task definition, after ``change`` edits the raw ``detail`` (``report_from``)."""
+
+    def make(
+        name: str,
+        *,
+        change: Callable[[dict[str, Any]], None] | None = None,
+        logs: LogReader | None = None,
+        settings: Settings | None = None,
+    ) -> RunReport:
+        raw = load_event(name)
+        if change is not None:
+            change(raw["detail"])
+        return report_from(raw, task_definition=seeded_task_definition(raw), logs=logs, settings=settings)
+
+    return make

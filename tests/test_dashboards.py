@@ -23,9 +23,8 @@ from datadog_api_client.v1.model.dashboard import Dashboard
 from common.alerts import DatadogEvent, metric_points
 from common.model import MalformedEvent
 from common.pipeline import RunReport, process_task_event
-from common.ports import LogTail
 from common.settings import Settings
-from common.taskdef import TaskDefinition
+from tests.fakes import FixedLogs, FixedTaskDefinitions
 
 ROOT = Path(__file__).parents[1]
 DASHBOARD = ROOT / "dashboards" / "datadog-ecswatch.json"
@@ -40,16 +39,6 @@ METRIC_QUERY = re.compile(
     r"(?P<functions>(?:\.[a-z_]+\(\))*)$"
 )
 FORMULA_NAME = re.compile(r"\b[a-z_][a-z0-9_]*\b")
-
-
-class _NoTaskDefinitions:
-    def get(self, task_definition_arn: str) -> TaskDefinition | None:
-        return None
-
-
-class _NoLogs:
-    def tail(self, region: str, group: str, stream: str, lines: int) -> LogTail:
-        return LogTail(note="not needed for metric names")
 
 
 @dataclass
@@ -88,7 +77,10 @@ def _sample_reports() -> Iterator[RunReport]:
             continue  # the SQS envelope
         try:
             result = process_task_event(
-                raw, settings=settings, task_definitions=_NoTaskDefinitions(), logs=_NoLogs()
+                raw,
+                settings=settings,
+                task_definitions=FixedTaskDefinitions(),
+                logs=FixedLogs(note="not needed for metric names"),
             )
         except MalformedEvent:
             continue

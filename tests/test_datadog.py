@@ -14,10 +14,8 @@ import pytest
 from common.adapters.datadog import DatadogSink, clean_title, event_text
 from common.adapters.secrets import SecretError
 from common.alerts import DatadogEvent, MetricPoint, datadog_event, metric_points
-from common.pipeline import RunReport, process_task_event
-from common.ports import DeliveryError, LogTail, TransientError
-from common.settings import Settings
-from common.taskdef import TaskDefinition
+from common.pipeline import RunReport
+from common.ports import DeliveryError, TransientError
 from local.capture import Captured
 from local.fake_datadog import (
     EVENTS_PATH,
@@ -27,6 +25,7 @@ from local.fake_datadog import (
     render_event,
     render_series,
 )
+from tests.fakes import FixedLogs, SampleReport
 
 API_KEY = "0123456789abcdef0123456789abcdef"
 TEN_RUNS = (
@@ -41,40 +40,12 @@ TEN_RUNS = (
     "stopped-sidecar-app-failed",
     "running-fargate",
 )
-
-
-class SeededTaskDefinitions:
-    def __init__(
-        self, lookup: Callable[[dict[str, Any]], TaskDefinition | None], raw: dict[str, Any]
-    ) -> None:
-        self._definition = lookup(raw)
-
-    def get(self, task_definition_arn: str) -> TaskDefinition | None:
-        return self._definition
-
-
-class OneLineLogs:
-    def tail(self, region: str, group: str, stream: str, lines: int) -> LogTail:
-        return LogTail(lines=("Traceback (most recent call last):", "ValueError: bad invoice"))
+LOG_TAIL = ("Traceback (most recent call last):", "ValueError: bad invoice")
 
 
 @pytest.fixture
-def report_for(
-    load_event: Callable[[str], dict[str, Any]],
-    seeded_task_definition: Callable[[dict[str, Any]], TaskDefinition | None],
-) -> Callable[[str], RunReport]:
-    def make(name: str) -> RunReport:
-        raw = load_event(name)
-        report = process_task_event(
-            raw,
-            settings=Settings(),
-            task_definitions=SeededTaskDefinitions(seeded_task_definition, raw),
-            logs=OneLineLogs(),
-        )
-        assert isinstance(report, RunReport)
-        return report
-
-    return make
+def report_for(sample_report: SampleReport) -> Callable[[str], RunReport]:
+    return lambda name: sample_report(name, logs=FixedLogs(LOG_TAIL))
 
 
 @pytest.fixture

@@ -8,42 +8,14 @@ from typing import Any
 
 import pytest
 
-from common.pipeline import RunReport, process_task_event
+from common.pipeline import RunReport
 from common.ports import LogTail
 from common.render import headline, human_duration, render_text, summary
-from common.settings import Settings
-from common.taskdef import TaskDefinition
+from tests.fakes import FixedLogs, SampleReport, report_from
 
 LoadEvent = Callable[[str], dict[str, Any]]
-SeededTaskDefinition = Callable[[dict[str, Any]], TaskDefinition | None]
 
 EXPORT_TASK_ID = "f77fae8dc62fd89bd256b1c897d44a25"
-
-
-class OneDefinition:
-    def __init__(self, definition: TaskDefinition | None) -> None:
-        self._definition = definition
-
-    def get(self, task_definition_arn: str) -> TaskDefinition | None:
-        return self._definition
-
-
-class FixedLog:
-    def __init__(self, *lines: str) -> None:
-        self._lines = lines
-
-    def tail(self, region: str, group: str, stream: str, lines: int) -> LogTail:
-        return LogTail(lines=self._lines[-lines:])
-
-
-def report_for(
-    raw: dict[str, Any], definition: TaskDefinition | None, logs: FixedLog | None = None
-) -> RunReport:
-    result = process_task_event(
-        raw, settings=Settings(), task_definitions=OneDefinition(definition), logs=logs or FixedLog()
-    )
-    assert isinstance(result, RunReport)
-    return result
 
 
 # --- human_duration -----------------------------------------------------------------------------------
@@ -71,30 +43,21 @@ def test_a_duration_reads_as_seconds_minutes_or_hours(seconds: float | None, tex
 # --- headline -----------------------------------------------------------------------------------------
 
 
-def test_a_started_report_headline_gives_the_start_latency(
-    load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
-) -> None:
-    raw = load_event("running-fargate")
-
-    assert headline(report_for(raw, seeded_task_definition(raw))) == "nightly-report started after 33.1s"
+def test_a_started_report_headline_gives_the_start_latency(sample_report: SampleReport) -> None:
+    assert headline(sample_report("running-fargate")) == "nightly-report started after 33.1s"
 
 
-def test_a_stopped_report_headline_gives_the_job_and_the_outcome_label(
-    load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
-) -> None:
-    raw = load_event("stopped-oom")
-
-    assert headline(report_for(raw, seeded_task_definition(raw))) == "image-resize out of memory"
+def test_a_stopped_report_headline_gives_the_job_and_the_outcome_label(sample_report: SampleReport) -> None:
+    assert headline(sample_report("stopped-oom")) == "image-resize out of memory"
 
 
 # --- render_text --------------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def failed_export(load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition) -> RunReport:
-    raw = load_event("stopped-nonzero-exit")
-    logs = FixedLog("uploading batch 62 of 97", "upstream answered 502", "exiting with status 2")
-    return report_for(raw, seeded_task_definition(raw), logs)
+def failed_export(sample_report: SampleReport) -> RunReport:
+    logs = FixedLogs(("uploading batch 62 of 97", "upstream answered 502", "exiting with status 2"))
+    return sample_report("stopped-nonzero-exit", logs=logs)
 
 
 def test_the_text_starts_with_the_outcome_and_the_cause(failed_export: RunReport) -> None:
@@ -146,7 +109,7 @@ def test_a_tail_that_was_cut_says_so(failed_export: RunReport) -> None:
 
 
 def test_without_a_log_location_the_text_gives_the_reason_and_the_tail_note(load_event: LoadEvent) -> None:
-    report = report_for(load_event("stopped-taskdef-deleted"), None)
+    report = report_from(load_event("stopped-taskdef-deleted"), task_definition=None)
 
     text = render_text(report)
 
@@ -156,23 +119,15 @@ def test_without_a_log_location_the_text_gives_the_reason_and_the_tail_note(load
     assert "insights" not in text
 
 
-def test_a_successful_run_has_no_tail_section(
-    load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
-) -> None:
-    raw = load_event("stopped-success")
-
-    text = render_text(report_for(raw, seeded_task_definition(raw)))
+def test_a_successful_run_has_no_tail_section(sample_report: SampleReport) -> None:
+    text = render_text(sample_report("stopped-success"))
 
     assert text.startswith("nightly-report succeeded\n")
     assert "log tail" not in text
 
 
-def test_a_missing_exit_code_and_unknown_durations_are_shown_as_such(
-    load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
-) -> None:
-    raw = load_event("stopped-image-pull-failed")
-
-    text = render_text(report_for(raw, seeded_task_definition(raw)))
+def test_a_missing_exit_code_and_unknown_durations_are_shown_as_such(sample_report: SampleReport) -> None:
+    text = render_text(sample_report("stopped-image-pull-failed"))
 
     assert "  container    sync   exit code -" in text
     assert "provisioning unknown · pull unknown · start latency unknown · run unknown" in text

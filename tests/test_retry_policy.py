@@ -12,8 +12,7 @@ import pytest
 
 from common.analysis import Outcome
 from common.config import Backoff, ExitRule, Jitter, RetryPolicy, load_config
-from common.pipeline import RunReport, process_task_event
-from common.ports import LogTail
+from common.pipeline import RunReport
 from common.retry_policy import (
     SQS_MAX_DELAY_SECONDS,
     RetryAction,
@@ -23,7 +22,7 @@ from common.retry_policy import (
     via_sqs,
 )
 from common.settings import Settings
-from common.taskdef import TaskDefinition
+from tests.fakes import NoLogsExpected, SampleReport
 
 SHIPPED = Path(__file__).parents[1] / "src" / "config" / "jobs.yaml"
 MAINTENANCE = "ECS is performing maintenance on the underlying infrastructure hosting the task"
@@ -32,40 +31,17 @@ NO_JITTER = Backoff(base_seconds=60, max_seconds=3600, multiplier=2.0, jitter=Ji
 ReportOf = Callable[..., RunReport]
 
 
-class SeededTaskDefinitions:
-    def __init__(
-        self, lookup: Callable[[dict[str, Any]], TaskDefinition | None], raw: dict[str, Any]
-    ) -> None:
-        self._definition = lookup(raw)
-
-    def get(self, task_definition_arn: str) -> TaskDefinition | None:
-        return self._definition
-
-
-class NoLogs:
-    def tail(self, region: str, group: str, stream: str, lines: int) -> LogTail:
-        raise AssertionError("the retry policy never needs logs")
-
-
 @pytest.fixture
-def report_of(
-    load_event: Callable[[str], dict[str, Any]],
-    seeded_task_definition: Callable[[dict[str, Any]], TaskDefinition | None],
-) -> ReportOf:
+def report_of(sample_report: SampleReport) -> ReportOf:
     """The run report of a sample event, after ``change`` edits its raw ``detail``."""
 
     def make(name: str, change: Callable[[dict[str, Any]], None] | None = None) -> RunReport:
-        raw = load_event(name)
-        if change is not None:
-            change(raw["detail"])
-        result = process_task_event(
-            raw,
+        return sample_report(
+            name,
+            change=change,
+            logs=NoLogsExpected("the retry policy never needs logs"),
             settings=Settings(log_tail_lines=0, include_service_tasks=True),
-            task_definitions=SeededTaskDefinitions(seeded_task_definition, raw),
-            logs=NoLogs(),
         )
-        assert isinstance(result, RunReport)
-        return result
 
     return make
 

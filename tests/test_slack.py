@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,11 +28,10 @@ from common.adapters.slack import (
     render_blocks,
 )
 from common.alerts import Alert, Link, alert_for
-from common.pipeline import RunReport, process_task_event
+from common.pipeline import RunReport
 from common.ports import DeliveryError, LogTail, MessageRef, TransientError
-from common.settings import Settings
-from common.taskdef import TaskDefinition
 from local.fake_slack import FakeSlack, channel_id, render
+from tests.fakes import FixedLogs, SampleReport
 
 APPROVED = Path(__file__).parent / "approved"
 CHANNEL = "#batch-alerts"
@@ -48,26 +47,6 @@ LOG_LINES = (
 
 
 # -- fixtures and helpers ---------------------------------------------------------------------------
-
-
-class FixedTaskDefinitions:
-    def __init__(
-        self, lookup: Callable[[dict[str, Any]], TaskDefinition | None], raw: dict[str, Any]
-    ) -> None:
-        self._taskdef = lookup(raw)
-
-    def get(self, task_definition_arn: str) -> TaskDefinition | None:
-        return self._taskdef
-
-
-class FixedLogs:
-    """Answers every tail with the same lines, already redacted as the pipeline's reader would."""
-
-    def __init__(self, lines: tuple[str, ...] = LOG_LINES) -> None:
-        self.lines = lines
-
-    def tail(self, region: str, group: str, stream: str, lines: int) -> LogTail:
-        return LogTail(lines=self.lines)
 
 
 class CountingToken:
@@ -90,20 +69,10 @@ def fake() -> Iterator[FakeSlack]:
 
 
 @pytest.fixture
-def report(
-    load_event: Callable[[str], dict[str, Any]],
-    seeded_task_definition: Callable[[dict[str, Any]], TaskDefinition | None],
-) -> RunReport:
-    """invoice-export exited 2 on Fargate, with a seeded task definition and a four-line log tail."""
-    raw = load_event("stopped-nonzero-exit")
-    result = process_task_event(
-        raw,
-        settings=Settings(),
-        task_definitions=FixedTaskDefinitions(seeded_task_definition, raw),
-        logs=FixedLogs(),
-    )
-    assert isinstance(result, RunReport)
-    return result
+def report(sample_report: SampleReport) -> RunReport:
+    """invoice-export exited 2 on Fargate, with a seeded task definition and a four-line log tail (already
+    redacted, as the pipeline's reader would give it)."""
+    return sample_report("stopped-nonzero-exit", logs=FixedLogs(LOG_LINES))
 
 
 @pytest.fixture

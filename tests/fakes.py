@@ -1,0 +1,92 @@
+"""The in-test fakes of the pipeline's ports, and the one way tests turn a raw event into a run report.
+
+Tests of what is built from a report (alerts, Slack blocks, Datadog events, retry decisions, text) need a
+real ``RunReport``, so they run the real ``process_task_event`` with these fakes instead of AWS. The fakes
+remember what they were asked, so a test can also say that a lookup did, or did not, happen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from common.config import JobsConfig
+from common.pipeline import RunReport, process_task_event
+from common.ports import LogReader, LogTail
+from common.settings import Settings
+from common.taskdef import TaskDefinition
+
+#: (region, log group, log stream, lines), as the pipeline asked a log reader for a tail.
+TailCall = tuple[str, str, str, int]
+
+
+class FixedTaskDefinitions:
+    """Answers like ``EcsTaskDefinitions``: the one definition it holds when that is the ARN asked for, else
+    None (deleted, or never registered); so a pipeline asking for the wrong ARN is caught."""
+
+    def __init__(self, definition: TaskDefinition | None = None) -> None:
+        self.definition = definition
+        self.asked: list[str] = []
+
+    def get(self, task_definition_arn: str) -> TaskDefinition | None:
+        self.asked.append(task_definition_arn)
+        if self.definition is None or self.definition.arn != task_definition_arn:
+            return None
+        return self.definition
+
+
+class FixedLogs:
+    """Answers every tail with the newest of the same lines, already redacted as the real reader's would be,
+    or with ``note`` (the reader's reason for having no lines)."""
+
+    def __init__(self, lines: tuple[str, ...] = (), note: str | None = None) -> None:
+        self.lines = lines
+        self.note = note
+        self.calls: list[TailCall] = []
+
+    def tail(self, region: str, group: str, stream: str, lines: int) -> LogTail:
+        self.calls.append((region, group, stream, lines))
+        return LogTail(lines=self.lines[-lines:] if lines > 0 else (), note=self.note)
+
+
+class NoLogsExpected:
+    """A log reader for reports that must never need one: any call fails the test, saying why."""
+
+    def __init__(self, why: str = "this test never needs logs") -> None:
+        self.why = why
+
+    def tail(self, region: str, group: str, stream: str, lines: int) -> LogTail:
+        raise AssertionError(self.why)
+
+
+def report_from(
+    raw: Mapping[str, Any],
+    *,
+    task_definition: TaskDefinition | None = None,
+    logs: LogReader | None = None,
+    settings: Settings | None = None,
+    jobs: JobsConfig | None = None,
+) -> RunReport:
+    """The report the pipeline makes of ``raw``; a skip fails the test, since the test needed a report."""
+    result = process_task_event(
+        raw,
+        settings=Settings() if settings is None else settings,
+        task_definitions=FixedTaskDefinitions(task_definition),
+        logs=FixedLogs() if logs is None else logs,
+        jobs=jobs,
+    )
+    assert isinstance(result, RunReport), result
+    return result
+
+
+class SampleReport(Protocol):
+    """The ``sample_report`` fixture: a sample event's report, with its seeded task definition."""
+
+    def __call__(
+        self,
+        name: str,
+        *,
+        change: Callable[[dict[str, Any]], None] | None = None,
+        logs: LogReader | None = None,
+        settings: Settings | None = None,
+    ) -> RunReport: ...
