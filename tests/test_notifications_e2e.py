@@ -345,15 +345,21 @@ def test_a_success_of_a_job_that_asks_for_success_alerts_is_posted_to_its_channe
 # ------------------------------------------------------------------ duplicates
 
 
-def test_a_batch_delivered_again_to_the_same_container_notifies_nothing_new(
-    stack: Stack, load_event: LoadEvent
-) -> None:
+@pytest.fixture
+def notified_batch(stack: Stack, load_event: LoadEvent) -> dict[str, Any]:
+    """A failed and a successful run, delivered and notified once; the fakes are emptied afterwards, so a
+    test sees only what delivering the batch again sends."""
     batch = sqs_batch(load_event("stopped-nonzero-exit"), load_event("stopped-success"))
     deliver(batch)
     stack.slack.clear()
     stack.datadog.server.clear()
+    return batch
 
-    response = deliver(batch)
+
+def test_a_batch_delivered_again_to_the_same_container_notifies_nothing_new(
+    stack: Stack, notified_batch: dict[str, Any]
+) -> None:
+    response = deliver(notified_batch)
 
     assert failed_ids(response) == []
     assert stack.slack.requests == []
@@ -361,15 +367,11 @@ def test_a_batch_delivered_again_to_the_same_container_notifies_nothing_new(
 
 
 def test_a_batch_delivered_again_to_a_new_container_notifies_nothing_new(
-    stack: Stack, load_event: LoadEvent
+    stack: Stack, notified_batch: dict[str, Any]
 ) -> None:
-    batch = sqs_batch(load_event("stopped-nonzero-exit"), load_event("stopped-success"))
-    deliver(batch)
-    stack.slack.clear()
-    stack.datadog.server.clear()
     new_container()
 
-    response = deliver(batch)
+    response = deliver(notified_batch)
 
     assert failed_ids(response) == []
     assert stack.slack.requests == []

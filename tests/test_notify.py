@@ -20,27 +20,16 @@ from common.adapters.idempotency import MemoryOnceGuard, PowertoolsOnceGuard
 from common.adapters.state import DynamoNotificationState
 from common.alerts import Alert, Attempt, DatadogEvent, MetricPoint
 from common.notify import Notifier, is_update_milestone
-from common.pipeline import RunReport, process_task_event
-from common.ports import LogTail, MessageRef, TransientError
+from common.pipeline import RunReport
+from common.ports import MessageRef, TransientError
 from common.routing import Routing
-from common.settings import Settings
-from common.taskdef import TaskDefinition
+from tests.fakes import FixedLogs, report_from
 
 TABLE = "ecswatch-state"
 T0 = datetime(2026, 3, 4, 5, 0, 0, tzinfo=UTC)
 
 
 # ------------------------------------------------------------------ fakes
-
-
-class NoTaskDefinitions:
-    def get(self, task_definition_arn: str) -> TaskDefinition | None:
-        return None
-
-
-class NoLogs:
-    def tail(self, region: str, group: str, stream: str, lines: int) -> LogTail:
-        return LogTail(note="no logs in this test")
 
 
 class RecordingChat:
@@ -131,11 +120,7 @@ def report_of(load_event: Callable[[str], dict[str, Any]]) -> Callable[..., RunR
             detail["taskDefinitionArn"] = detail["taskDefinitionArn"].replace(
                 detail["taskDefinitionArn"].split("/")[-1].split(":")[0], family
             )
-        result = process_task_event(
-            raw, settings=Settings(), task_definitions=NoTaskDefinitions(), logs=NoLogs()
-        )
-        assert isinstance(result, RunReport)
-        return result
+        return report_from(raw, logs=FixedLogs(note="no logs in this test"))
 
     return make
 

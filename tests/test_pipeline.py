@@ -1,7 +1,8 @@
 """Specification of ``common.pipeline.process_task_event``: one raw event in, a run report or a skip out.
 
-The collaborators are tiny in-test fakes of the ports (no moto): a task definition lookup that answers
-from the seeded definitions, and a log reader that answers from a dict and records every call.
+The collaborators are tiny fakes of the ports (no moto): ``tests.fakes.FixedTaskDefinitions`` answering with
+a seeded definition and remembering each ask, and a log reader that answers from a dict of streams and
+records every call.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from common.pipeline import RunPhase, RunReport, Skipped, process_task_event, re
 from common.ports import LogTail
 from common.settings import Settings
 from common.taskdef import TaskDefinition
+from tests.fakes import FixedTaskDefinitions, TailCall
 
 LoadEvent = Callable[[str], dict[str, Any]]
 SeededTaskDefinition = Callable[[dict[str, Any]], TaskDefinition | None]
@@ -29,24 +31,12 @@ EXPORT_TASK_ID = "f77fae8dc62fd89bd256b1c897d44a25"
 EXPORT_STREAM: StreamKey = ("eu-west-1", "/ecs/invoice-export", f"ecs/export/{EXPORT_TASK_ID}")
 
 
-class FakeTaskDefinitions:
-    """Answers like ``EcsTaskDefinitions``: the definition, or None when it is gone; remembers each ask."""
-
-    def __init__(self, *definitions: TaskDefinition | None) -> None:
-        self._by_arn = {d.arn: d for d in definitions if d is not None}
-        self.asked: list[str] = []
-
-    def get(self, task_definition_arn: str) -> TaskDefinition | None:
-        self.asked.append(task_definition_arn)
-        return self._by_arn.get(task_definition_arn)
-
-
 class FakeLogReader:
     """Answers like ``CloudWatchLogReader``: a stream's newest ``lines``, or a note when it is missing."""
 
     def __init__(self, streams: Mapping[StreamKey, list[str]] | None = None) -> None:
         self._streams = dict(streams or {})
-        self.calls: list[tuple[str, str, str, int]] = []
+        self.calls: list[TailCall] = []
 
     def tail(self, region: str, group: str, stream: str, lines: int) -> LogTail:
         self.calls.append((region, group, stream, lines))
@@ -58,7 +48,7 @@ class FakeLogReader:
 
 def process(
     raw: Mapping[str, Any],
-    task_definitions: FakeTaskDefinitions,
+    task_definitions: FixedTaskDefinitions,
     logs: FakeLogReader | None = None,
     settings: Settings | None = None,
 ) -> RunReport | Skipped:
@@ -69,7 +59,7 @@ def process(
 
 def report_of(
     raw: Mapping[str, Any],
-    task_definitions: FakeTaskDefinitions,
+    task_definitions: FixedTaskDefinitions,
     logs: FakeLogReader | None = None,
     settings: Settings | None = None,
 ) -> RunReport:
@@ -82,7 +72,7 @@ def report_of(
 
 
 def test_an_ecs_deployment_event_is_skipped_as_another_kind_of_event(load_event: LoadEvent) -> None:
-    task_definitions = FakeTaskDefinitions()
+    task_definitions = FixedTaskDefinitions()
 
     result = process(load_event("bad-deployment-event"), task_definitions)
 
@@ -95,7 +85,7 @@ def test_an_ecs_deployment_event_is_skipped_as_another_kind_of_event(load_event:
 def test_an_event_from_another_service_is_skipped_as_another_kind_of_event() -> None:
     raw = {"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}}
 
-    result = process(raw, FakeTaskDefinitions())
+    result = process(raw, FixedTaskDefinitions())
 
     assert isinstance(result, Skipped)
     assert result.kind == "other-event"
@@ -112,7 +102,7 @@ def test_an_event_from_another_service_is_skipped_as_another_kind_of_event() -> 
 def test_a_task_in_an_unwatched_cluster_is_skipped_before_any_lookup(
     watched: frozenset[str], load_event: LoadEvent
 ) -> None:
-    task_definitions = FakeTaskDefinitions()
+    task_definitions = FixedTaskDefinitions()
 
     result = process(
         load_event("stopped-success"), task_definitions, settings=Settings(watch_clusters=watched)
@@ -133,14 +123,14 @@ def test_a_task_in_a_watched_cluster_is_reported(
     raw = load_event("stopped-success")
 
     result = process(
-        raw, FakeTaskDefinitions(seeded_task_definition(raw)), settings=Settings(watch_clusters=watched)
+        raw, FixedTaskDefinitions(seeded_task_definition(raw)), settings=Settings(watch_clusters=watched)
     )
 
     assert isinstance(result, RunReport)
 
 
 def test_a_service_task_is_skipped_by_default(load_event: LoadEvent) -> None:
-    result = process(load_event("stopped-service-task"), FakeTaskDefinitions())
+    result = process(load_event("stopped-service-task"), FixedTaskDefinitions())
 
     assert result == Skipped("service task (service:web); INCLUDE_SERVICE_TASKS is off", kind="service")
 
@@ -151,14 +141,14 @@ def test_a_service_task_is_reported_when_service_tasks_are_included(
     raw = load_event("stopped-service-task")
 
     report = report_of(
-        raw, FakeTaskDefinitions(seeded_task_definition(raw)), settings=Settings(include_service_tasks=True)
+        raw, FixedTaskDefinitions(seeded_task_definition(raw)), settings=Settings(include_service_tasks=True)
     )
 
     assert report.outcome is Outcome.STOPPED_BY_SCHEDULER
 
 
 def test_the_deprovisioning_event_before_the_stop_is_skipped_as_intermediate(load_event: LoadEvent) -> None:
-    task_definitions = FakeTaskDefinitions()
+    task_definitions = FixedTaskDefinitions()
 
     result = process(load_event("stopped-nonzero-exit-deprovisioning"), task_definitions)
 
@@ -171,7 +161,7 @@ def test_the_deprovisioning_event_before_the_stop_is_skipped_as_intermediate(loa
 
 def test_a_task_event_without_a_task_arn_is_malformed_and_names_the_field(load_event: LoadEvent) -> None:
     with pytest.raises(MalformedEvent, match=r"detail\.taskArn is missing"):
-        process(load_event("bad-missing-task-arn"), FakeTaskDefinitions())
+        process(load_event("bad-missing-task-arn"), FixedTaskDefinitions())
 
 
 @pytest.mark.parametrize(
@@ -184,7 +174,7 @@ def test_a_task_event_without_a_task_arn_is_malformed_and_names_the_field(load_e
 )
 def test_a_body_that_is_no_eventbridge_event_at_all_is_malformed(raw: Any, message: str) -> None:
     with pytest.raises(MalformedEvent, match=message):
-        process(raw, FakeTaskDefinitions())
+        process(raw, FixedTaskDefinitions())
 
 
 # --- started ------------------------------------------------------------------------------------------
@@ -196,7 +186,7 @@ def test_a_running_task_gives_a_started_report_with_its_start_latency_and_no_tai
     raw = load_event("running-fargate")
     logs = FakeLogReader()
 
-    report = report_of(raw, FakeTaskDefinitions(seeded_task_definition(raw)), logs)
+    report = report_of(raw, FixedTaskDefinitions(seeded_task_definition(raw)), logs)
 
     assert (report.phase, report.outcome, report.deciding_container, report.log_tail) == (
         RunPhase.STARTED,
@@ -214,7 +204,7 @@ def test_started_and_stopped_reports_of_one_task_have_different_keys(
     load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
 ) -> None:
     running, stopped = load_event("running-fargate"), load_event("stopped-success")
-    task_definitions = FakeTaskDefinitions(seeded_task_definition(stopped))
+    task_definitions = FixedTaskDefinitions(seeded_task_definition(stopped))
 
     keys = {report_of(running, task_definitions).key, report_of(stopped, task_definitions).key}
 
@@ -231,7 +221,7 @@ def test_a_successful_run_is_reported_without_fetching_its_log(
     raw = load_event("stopped-success")
     logs = FakeLogReader()
 
-    report = report_of(raw, FakeTaskDefinitions(seeded_task_definition(raw)), logs)
+    report = report_of(raw, FixedTaskDefinitions(seeded_task_definition(raw)), logs)
 
     assert (report.phase, report.outcome, report.job, report.log_tail) == (
         RunPhase.STOPPED,
@@ -249,7 +239,7 @@ def test_a_failed_run_fetches_the_configured_number_of_lines_from_the_deciding_c
     logs = FakeLogReader({EXPORT_STREAM: ["uploading batch 62", "upstream 502", "exiting with status 2"]})
 
     report = report_of(
-        raw, FakeTaskDefinitions(seeded_task_definition(raw)), logs, Settings(log_tail_lines=2)
+        raw, FixedTaskDefinitions(seeded_task_definition(raw)), logs, Settings(log_tail_lines=2)
     )
 
     assert logs.calls == [(*EXPORT_STREAM, 2)]
@@ -270,7 +260,7 @@ def test_a_failed_runs_log_tail_is_redacted(
         }
     )
 
-    report = report_of(raw, FakeTaskDefinitions(seeded_task_definition(raw)), logs)
+    report = report_of(raw, FixedTaskDefinitions(seeded_task_definition(raw)), logs)
 
     assert report.log_tail is not None
     assert report.log_tail.lines == (
@@ -296,7 +286,7 @@ def test_firelens_json_records_in_the_tail_are_shown_as_their_log_text(
         }
     )
 
-    report = report_of(raw, FakeTaskDefinitions(seeded_task_definition(raw)), logs)
+    report = report_of(raw, FixedTaskDefinitions(seeded_task_definition(raw)), logs)
 
     assert logs.calls == [(*stream, 30)]
     assert report.log_tail == LogTail(
@@ -324,7 +314,7 @@ def test_a_missing_log_stream_becomes_the_readers_note(
 ) -> None:
     raw = load_event("stopped-image-pull-failed")
 
-    report = report_of(raw, FakeTaskDefinitions(seeded_task_definition(raw)), FakeLogReader())
+    report = report_of(raw, FixedTaskDefinitions(seeded_task_definition(raw)), FakeLogReader())
 
     assert report.log_tail == LogTail(
         note="log stream /ecs/data-sync / ecs/sync/fb018423362123abab61188738ceb2b5 not found "
@@ -346,7 +336,7 @@ def test_when_the_log_location_is_unknown_the_tail_says_why_without_reading_logs
     )
     logs = FakeLogReader()
 
-    report = report_of(raw, FakeTaskDefinitions(no_log_config), logs)
+    report = report_of(raw, FixedTaskDefinitions(no_log_config), logs)
 
     reason = (
         "container 'export' has no logConfiguration in invoice-export:12, "
@@ -361,7 +351,7 @@ def test_a_deleted_task_definition_still_gives_a_report_from_what_the_event_says
     load_event: LoadEvent,
 ) -> None:
     raw = load_event("stopped-taskdef-deleted")
-    task_definitions = FakeTaskDefinitions()  # DescribeTaskDefinition found nothing
+    task_definitions = FixedTaskDefinitions()  # DescribeTaskDefinition found nothing
     logs = FakeLogReader()
 
     report = report_of(raw, task_definitions, logs)
@@ -386,7 +376,7 @@ def test_a_zero_line_tail_setting_turns_the_tail_off(
     logs = FakeLogReader({EXPORT_STREAM: ["exiting with status 2"]})
 
     report = report_of(
-        raw, FakeTaskDefinitions(seeded_task_definition(raw)), logs, Settings(log_tail_lines=0)
+        raw, FixedTaskDefinitions(seeded_task_definition(raw)), logs, Settings(log_tail_lines=0)
     )
 
     assert (report.outcome, report.log_tail) == (Outcome.FAILED, None)
@@ -401,7 +391,7 @@ def test_the_successful_runs_links_are_exact_console_urls(
 ) -> None:
     raw = load_event("stopped-success")
 
-    links = report_of(raw, FakeTaskDefinitions(seeded_task_definition(raw))).links
+    links = report_of(raw, FixedTaskDefinitions(seeded_task_definition(raw))).links
 
     assert links.task == (
         f"{CONSOLE}/ecs/v2/clusters/batch/tasks/{SUCCESS_TASK_ID}/configuration?region=eu-west-1"
@@ -437,16 +427,19 @@ def task_url(region: str, cluster: str, task_id: str) -> str:
     )
 
 
+def awslogs_run(group: str, container: str, task_id: str, cluster: str = "batch") -> tuple[str, str]:
+    """A run in eu-west-1 logging with awslogs to ``/ecs/<group>`` under stream prefix ``ecs``: its task URL,
+    and the URL of stream ``ecs/<container>/<task id>`` with each "/" written encoded ($252F) by hand."""
+    return (
+        task_url("eu-west-1", cluster, task_id),
+        log_url("eu-west-1", f"$252Fecs$252F{group}", f"ecs$252F{container}$252F{task_id}"),
+    )
+
+
 #: sample -> (task URL, log stream URL of the deciding container, or None when it cannot be known)
 SAMPLE_LINKS: dict[str, tuple[str, str | None]] = {
-    "stopped-success": (
-        task_url("eu-west-1", "batch", SUCCESS_TASK_ID),
-        log_url("eu-west-1", "$252Fecs$252Fnightly-report", f"ecs$252Freport$252F{SUCCESS_TASK_ID}"),
-    ),
-    "stopped-nonzero-exit": (
-        task_url("eu-west-1", "batch", EXPORT_TASK_ID),
-        log_url("eu-west-1", "$252Fecs$252Finvoice-export", f"ecs$252Fexport$252F{EXPORT_TASK_ID}"),
-    ),
+    "stopped-success": awslogs_run("nightly-report", "report", SUCCESS_TASK_ID),
+    "stopped-nonzero-exit": awslogs_run("invoice-export", "export", EXPORT_TASK_ID),
     "stopped-oom": (  # old ARN format, EC2, awslogs without a prefix: the stream is the Docker id
         task_url("us-east-1", "legacy", "50377f48-51c3-4b43-a2f7-20d8cdc1bd7d"),
         log_url(
@@ -455,45 +448,14 @@ SAMPLE_LINKS: dict[str, tuple[str, str | None]] = {
             "494191fdc09a2c0cc2d153a809d13789348c57714e907c1e0508108ebeb4f353",
         ),
     ),
-    "stopped-image-pull-failed": (
-        task_url("eu-west-1", "batch", "fb018423362123abab61188738ceb2b5"),
-        log_url("eu-west-1", "$252Fecs$252Fdata-sync", "ecs$252Fsync$252Ffb018423362123abab61188738ceb2b5"),
-    ),
-    "stopped-secrets-failed": (
-        task_url("eu-west-1", "batch", "12d69e898c51ee3f7d74cde15bab4000"),
-        log_url(
-            "eu-west-1", "$252Fecs$252Fpayments-recon", "ecs$252Frecon$252F12d69e898c51ee3f7d74cde15bab4000"
-        ),
-    ),
-    "stopped-spot-interrupted": (
-        task_url("eu-west-1", "batch", "dbeef85c0c31cfad8d8b866aeaf6dd39"),
-        log_url(
-            "eu-west-1", "$252Fecs$252Fml-features", "ecs$252Ffeatures$252Fdbeef85c0c31cfad8d8b866aeaf6dd39"
-        ),
-    ),
-    "stopped-user": (
-        task_url("eu-west-1", "batch", "3dda76dd03966c5f8499ea653351cd50"),
-        log_url(
-            "eu-west-1", "$252Fecs$252Fnightly-report", "ecs$252Freport$252F3dda76dd03966c5f8499ea653351cd50"
-        ),
-    ),
-    "stopped-timed-out": (
-        task_url("eu-west-1", "batch", "fef6b2e5a0a5ebdbb50105b8681679a5"),
-        log_url(
-            "eu-west-1", "$252Fecs$252Finvoice-export", "ecs$252Fexport$252Ffef6b2e5a0a5ebdbb50105b8681679a5"
-        ),
-    ),
-    "stopped-sidecar-app-failed": (
-        task_url("eu-west-1", "batch", "f2712c968a5f6999ca6b18e3f7a4ebdf"),
-        log_url(
-            "eu-west-1", "$252Fecs$252Fwarehouse-load", "ecs$252Floader$252Ff2712c968a5f6999ca6b18e3f7a4ebdf"
-        ),
-    ),
-    "stopped-sidecar-agent-failed": (
-        task_url("eu-west-1", "batch", "086890bc7695ae03e9623ca0853e819d"),
-        log_url(
-            "eu-west-1", "$252Fecs$252Fwarehouse-load", "ecs$252Floader$252F086890bc7695ae03e9623ca0853e819d"
-        ),
+    "stopped-image-pull-failed": awslogs_run("data-sync", "sync", "fb018423362123abab61188738ceb2b5"),
+    "stopped-secrets-failed": awslogs_run("payments-recon", "recon", "12d69e898c51ee3f7d74cde15bab4000"),
+    "stopped-spot-interrupted": awslogs_run("ml-features", "features", "dbeef85c0c31cfad8d8b866aeaf6dd39"),
+    "stopped-user": awslogs_run("nightly-report", "report", "3dda76dd03966c5f8499ea653351cd50"),
+    "stopped-timed-out": awslogs_run("invoice-export", "export", "fef6b2e5a0a5ebdbb50105b8681679a5"),
+    "stopped-sidecar-app-failed": awslogs_run("warehouse-load", "loader", "f2712c968a5f6999ca6b18e3f7a4ebdf"),
+    "stopped-sidecar-agent-failed": awslogs_run(
+        "warehouse-load", "loader", "086890bc7695ae03e9623ca0853e819d"
     ),
     "stopped-firelens": (  # FireLens cloudwatch_logs: log_stream_prefix + "<container>-firelens-<task id>"
         task_url("eu-west-1", "batch", "bced6587aa98f130bfc5b2fc7d50f358"),
@@ -502,10 +464,7 @@ SAMPLE_LINKS: dict[str, tuple[str, str | None]] = {
         ),
     ),
     "stopped-taskdef-deleted": (task_url("eu-west-1", "batch", "dcce1dbef8668c5b6a69263cf7a98251"), None),
-    "stopped-service-task": (
-        task_url("eu-west-1", "apps", "824b37477a70f939b89f341e148ca571"),
-        log_url("eu-west-1", "$252Fecs$252Fweb", "ecs$252Fweb$252F824b37477a70f939b89f341e148ca571"),
-    ),
+    "stopped-service-task": awslogs_run("web", "web", "824b37477a70f939b89f341e148ca571", cluster="apps"),
 }
 
 
@@ -516,7 +475,7 @@ def test_each_stopped_sample_links_its_task_and_its_deciding_containers_log_stre
     raw = load_event(sample)
 
     report = report_of(
-        raw, FakeTaskDefinitions(seeded_task_definition(raw)), settings=Settings(include_service_tasks=True)
+        raw, FixedTaskDefinitions(seeded_task_definition(raw)), settings=Settings(include_service_tasks=True)
     )
 
     assert (report.links.task, report.links.log_stream) == SAMPLE_LINKS[sample]

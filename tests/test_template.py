@@ -1,9 +1,10 @@
-"""The SAM template wires what the code assumes: events in, failures out, secrets by name only.
+"""The SAM template wires what the code assumes: events in, failures out, secrets by name only,
+retries launched only for the task definitions and roles the operator named.
 
 Most tests read the template as written. The ones about scoping (which cluster ARNs the rule
-filters on, which secrets IAM lets the function read) resolve the intrinsic functions for given
-parameter values with a small evaluator below, so they check the outcome CloudFormation would
-produce rather than the spelling of the template.
+filters on, which secrets IAM lets a function read, which task definitions the retry launcher may
+run) resolve the intrinsic functions for given parameter values with a small evaluator below, so
+they check the outcome CloudFormation would produce rather than the spelling of the template.
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
 SECRET_NAME_PARAMETERS = ("DatadogApiKeyParameter", "SlackTokenParameter", "SlackWebhookParameter")
+LAUNCHER = "RetryLauncherFunction"
+FUNCTIONS = ("TaskEventsFunction", LAUNCHER)
+ALL_SECRETS = {
+    "DatadogApiKeyParameter": "ssm:/ecswatch/dd",
+    "SlackTokenParameter": "secretsmanager:ecswatch/slack-token",
+    "SlackWebhookParameter": "ssm:/ecswatch/webhook",
+}
 
 
 def _plain(node: Any) -> Any:
@@ -51,6 +59,8 @@ def props(logical_id: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- a tiny evaluator
 # Resolves Ref/Sub/Join/Split/Select/If/Equals/Not/Or/Condition for parameter values, drops
 # AWS::NoValue the way CloudFormation does, and leaves GetAtt and resource Refs as they are.
+# Stack.resources() also expands Fn::ForEach loops (AWS::LanguageExtensions) and drops the
+# resources whose condition is false.
 
 NO_VALUE = object()
 
@@ -102,6 +112,40 @@ class Stack:
         name, when_true, when_false = arg
         return self.resolve(when_true if self.condition(name) else when_false)
 
+    def resources(self) -> dict[str, Any]:
+        """The resources this stack creates, by logical ID, as written (intrinsics unresolved)."""
+        expanded: dict[str, Any] = {}
+        for key, value in RESOURCES.items():
+            if key.startswith("Fn::ForEach::"):
+                identifier, collection, fragment = value
+                for item in self.resolve(collection):
+                    expanded.update(_for_each_item(fragment, identifier, item))
+            else:
+                expanded[key] = value
+        return {
+            key: resource
+            for key, resource in expanded.items()
+            if "Condition" not in resource or self.condition(resource["Condition"])
+        }
+
+
+def _for_each_item(node: Any, identifier: str, item: str) -> Any:
+    """A loop's fragment for one item: ${Id} becomes the item, &{Id} its alphanumerics (logical
+    IDs allow no others), and a Ref to the identifier the item itself."""
+    if isinstance(node, str):
+        alphanumeric = re.sub(r"[^A-Za-z0-9]", "", item)
+        return node.replace(f"${{{identifier}}}", item).replace(f"&{{{identifier}}}", alphanumeric)
+    if isinstance(node, list):
+        return [_for_each_item(value, identifier, item) for value in node]
+    if isinstance(node, dict):
+        if node == {"Ref": identifier}:
+            return item
+        return {
+            _for_each_item(key, identifier, item): _for_each_item(value, identifier, item)
+            for key, value in node.items()
+        }
+    return node
+
 
 _FUNCTIONS: dict[str, Callable[[Stack, Any], Any]] = {
     "Ref": lambda s, a: s._ref(a),
@@ -117,16 +161,63 @@ _FUNCTIONS: dict[str, Callable[[Stack, Any], Any]] = {
 }
 
 
-def function_statements(stack: Stack) -> list[dict[str, Any]]:
-    """Every IAM statement of the function's inline policies, as deployed for this stack."""
-    documents = [p for p in props("TaskEventsFunction")["Policies"] if "Statement" in p]
+def function_statements(stack: Stack, function: str = "TaskEventsFunction") -> list[dict[str, Any]]:
+    """Every IAM statement the function's role holds in this stack: the inline documents of its
+    Policies, the managed policies of this template it attaches, and the role policies naming
+    its role. SAM policy templates (DynamoDBCrudPolicy) are checked as written, not here."""
+    resources = stack.resources()
+    documents = []
+    for policy in stack.resolve(props(function)["Policies"]):
+        if "Statement" in policy:
+            documents.append(policy)
+        elif "Ref" in policy:
+            # Attaching a managed policy whose condition is false would fail the deployment.
+            assert policy["Ref"] in resources, f"{function} attaches {policy['Ref']}, which is not created"
+            documents.append(resources[policy["Ref"]]["Properties"]["PolicyDocument"])
+    role_policies = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::IAM::RolePolicy"]
+    documents += [
+        policy["PolicyDocument"]
+        for policy in role_policies
+        if stack.resolve(policy["RoleName"]) == {"Ref": f"{function}Role"}
+    ]
     return [statement for doc in documents for statement in stack.resolve(doc["Statement"])]
 
 
-def statement_with(stack: Stack, action: str) -> dict[str, Any] | None:
-    found = [s for s in function_statements(stack) if action in _as_list(s["Action"])]
+def statements_with(stack: Stack, action: str, function: str = "TaskEventsFunction") -> list[dict[str, Any]]:
+    return [s for s in function_statements(stack, function) if action in _as_list(s["Action"])]
+
+
+def statement_with(stack: Stack, action: str, function: str = "TaskEventsFunction") -> dict[str, Any] | None:
+    found = statements_with(stack, action, function)
     assert len(found) <= 1, found
     return found[0] if found else None
+
+
+def deployed_environment(stack: Stack, function: str) -> dict[str, str]:
+    """The variables Lambda gives the function: Globals, then its own. A resource's Ref or GetAtt
+    stands as "<Name>" or "<Name.Attribute>", as the evaluator's Fn::Sub writes them."""
+    variables = {
+        **TEMPLATE["Globals"]["Function"]["Environment"]["Variables"],
+        **props(function)["Environment"]["Variables"],
+    }
+    return {name: _deployed(stack.resolve(value)) for name, value in variables.items()}
+
+
+def _deployed(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if "Fn::GetAtt" in value:
+        return "<{}.{}>".format(*value["Fn::GetAtt"])
+    return f"<{value['Ref']}>"
+
+
+# Every optional permission switched on: what the widest deployment of the stack grants.
+EVERYTHING_GIVEN = Stack(
+    RetryTaskDefinitionFamilies="nightly-etl,report",
+    RetryPassRoleArns=f"arn:aws:iam::{ACCOUNT}:role/etl-task",
+    DatadogApiKeyParameter="ssm:/a",
+    SlackTokenParameter="secretsmanager:b",
+)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -148,7 +239,8 @@ def all_strings(node: Any) -> Iterator[str]:
 
 
 def test_template_is_a_sam_template_with_the_agreed_function_globals() -> None:
-    assert TEMPLATE["Transform"] == "AWS::Serverless-2016-10-31"
+    # Fn::ForEach must be expanded before SAM sees the template, so language extensions come first.
+    assert TEMPLATE["Transform"] == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
     function_globals = TEMPLATE["Globals"]["Function"]
     assert function_globals["Runtime"] == "python3.12"
     assert function_globals["Architectures"] == ["arm64"]
@@ -169,6 +261,15 @@ def test_outputs_name_the_queues_table_function_and_dashboard() -> None:
     assert outputs["StateTableName"]["Value"] == {"Ref": "StateTable"}
     assert outputs["TaskEventsFunctionArn"]["Value"] == {"Fn::GetAtt": ["TaskEventsFunction", "Arn"]}
     assert outputs["DashboardName"]["Value"] == {"Ref": "Dashboard"}
+
+
+def test_outputs_name_the_retry_queues_and_the_function_a_manual_retry_invokes() -> None:
+    outputs = TEMPLATE["Outputs"]
+
+    assert outputs["RetryQueueUrl"]["Value"] == {"Ref": "RetryQueue"}
+    assert outputs["RetryDLQUrl"]["Value"] == {"Ref": "RetryDLQ"}
+    # `aws lambda invoke --function-name` takes the name, which is what Ref gives for a function.
+    assert outputs["RetryLauncherFunctionName"]["Value"] == {"Ref": "RetryLauncherFunction"}
 
 
 # --------------------------------------------------------------------------- EventBridge rule
@@ -209,28 +310,35 @@ def test_rule_delivers_to_the_queue_with_retries_and_a_dead_letter_queue() -> No
 # --------------------------------------------------------------------------- queues
 
 
-def test_queue_sends_a_message_to_the_dlq_after_five_failed_receives() -> None:
-    redrive = props("TaskEventsQueue")["RedrivePolicy"]
-
-    assert redrive == {"deadLetterTargetArn": {"Fn::GetAtt": ["TaskEventsDLQ", "Arn"]}, "maxReceiveCount": 5}
+QUEUE_DLQ = [("TaskEventsQueue", "TaskEventsDLQ"), ("RetryQueue", "RetryDLQ")]
+QUEUE_CONSUMER = [("TaskEventsQueue", "TaskEventsFunction"), ("RetryQueue", LAUNCHER)]
 
 
-def test_queue_visibility_timeout_is_six_times_the_function_timeout() -> None:
-    timeout = props("TaskEventsFunction").get("Timeout", TEMPLATE["Globals"]["Function"]["Timeout"])
+@pytest.mark.parametrize(("queue", "dlq"), QUEUE_DLQ)
+def test_queue_sends_a_message_to_its_dlq_after_five_failed_receives(queue: str, dlq: str) -> None:
+    redrive = props(queue)["RedrivePolicy"]
 
-    assert props("TaskEventsQueue")["VisibilityTimeout"] == 6 * timeout
+    assert redrive == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]}, "maxReceiveCount": 5}
 
 
-@pytest.mark.parametrize("queue", ["TaskEventsQueue", "TaskEventsDLQ"])
+@pytest.mark.parametrize(("queue", "function"), QUEUE_CONSUMER)
+def test_queue_visibility_timeout_is_six_times_its_consumers_timeout(queue: str, function: str) -> None:
+    timeout = props(function).get("Timeout", TEMPLATE["Globals"]["Function"]["Timeout"])
+
+    assert props(queue)["VisibilityTimeout"] == 6 * timeout
+
+
+@pytest.mark.parametrize("queue", ["TaskEventsQueue", "TaskEventsDLQ", "RetryQueue", "RetryDLQ"])
 def test_queue_is_encrypted_at_rest(queue: str) -> None:
     assert props(queue)["SqsManagedSseEnabled"] is True
 
 
-def test_dlq_keeps_messages_14_days_longer_than_the_queue_keeps_them() -> None:
-    dlq_retention = props("TaskEventsDLQ")["MessageRetentionPeriod"]
+@pytest.mark.parametrize(("queue", "dlq"), QUEUE_DLQ)
+def test_dlq_keeps_messages_14_days_longer_than_the_queue_keeps_them(queue: str, dlq: str) -> None:
+    dlq_retention = props(dlq)["MessageRetentionPeriod"]
 
     assert dlq_retention == 14 * 24 * 3600
-    assert dlq_retention > props("TaskEventsQueue").get("MessageRetentionPeriod", 4 * 24 * 3600)
+    assert dlq_retention > props(queue).get("MessageRetentionPeriod", 4 * 24 * 3600)
 
 
 def test_only_the_rule_may_send_to_the_queues() -> None:
@@ -244,6 +352,30 @@ def test_only_the_rule_may_send_to_the_queues() -> None:
     assert allow["Condition"] == {
         "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["TaskStateChangeRule", "Arn"]}}
     }
+
+
+def test_only_the_scheduler_role_is_granted_sending_to_the_retry_queue() -> None:
+    """The functions send through their roles' IAM policies; the queue policy adds only Scheduler's role."""
+    policy = props("RetryQueuePolicy")
+    allows = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+
+    assert policy["Queues"] == [{"Ref": "RetryQueue"}, {"Ref": "RetryDLQ"}]
+    (allow,) = allows
+    assert allow["Principal"] == {"AWS": {"Fn::GetAtt": ["RetrySchedulerRole", "Arn"]}}
+    assert allow["Action"] == "sqs:SendMessage"
+    assert allow["Resource"] == {"Fn::GetAtt": ["RetryQueue", "Arn"]}
+
+
+@pytest.mark.parametrize("policy", ["TaskEventsQueuePolicy", "RetryQueuePolicy"])
+def test_queue_policy_refuses_unencrypted_transport_on_every_queue_it_covers(policy: str) -> None:
+    document = props(policy)["PolicyDocument"]
+    covered = [{"Fn::GetAtt": [queue["Ref"], "Arn"]} for queue in props(policy)["Queues"]]
+
+    (deny,) = [s for s in document["Statement"] if s["Effect"] == "Deny"]
+
+    assert (deny["Principal"], deny["Action"]) == ("*", "sqs:*")
+    assert deny["Resource"] == covered
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 # --------------------------------------------------------------------------- function
@@ -263,11 +395,14 @@ def test_function_reads_the_queue_in_batches_and_reports_item_failures() -> None
     }
 
 
-def test_function_logs_to_its_own_log_group_kept_30_days() -> None:
-    logging_config = props("TaskEventsFunction")["LoggingConfig"]
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_function_logs_to_its_own_log_group_kept_30_days(function: str) -> None:
+    logging_config = props(function)["LoggingConfig"]
+    log_group = props(f"{function}LogGroup")
 
-    assert logging_config["LogGroup"] == {"Ref": "TaskEventsFunctionLogGroup"}
-    assert props("TaskEventsFunctionLogGroup")["RetentionInDays"] == 30
+    assert logging_config["LogGroup"] == {"Ref": f"{function}LogGroup"}
+    assert log_group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}-{function}"}
+    assert log_group["RetentionInDays"] == 30
 
 
 def test_function_environment_sets_every_agreed_variable() -> None:
@@ -284,8 +419,19 @@ def test_function_environment_sets_every_agreed_variable() -> None:
         "SLACK_WEBHOOK_PARAMETER",
         "SLACK_DEFAULT_CHANNEL",
         "STORM_WINDOW_SECONDS",
+        "RETRY_QUEUE_URL",
+        "RETRY_QUEUE_ARN",
+        "RETRY_SCHEDULER_ROLE_ARN",
     }
     assert variables["STATE_TABLE_NAME"] == {"Ref": "StateTable"}
+
+
+def test_function_requests_retries_on_the_retry_queue_and_schedules_them_as_the_scheduler_role() -> None:
+    settings = Settings.from_env(deployed_environment(Stack(), "TaskEventsFunction"))
+
+    assert settings.retry_queue_url == "<RetryQueue>"  # Ref of a queue is its URL
+    assert settings.retry_queue_arn == "<RetryQueue.Arn>"
+    assert settings.retry_scheduler_role_arn == "<RetrySchedulerRole.Arn>"
 
 
 @pytest.mark.parametrize(
@@ -310,17 +456,219 @@ def test_stack_parameter_reaches_the_settings_field(
     overrides: Mapping[str, str], field: str, expected: object
 ) -> None:
     """The template's variable names are the ones Settings.from_env reads, value for value."""
-    environment = Stack(**overrides).resolve(props("TaskEventsFunction")["Environment"]["Variables"])
-    environment["STATE_TABLE_NAME"] = "ecswatch-StateTable-ABC"  # a resource Ref, resolved at deploy
+    environment = deployed_environment(Stack(**overrides), "TaskEventsFunction")
 
     assert getattr(Settings.from_env(environment), field) == expected
 
 
 def test_stack_defaults_give_the_settings_defaults() -> None:
-    environment = Stack().resolve(props("TaskEventsFunction")["Environment"]["Variables"])
-    environment["STATE_TABLE_NAME"] = ""
+    environment = deployed_environment(Stack(), "TaskEventsFunction")
+    # Resources exist only once deployed; without them the settings fall back to their defaults.
+    environment = {name: "" if value.startswith("<") else value for name, value in environment.items()}
 
     assert Settings.from_env(environment) == Settings()
+
+
+# --------------------------------------------------------------------------- retries: requesting them
+
+
+def test_function_may_send_retry_requests_to_the_retry_queue_only() -> None:
+    statement = statement_with(Stack(), "sqs:SendMessage")
+
+    assert statement is not None
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Resource"] == {"Fn::GetAtt": ["RetryQueue", "Arn"]}
+
+
+def test_function_may_create_only_ecswatch_retry_schedules_of_the_default_group() -> None:
+    statement = statement_with(Stack(), "scheduler:CreateSchedule")
+
+    assert statement is not None
+    assert statement["Action"] == "scheduler:CreateSchedule"
+    assert statement["Resource"] == f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/ecswatch-retry-*"
+
+
+def test_function_may_pass_only_the_scheduler_role_and_only_to_scheduler() -> None:
+    statement = statement_with(Stack(), "iam:PassRole")
+
+    assert statement is not None
+    assert statement["Resource"] == {"Fn::GetAtt": ["RetrySchedulerRole", "Arn"]}
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_function_may_read_the_targets_of_rules_of_this_account_and_region(function: str) -> None:
+    """A retry, automatic or manual, reuses the network of the scheduled-task rule that started the run."""
+    statement = statement_with(Stack(), "events:ListTargetsByRule", function)
+
+    assert statement is not None
+    assert statement["Action"] == "events:ListTargetsByRule"
+    assert statement["Resource"] == f"arn:aws:events:{REGION}:{ACCOUNT}:rule/*"
+
+
+def test_function_may_not_run_tasks_itself() -> None:
+    statements = function_statements(EVERYTHING_GIVEN)
+
+    assert [s for s in statements if "ecs:RunTask" in _as_list(s["Action"])] == []
+    assert [s["Resource"] for s in statements if "iam:PassRole" in _as_list(s["Action"])] == [
+        {"Fn::GetAtt": ["RetrySchedulerRole", "Arn"]}
+    ]
+
+
+def test_scheduler_role_can_be_assumed_only_by_scheduler_on_behalf_of_this_account() -> None:
+    trust = Stack().resolve(props("RetrySchedulerRole")["AssumeRolePolicyDocument"])
+
+    (statement,) = trust["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+
+
+def test_scheduler_role_may_only_send_to_the_retry_queue() -> None:
+    role = props("RetrySchedulerRole")
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+
+    assert "ManagedPolicyArns" not in role
+    assert statements == [
+        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": ["RetryQueue", "Arn"]}}
+    ]
+
+
+# --------------------------------------------------------------------------- retries: launching them
+
+
+def test_launcher_reads_the_retry_queue_in_batches_and_reports_item_failures() -> None:
+    function = props(LAUNCHER)
+    (event,) = function["Events"].values()
+
+    assert (function["CodeUri"], function["Handler"]) == ("src/", "handlers.retry_launcher.lambda_handler")
+    assert function["Timeout"] == 60
+    assert event["Type"] == "SQS"
+    assert event["Properties"] == {
+        "Queue": {"Fn::GetAtt": ["RetryQueue", "Arn"]},
+        "BatchSize": 10,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    }
+
+
+def test_launcher_environment_sets_every_agreed_variable() -> None:
+    environment = deployed_environment(Stack(), LAUNCHER)
+
+    assert set(props(LAUNCHER)["Environment"]["Variables"]) == {
+        "STATE_TABLE_NAME",
+        "DATADOG_SITE",
+        "DATADOG_API_KEY_PARAMETER",
+        "SLACK_TOKEN_PARAMETER",
+        "SLACK_WEBHOOK_PARAMETER",
+        "SLACK_DEFAULT_CHANNEL",
+    }
+    assert environment["STATE_TABLE_NAME"] == "<StateTable>"
+    assert environment["POWERTOOLS_SERVICE_NAME"] == "ecswatch"
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "state_table_name",
+        "datadog_site",
+        "datadog_api_key_parameter",
+        "slack_token_parameter",
+        "slack_webhook_parameter",
+        "slack_default_channel",
+    ],
+)
+def test_launcher_notifies_and_records_state_like_the_task_events_function(field: str) -> None:
+    stack = Stack(DatadogSite="datadoghq.eu", SlackDefaultChannel="#etl", **ALL_SECRETS)
+
+    launcher = Settings.from_env(deployed_environment(stack, LAUNCHER))
+    task_events = Settings.from_env(deployed_environment(stack, "TaskEventsFunction"))
+
+    assert getattr(launcher, field) == getattr(task_events, field)
+    assert getattr(launcher, field) != getattr(Settings(), field)
+
+
+def test_without_retry_families_the_launcher_may_run_no_task() -> None:
+    stack = Stack(RetryTaskDefinitionFamilies="")
+
+    assert statements_with(stack, "ecs:RunTask", LAUNCHER) == []
+    assert statements_with(stack, "ecs:TagResource", LAUNCHER) == []
+
+
+def test_launcher_may_run_every_revision_of_the_given_families_and_nothing_else() -> None:
+    stack = Stack(RetryTaskDefinitionFamilies="nightly-etl,report_build")
+
+    statements = statements_with(stack, "ecs:RunTask", LAUNCHER)
+
+    assert [(s["Effect"], s["Action"], "Condition" in s) for s in statements] == [
+        ("Allow", "ecs:RunTask", False)
+    ] * 2
+    assert sorted(r for s in statements for r in _as_list(s["Resource"])) == [
+        f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/nightly-etl:*",
+        f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/report_build:*",
+    ]
+
+
+def test_each_family_policy_name_fits_iam_for_the_longest_family_the_parameter_allows() -> None:
+    longest = "f" * 119
+    stack = Stack(RetryTaskDefinitionFamilies=longest)
+
+    (policy,) = [r for r in stack.resources().values() if r["Type"] == "AWS::IAM::RolePolicy"]
+    name = stack.resolve(policy["Properties"]["PolicyName"])
+
+    assert re.fullmatch(PARAMETERS["RetryTaskDefinitionFamilies"]["AllowedPattern"], longest)
+    assert not re.fullmatch(PARAMETERS["RetryTaskDefinitionFamilies"]["AllowedPattern"], longest + "f")
+    assert re.fullmatch(r"[\w+=,.@-]{1,128}", name), name
+
+
+def test_family_parameter_takes_family_names_and_never_a_wildcard() -> None:
+    """CloudFormation applies a CommaDelimitedList's AllowedPattern to each item."""
+    pattern = PARAMETERS["RetryTaskDefinitionFamilies"]["AllowedPattern"]
+
+    for accepted in ("", "nightly-etl", "report_build2"):
+        assert re.fullmatch(pattern, accepted), accepted
+    for rejected in ("*", "etl-*", "nightly-etl:3", f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/etl"):
+        assert not re.fullmatch(pattern, rejected), rejected
+
+
+def test_launcher_may_tag_only_the_tasks_its_run_task_creates() -> None:
+    statement = statement_with(Stack(RetryTaskDefinitionFamilies="nightly-etl"), "ecs:TagResource", LAUNCHER)
+
+    assert statement is not None
+    assert statement["Action"] == "ecs:TagResource"
+    assert statement["Resource"] == f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/*"
+    assert statement["Condition"] == {"StringEquals": {"ecs:CreateAction": "RunTask"}}
+
+
+def test_without_pass_role_arns_the_launcher_may_pass_no_role() -> None:
+    assert statement_with(Stack(RetryPassRoleArns=""), "iam:PassRole", LAUNCHER) is None
+
+
+def test_launcher_may_pass_only_the_given_roles_and_only_to_ecs_tasks() -> None:
+    roles = [f"arn:aws:iam::{ACCOUNT}:role/etl-task", f"arn:aws:iam::{ACCOUNT}:role/ecs/etl-execution"]
+
+    statement = statement_with(Stack(RetryPassRoleArns=",".join(roles)), "iam:PassRole", LAUNCHER)
+
+    assert statement is not None
+    assert statement["Resource"] == roles
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+
+
+def test_pass_role_parameter_takes_role_arns_and_never_a_wildcard() -> None:
+    pattern = PARAMETERS["RetryPassRoleArns"]["AllowedPattern"]
+
+    for accepted in ("", f"arn:aws:iam::{ACCOUNT}:role/etl-task", f"arn:aws:iam::{ACCOUNT}:role/ecs/etl"):
+        assert re.fullmatch(pattern, accepted), accepted
+    for rejected in ("*", f"arn:aws:iam::{ACCOUNT}:role/*", "etl-task", f"arn:aws:iam::{ACCOUNT}:user/bob"):
+        assert not re.fullmatch(pattern, rejected), rejected
+
+
+def test_launcher_may_describe_tasks_of_this_account_and_region_for_manual_retries() -> None:
+    statement = statement_with(Stack(), "ecs:DescribeTasks", LAUNCHER)
+
+    assert statement is not None
+    assert statement["Action"] == "ecs:DescribeTasks"
+    assert statement["Resource"] == f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/*"
 
 
 # --------------------------------------------------------------------------- secrets
@@ -356,12 +704,14 @@ def test_no_secret_parameter_has_a_default_value() -> None:
     )
 
 
-def test_without_secret_names_the_function_may_read_no_secret() -> None:
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_without_secret_names_the_function_may_read_no_secret(function: str) -> None:
     stack = Stack()
 
-    assert statement_with(stack, "ssm:GetParameter") is None
-    assert statement_with(stack, "secretsmanager:GetSecretValue") is None
-    assert statement_with(stack, "kms:Decrypt") is None
+    assert statement_with(stack, "ssm:GetParameter", function) is None
+    assert statement_with(stack, "secretsmanager:GetSecretValue", function) is None
+    assert statement_with(stack, "kms:Decrypt", function) is None
+    assert not stack.condition("AnySecret")  # so no secrets policy, which IAM would reject as empty
 
 
 def test_an_ssm_name_grants_reading_exactly_that_parameter() -> None:
@@ -417,15 +767,35 @@ def test_kms_decrypt_works_only_through_the_store_that_holds_a_secret() -> None:
     assert statement["Condition"] == {"StringEquals": {"kms:ViaService": [f"ssm.{REGION}.amazonaws.com"]}}
 
 
+@pytest.mark.parametrize("action", ["ssm:GetParameter", "secretsmanager:GetSecretValue", "kms:Decrypt"])
+def test_the_retry_launcher_reads_exactly_the_secrets_the_task_events_function_reads(action: str) -> None:
+    """Both notify Slack and Datadog; one shared policy keeps them from drifting apart."""
+    stack = Stack(**ALL_SECRETS)
+
+    launcher = statement_with(stack, action, LAUNCHER)
+
+    assert launcher is not None
+    assert launcher == statement_with(stack, action, "TaskEventsFunction")
+
+
 # --------------------------------------------------------------------------- other IAM
 
 
-def test_describe_task_definition_is_the_only_action_on_every_resource() -> None:
-    stack = Stack(DatadogApiKeyParameter="ssm:/a", SlackTokenParameter="secretsmanager:b")
+@pytest.mark.parametrize(
+    ("function", "expected"), [("TaskEventsFunction", ["ecs:DescribeTaskDefinition"]), (LAUNCHER, [])]
+)
+def test_only_describe_task_definition_may_act_on_every_resource(function: str, expected: list[str]) -> None:
+    wildcard = [s for s in function_statements(EVERYTHING_GIVEN, function) if s["Resource"] == "*"]
 
-    wildcard = [s for s in function_statements(stack) if s["Resource"] == "*"]
+    assert [s["Action"] for s in wildcard] == expected
 
-    assert [s["Action"] for s in wildcard] == ["ecs:DescribeTaskDefinition"]
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_no_statement_allows_a_wildcard_action(function: str) -> None:
+    actions = [a for s in function_statements(EVERYTHING_GIVEN, function) for a in _as_list(s["Action"])]
+
+    assert actions
+    assert [a for a in actions if "*" in a] == []
 
 
 def test_log_tails_are_read_from_log_streams_of_this_account_only() -> None:
@@ -436,11 +806,13 @@ def test_log_tails_are_read_from_log_streams_of_this_account_only() -> None:
     assert statement["Resource"] == f"arn:aws:logs:*:{ACCOUNT}:log-group:*:log-stream:*"
 
 
-def test_function_may_read_and_write_the_state_table_only() -> None:
-    policies = props("TaskEventsFunction")["Policies"]
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_function_may_read_and_write_the_state_table_only(function: str) -> None:
+    policies = props(function)["Policies"]
+    statements = function_statements(EVERYTHING_GIVEN, function)
 
     assert {"DynamoDBCrudPolicy": {"TableName": {"Ref": "StateTable"}}} in policies
-    assert not any("dynamodb" in s for p in policies if "Statement" in p for s in all_strings(p))
+    assert not any("dynamodb" in s for s in all_strings(statements))
 
 
 # --------------------------------------------------------------------------- state table
@@ -479,6 +851,8 @@ ALARMS = {
     "DeadLetterQueueNotEmptyAlarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "TaskEventsDLQ", 0),
     "FunctionErrorsAlarm": ("AWS/Lambda", "Errors", "TaskEventsFunction", 0),
     "QueueBacklogTooOldAlarm": ("AWS/SQS", "ApproximateAgeOfOldestMessage", "TaskEventsQueue", 900),
+    "RetryDeadLetterQueueNotEmptyAlarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "RetryDLQ", 0),
+    "RetryLauncherErrorsAlarm": ("AWS/Lambda", "Errors", LAUNCHER, 0),
 }
 
 
@@ -489,7 +863,7 @@ def test_alarm_fires_above_its_threshold_on_its_resource(alarm: str, expected: t
     (dimension,) = alarm_props["Dimensions"]
 
     assert (alarm_props["Namespace"], alarm_props["MetricName"]) == (namespace, metric)
-    assert resource in json.dumps(dimension["Value"])
+    assert dimension["Value"] in ({"Ref": resource}, {"Fn::GetAtt": [resource, "QueueName"]})
     assert alarm_props["Threshold"] == threshold
     assert alarm_props["ComparisonOperator"] == "GreaterThanThreshold"
     assert alarm_props["Period"] * alarm_props["EvaluationPeriods"] <= 300
@@ -548,13 +922,21 @@ def test_dashboard_shows_runs_for_every_outcome() -> None:
     assert outcomes == {outcome.value for outcome in Outcome}
 
 
-def test_dashboard_shows_function_health_and_queue_depths() -> None:
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_dashboard_shows_the_health_of_function(function: str) -> None:
     metrics = _dashboard_metrics()
-    function_metrics = {m[1] for m in metrics if m[:1] == ["AWS/Lambda"] and m[3] == "<TaskEventsFunction>"}
-    depth_of = {m[3] for m in metrics if m[:2] == ["AWS/SQS", "ApproximateNumberOfMessagesVisible"]}
+    function_metrics = {m[1] for m in metrics if m[:1] == ["AWS/Lambda"] and m[3] == f"<{function}>"}
 
     assert {"Invocations", "Errors", "Duration"} <= function_metrics
-    assert depth_of == {"<TaskEventsQueue.QueueName>", "<TaskEventsDLQ.QueueName>"}
+
+
+def test_dashboard_shows_the_depth_of_every_queue() -> None:
+    queues = {key for key, r in EVERYTHING_GIVEN.resources().items() if r["Type"] == "AWS::SQS::Queue"}
+    visible = ["AWS/SQS", "ApproximateNumberOfMessagesVisible"]
+
+    depth_of = {m[3] for m in _dashboard_metrics() if m[:2] == visible}
+
+    assert depth_of == {f"<{queue}.QueueName>" for queue in queues}
 
 
 # --------------------------------------------------------------------------- samconfig and local run
@@ -571,16 +953,33 @@ def test_samconfig_overrides_exactly_the_template_parameters() -> None:
     assert deploy["capabilities"] == "CAPABILITY_IAM"
 
 
-def test_local_env_file_sets_only_variables_the_function_declares() -> None:
+def test_samconfig_overrides_give_every_parameter_its_template_default() -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    overrides = config["default"]["deploy"]["parameters"]["parameter_overrides"]
+
+    values = dict(item.split("=", 1) for item in overrides)
+
+    assert values == {name: f'"{spec.get("Default", "")}"' for name, spec in PARAMETERS.items()}
+
+
+def test_samconfig_lets_every_sam_command_expand_the_language_extensions() -> None:
+    """Without it sam build, local invoke and deploy stop at the first Fn::ForEach ("'list' object ...")."""
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+
+    assert config["default"]["global"]["parameters"]["language_extensions"] is True
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_local_env_file_sets_only_variables_the_function_declares(function: str) -> None:
     """sam local invoke silently ignores variables the template does not declare for the function."""
     config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
     env_file = ROOT / config["default"]["local_invoke"]["parameters"]["env_vars"]
-    declared = set(props("TaskEventsFunction")["Environment"]["Variables"]) | set(
-        TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
-    )
+    declared = set(deployed_environment(Stack(), function))
 
-    local = json.loads(env_file.read_text(encoding="utf-8"))["TaskEventsFunction"]
+    local = json.loads(env_file.read_text(encoding="utf-8"))[function]
+    settings = Settings.from_env(local)
 
     assert set(local) <= declared
-    assert local["STATE_TABLE_NAME"] == ""
-    assert Settings.from_env(local).log_tail_lines == 30
+    # Locally nothing is deployed: no state table, and retries are not requested on a real queue.
+    assert (settings.state_table_name, settings.retry_queue_url) == ("", "")
+    assert settings.log_tail_lines == 30

@@ -16,6 +16,7 @@ after a partial failure. Three mechanisms make each message happen once:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from common.alerts import (
@@ -86,7 +87,9 @@ class Notifier:
         if self._events is not None or self._metrics:
             steps.append((f"metrics#{report.key}", lambda: self._to_metrics(report, attempt)))
         chat, route = self._chat, self._routing(report.job)
-        if chat is not None and is_alertable(report, notify_success=route.notify_success):
+        # A retry's result is news in the first alert's thread (RunCoordinator), not a new alert.
+        first = attempt.number == 1
+        if chat is not None and first and is_alertable(report, notify_success=route.notify_success):
             steps.append((f"slack#{report.key}", lambda: self._to_slack(chat, route, report, attempt)))
         return steps
 
@@ -100,9 +103,15 @@ class Notifier:
         if chat is None or ref is None or not ref.ts:
             return False
         chat.post(ref.channel, alert, thread=ref)
-        if update_parent is not None:
+        if update_parent is not None and ref.own:
             chat.update(ref, update_parent)
         return True
+
+    def post(self, job: str, alert: Alert) -> MessageRef | None:
+        """A standalone message to the job's channel (news with no thread to go into)."""
+        if self._chat is None:
+            return None
+        return self._post_and_remember(self._chat, self._routing(job).channel, alert)
 
     def register_lambda_context(self, context: object) -> None:
         self._guard.register_lambda_context(context)
@@ -148,7 +157,7 @@ class Notifier:
                 self._open_storm(chat, state, route, alert, join)
             # else: the claimant is posting right now and folds this run's count in when done.
             return
-        state.save_thread(alert.run_key, join.message)
+        state.save_thread(alert.run_key, replace(join.message, own=False))
         if join.is_new_member and join.message.ts and is_update_milestone(join.count):
             self._refresh_storm(chat, state, join, alert)
 

@@ -6,7 +6,7 @@ handlers pass adapters built once per Lambda container.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -16,6 +16,7 @@ from common.taskdef import TaskDefinition
 if TYPE_CHECKING:
     from common.alerts import Alert, DatadogEvent, MetricPoint
     from common.pipeline import RunReport
+    from common.retry_request import RetryRequest
 
 
 class TransientError(Exception):
@@ -59,10 +60,15 @@ class RunSink(Protocol):
 
 @dataclass(frozen=True)
 class MessageRef:
-    """Where a Slack message lives, so it can be updated and threaded later."""
+    """Where a Slack message lives, so it can be updated and threaded later.
+
+    ``own`` is False when the message stands for a storm of runs: news about one run may
+    go into its thread, but must not overwrite the storm's summary.
+    """
 
     channel: str
     ts: str
+    own: bool = True
 
 
 class ChatPoster(Protocol):
@@ -132,3 +138,46 @@ class OnceGuard(Protocol):
         ...
 
     def register_lambda_context(self, context: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    """RunTask's answer: the new task, or why ECS refused (``failures[].reason``/``detail``)."""
+
+    task_arn: str | None = None
+    failure: str | None = None
+
+
+class TaskRunner(Protocol):
+    def run(self, request: RetryRequest) -> LaunchResult:
+        """Start the task. Throttling and capacity shortages raise TransientError (try again later);
+        a refusal that will not pass by waiting (bad subnet, inactive revision) comes back as ``failure``."""
+        ...
+
+
+class RetryScheduler(Protocol):
+    def schedule(self, request: RetryRequest, delay_seconds: int) -> str:
+        """Deliver the request to the launcher after the delay; returns the message id or schedule name."""
+        ...
+
+
+class NetworkDiscovery(Protocol):
+    def network_for(self, region: str, started_by: str | None) -> Mapping[str, Any] | None:
+        """RunTask's networkConfiguration of the EventBridge rule target that started a task, if any."""
+        ...
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Which attempt of which root run a task is; the first run is its own root, attempt 1."""
+
+    root_task_arn: str
+    attempt: int
+    of: int
+    job: str
+
+
+class LineageStore(Protocol):
+    def lineage_of(self, task_arn: str) -> Lineage | None: ...
+
+    def record_lineage(self, task_arn: str, lineage: Lineage) -> None: ...

@@ -50,6 +50,11 @@ class Settings:
     slack_api_url: str = ""
     #: DATADOG_API_URL — Datadog API host; only for local endpoints. Default derived from DATADOG_SITE.
     datadog_api_url: str = ""
+    #: RETRY_QUEUE_URL / RETRY_QUEUE_ARN — the retry launcher's queue; empty disables automatic retries.
+    retry_queue_url: str = ""
+    retry_queue_arn: str = ""
+    #: RETRY_SCHEDULER_ROLE_ARN — role EventBridge Scheduler assumes for retries delayed over 15 minutes.
+    retry_scheduler_role_arn: str = ""
     #: JOBS_CONFIG_PATH — the job configuration; default the src/config/jobs.yaml bundled with the code.
     jobs_config_path: str = str(BUNDLED_JOBS_CONFIG)
     #: SECRETS_MAX_AGE_SECONDS — how long fetched secrets are cached in the container; default 300.
@@ -71,6 +76,9 @@ class Settings:
             slack_default_channel=env.get("SLACK_DEFAULT_CHANNEL", "").strip() or "#batch-alerts",
             slack_api_url=env.get("SLACK_API_URL", "").strip(),
             datadog_api_url=env.get("DATADOG_API_URL", "").strip(),
+            retry_queue_url=env.get("RETRY_QUEUE_URL", "").strip(),
+            retry_queue_arn=env.get("RETRY_QUEUE_ARN", "").strip(),
+            retry_scheduler_role_arn=env.get("RETRY_SCHEDULER_ROLE_ARN", "").strip(),
             jobs_config_path=env.get("JOBS_CONFIG_PATH", "").strip() or str(BUNDLED_JOBS_CONFIG),
             storm_window_seconds=_int(env, "STORM_WINDOW_SECONDS", 300, low=0, high=86_400),
             secrets_max_age_seconds=_int(env, "SECRETS_MAX_AGE_SECONDS", 300, low=0, high=86_400),

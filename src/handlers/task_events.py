@@ -49,7 +49,7 @@ def handle_event(raw: Any) -> RunReport | Skipped:
     logger.append_keys(task_arn=result.event.task.arn, job=result.job)
     for sink in deps.sinks:
         sink.publish(result)
-    deps.notifier.publish(result)
+    deps.coordinator.handle(result)
     return result
 
 

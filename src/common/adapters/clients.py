@@ -39,3 +39,18 @@ class ClientCache:
 
     def __len__(self) -> int:
         return len(self._clients)
+
+    def lazy(self, service: str, region: str | None = None) -> Any:
+        """A stand-in that creates the client on first use: adapters built at cold start for paths an
+        event may never take (retries, state) then cost nothing until they are needed."""
+        return _LazyClient(self, service, region)
+
+
+class _LazyClient:
+    def __init__(self, cache: ClientCache, service: str, region: str | None) -> None:
+        self._cache = cache
+        self._service = service
+        self._region = region
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cache.get(self._service, self._region), name)

@@ -14,13 +14,16 @@ from aws_lambda_powertools import Metrics
 
 from common.adapters.aws import CloudWatchLogReader, EcsTaskDefinitions
 from common.adapters.clients import ClientCache
+from common.adapters.ecs_runner import EcsTaskRunner, RuleNetworkDiscovery
 from common.adapters.idempotency import MemoryOnceGuard, PowertoolsOnceGuard
 from common.adapters.observability import EmfSink, LogSink
-from common.adapters.state import DynamoNotificationState
+from common.adapters.retry_scheduler import RetryQueueScheduler
+from common.adapters.state import DynamoNotificationState, MemoryLineage
 from common.config import JobsConfig, load_config
 from common.notify import Notifier
-from common.ports import ChatPoster, EventSink, OnceGuard, RunSink
+from common.ports import ChatPoster, EventSink, LineageStore, OnceGuard, RunSink
 from common.routing import Routing
+from common.runs import RunCoordinator
 from common.settings import Settings
 
 
@@ -32,6 +35,8 @@ class Dependencies:
     logs: CloudWatchLogReader
     notifier: Notifier
     jobs: JobsConfig
+    coordinator: RunCoordinator
+    runner: EcsTaskRunner
     #: Sinks that see every delivery (the structured log line); the notifier de-duplicates the rest.
     sinks: list[RunSink] = field(default_factory=list)
 
@@ -41,23 +46,33 @@ def build_dependencies(
 ) -> Dependencies:
     clients = clients or ClientCache()
     jobs = load_config(settings.jobs_config_path)  # a bad file raises ConfigError naming file, job, field
+    table = settings.state_table_name
+    guard: OnceGuard = PowertoolsOnceGuard(table, clients.lazy("dynamodb")) if table else MemoryOnceGuard()
+    notifier = build_notifier(settings, clients, jobs, guard=guard, metrics=metrics)
+    runner = EcsTaskRunner(lambda region: clients.get("ecs", region))
     return Dependencies(
         settings=settings,
         clients=clients,
         task_definitions=EcsTaskDefinitions(lambda region: clients.get("ecs", region)),
         logs=CloudWatchLogReader(lambda region: clients.get("logs", region)),
-        notifier=build_notifier(settings, clients, jobs, metrics=metrics),
+        notifier=notifier,
         jobs=jobs,
+        coordinator=build_coordinator(settings, clients, jobs, notifier=notifier, guard=guard, runner=runner),
+        runner=runner,
         sinks=[LogSink()],
     )
 
 
 def build_notifier(
-    settings: Settings, clients: ClientCache, jobs: JobsConfig, *, metrics: Metrics | None = None
+    settings: Settings,
+    clients: ClientCache,
+    jobs: JobsConfig,
+    *,
+    guard: OnceGuard,
+    metrics: Metrics | None = None,
 ) -> Notifier:
     table = settings.state_table_name
-    guard: OnceGuard = PowertoolsOnceGuard(table, clients.get("dynamodb")) if table else MemoryOnceGuard()
-    state = DynamoNotificationState(clients.get("dynamodb"), table) if table else None
+    state = DynamoNotificationState(clients.lazy("dynamodb"), table) if table else None
     return Notifier(
         guard=guard,
         routing=lambda job: _routing(settings, jobs, job),
@@ -66,6 +81,41 @@ def build_notifier(
         state=state,
         storm_window_seconds=settings.storm_window_seconds,
         metrics=[EmfSink(metrics)] if metrics is not None else [],
+    )
+
+
+def build_coordinator(
+    settings: Settings,
+    clients: ClientCache,
+    jobs: JobsConfig,
+    *,
+    notifier: Notifier,
+    guard: OnceGuard,
+    runner: EcsTaskRunner,
+) -> RunCoordinator:
+    """Retries need the state table (lineage) and the retry queue; without them runs are only reported."""
+
+    table = settings.state_table_name
+    lineage: LineageStore = (
+        DynamoNotificationState(clients.lazy("dynamodb"), table) if table else MemoryLineage()
+    )
+    scheduler = None
+    if settings.retry_queue_url:
+        scheduler = RetryQueueScheduler(
+            clients.lazy("sqs"),
+            settings.retry_queue_url,
+            scheduler_client=clients.lazy("scheduler") if settings.retry_scheduler_role_arn else None,
+            scheduler_role_arn=settings.retry_scheduler_role_arn or None,
+            queue_arn=settings.retry_queue_arn or None,
+        )
+    return RunCoordinator(
+        notifier=notifier,
+        guard=guard,
+        lineage=lineage,
+        jobs=jobs,
+        scheduler=scheduler,
+        runner=runner,
+        network=RuleNetworkDiscovery(lambda region: clients.get("events", region)),
     )
 
 

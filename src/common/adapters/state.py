@@ -8,6 +8,7 @@ pk                         sk          what
 ``STORM#<job>``            ``CURRENT``  the job's failure window: count, members, causes,
                                         who posts, the Slack message
 ``RUN#<task arn>``         ``THREAD``   the Slack message (thread) of a run
+``RUN#<task arn>``         ``LINEAGE``  root run, attempt number and job of a retried task
 ``IDEMPOTENCY``            <key hash>   Powertools Idempotency records (per sink, per report)
 =========================  ==========  ==============================================
 """
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.ports import MessageRef, StormJoin, TransientError
+from common.ports import Lineage, MessageRef, StormJoin, TransientError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -32,6 +33,7 @@ MEMBER_LIMIT = 1000
 POST_LEASE_SECONDS = 120
 CAUSES_KEPT = 5
 THREAD_TTL_SECONDS = 14 * 86_400
+LINEAGE_TTL_SECONDS = 30 * 86_400
 
 
 class DynamoNotificationState:
@@ -188,7 +190,8 @@ class DynamoNotificationState:
         item = self._get({"pk": {"S": f"RUN#{run_key}"}, "sk": {"S": "THREAD"}})
         if not item:
             return None
-        return MessageRef(channel=item["channel"]["S"], ts=item["ts"]["S"])
+        own = item.get("own", {}).get("BOOL", True)
+        return MessageRef(channel=item["channel"]["S"], ts=item["ts"]["S"], own=own)
 
     def save_thread(self, run_key: str, ref: MessageRef) -> None:
         self._call(
@@ -199,7 +202,36 @@ class DynamoNotificationState:
                 "sk": {"S": "THREAD"},
                 "channel": {"S": ref.channel},
                 "ts": {"S": ref.ts},
+                "own": {"BOOL": ref.own},
                 "expires_at": {"N": str(int(time.time()) + THREAD_TTL_SECONDS)},
+            },
+        )
+
+    # ---------------------------------------------------------------- lineage
+
+    def lineage_of(self, task_arn: str) -> Lineage | None:
+        item = self._get({"pk": {"S": f"RUN#{task_arn}"}, "sk": {"S": "LINEAGE"}})
+        if not item:
+            return None
+        return Lineage(
+            root_task_arn=item["root"]["S"],
+            attempt=int(item["attempt"]["N"]),
+            of=int(item["of"]["N"]),
+            job=item["job"]["S"],
+        )
+
+    def record_lineage(self, task_arn: str, lineage: Lineage) -> None:
+        self._call(
+            self._db.put_item,
+            TableName=self._table,
+            Item={
+                "pk": {"S": f"RUN#{task_arn}"},
+                "sk": {"S": "LINEAGE"},
+                "root": {"S": lineage.root_task_arn},
+                "attempt": {"N": str(lineage.attempt)},
+                "of": {"N": str(lineage.of)},
+                "job": {"S": lineage.job},
+                "expires_at": {"N": str(int(time.time()) + LINEAGE_TTL_SECONDS)},
             },
         )
 
@@ -251,3 +283,16 @@ def _cause(cause: str) -> str:
 
 def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class MemoryLineage:
+    """Lineage for one container's life: `sam local invoke` without a table, and tests."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, Lineage] = {}
+
+    def lineage_of(self, task_arn: str) -> Lineage | None:
+        return self._items.get(task_arn)
+
+    def record_lineage(self, task_arn: str, lineage: Lineage) -> None:
+        self._items[task_arn] = lineage

@@ -1,0 +1,117 @@
+"""RetryLauncherFunction: retry requests -> ecs:RunTask, once each.
+
+Requests arrive from the retry queue (SQS, possibly delayed; longer delays via an
+EventBridge Scheduler one-time schedule that sends to the same queue). A manual
+retry is a direct invocation with ``{"retry_task_arn": "<task ARN>"}``:
+
+    aws lambda invoke --function-name <RetryLauncherFunction> \\
+        --cli-binary-format raw-in-base64-out --payload '{"retry_task_arn": "arn:aws:ecs:..."}' out.json
+
+It goes through the same lineage and notifications as an automatic retry.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from common.adapters.ecs_runner import task_event_from_description
+from common.adapters.factory import Dependencies, build_dependencies
+from common.model import MalformedEvent, parse_task_event
+from common.ports import DeliveryError, LaunchResult, TransientError
+from common.retry_request import RetryRequest
+from common.settings import Settings
+
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+
+logger = Logger()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@cache
+def dependencies() -> Dependencies:
+    return build_dependencies(Settings.from_env(), metrics=metrics)
+
+
+def launch(request: RetryRequest) -> LaunchResult | None:
+    logger.append_keys(job=request.job, root_task_arn=request.root_task_arn, attempt=request.attempt)
+    result = dependencies().coordinator.launch(request)
+    if result is None:
+        logger.info("duplicate retry request; the attempt was already launched")
+    elif result.task_arn:
+        logger.info("retry launched", extra={"task_arn": result.task_arn})
+        metrics.add_metric(name="RetriesLaunched", unit="Count", value=1)
+    else:
+        logger.error("retry could not be launched; alerted", extra={"failure": result.failure})
+        metrics.add_metric(name="RetryLaunchFailures", unit="Count", value=1)
+    return result
+
+
+def record_handler(record: SQSRecord) -> None:
+    logger.append_keys(message_id=record.message_id)
+    try:
+        try:
+            request = RetryRequest.from_json(record.body)
+        except (ValueError, TypeError) as e:
+            raise MalformedEvent(f"not a retry request: {e}") from e
+        launch(request)
+    except MalformedEvent as e:
+        logger.error(
+            "malformed retry request; it will be retried and then dead-lettered", extra={"error": str(e)}
+        )
+        raise
+    except TransientError as e:
+        logger.warning(
+            "RunTask or a notifier failed for now; the request will be redelivered", extra={"error": str(e)}
+        )
+        raise
+    except DeliveryError as e:
+        logger.error(
+            "delivery refused (configuration?); retried, then dead-lettered", extra={"error": str(e)}
+        )
+        raise
+    finally:
+        logger.remove_keys(["message_id", "job", "root_task_arn", "attempt"])
+
+
+def manual_retry(task_arn: str) -> dict[str, Any]:
+    """Describe the task, read it like a stop event, launch its next attempt."""
+    deps = dependencies()
+    region, account = task_arn.split(":")[3], task_arn.split(":")[4]
+    task = deps.runner.describe_task(region, task_arn)
+    if task is None:
+        raise MalformedEvent(f"no such task (or it expired from ECS): {task_arn}")
+    event = parse_task_event(task_event_from_description(task, region, account))
+    result = deps.coordinator.manual_retry(event)
+    if result is None:
+        return {"result": "duplicate", "task_arn": None}
+    return {
+        "result": "launched" if result.task_arn else "refused",
+        "task_arn": result.task_arn,
+        "failure": result.failure,
+    }
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: Mapping[str, Any], context: LambdaContext) -> Mapping[str, Any]:
+    dependencies().notifier.register_lambda_context(context)
+    try:
+        if "retry_task_arn" in event:
+            return manual_retry(str(event["retry_task_arn"]))
+        return process_partial_response(
+            event=dict(event), record_handler=record_handler, processor=processor, context=context
+        )
+    finally:
+        try:
+            dependencies().notifier.flush()
+        except (TransientError, DeliveryError) as e:
+            logger.error("Datadog metrics not sent", extra={"error": str(e)})

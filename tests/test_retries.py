@@ -1,0 +1,339 @@
+"""Retries happen once, carry the run's parameters, and tell their story in the first alert's thread.
+
+The coordinator runs with recording fakes for the retry queue, RunTask and Slack,
+the shipped job config (invoice-export: 3 attempts, retry exit 2), and the
+in-memory guard and lineage (the DynamoDB versions are tested in test_notify).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from common.adapters.idempotency import MemoryOnceGuard
+from common.adapters.state import MemoryLineage
+from common.alerts import Alert
+from common.config import RetryAction, load_config
+from common.notify import Notifier
+from common.pipeline import RunReport, process_task_event
+from common.ports import LaunchResult, LogTail, MessageRef, TransientError
+from common.retry_request import RetryRequest
+from common.routing import Routing
+from common.runs import RunCoordinator
+from common.settings import BUNDLED_JOBS_CONFIG, Settings
+from common.taskdef import TaskDefinition
+
+JOBS = load_config(BUNDLED_JOBS_CONFIG)
+ARN_PREFIX = "arn:aws:ecs:eu-west-1:123456789012:task/batch/"
+
+
+class NoTaskDefinitions:
+    def get(self, task_definition_arn: str) -> TaskDefinition | None:
+        return None
+
+
+class NoLogs:
+    def tail(self, region: str, group: str, stream: str, lines: int) -> LogTail:
+        return LogTail(note="no logs here")
+
+
+class Chat:
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, Alert, MessageRef | None]] = []
+        self.updates: list[tuple[MessageRef, Alert]] = []
+
+    def post(self, channel: str, alert: Alert, *, thread: MessageRef | None = None) -> MessageRef | None:
+        self.posts.append((channel, alert, thread))
+        return MessageRef(channel="C1", ts=f"1.{len(self.posts)}")
+
+    def update(self, ref: MessageRef, alert: Alert) -> None:
+        self.updates.append((ref, alert))
+
+    def replies(self) -> list[str]:
+        return [alert.title for _, alert, thread in self.posts if thread is not None]
+
+
+class MemoryThreads:
+    """Just the thread part of the notification state (no storms: window 0)."""
+
+    def __init__(self) -> None:
+        self.threads: dict[str, MessageRef] = {}
+
+    def thread_for(self, run_key: str) -> MessageRef | None:
+        return self.threads.get(run_key)
+
+    def save_thread(self, run_key: str, ref: MessageRef) -> None:
+        self.threads[run_key] = ref
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"storms are off in these tests: {name}")
+
+
+class Queue:
+    def __init__(self) -> None:
+        self.requests: list[tuple[RetryRequest, int]] = []
+
+    def schedule(self, request: RetryRequest, delay_seconds: int) -> str:
+        self.requests.append((request, delay_seconds))
+        return f"msg-{len(self.requests)}"
+
+
+class Runner:
+    def __init__(self) -> None:
+        self.runs: list[RetryRequest] = []
+        self.answers: list[LaunchResult | Exception] = []
+
+    def run(self, request: RetryRequest) -> LaunchResult:
+        self.runs.append(request)
+        answer = (
+            self.answers.pop(0)
+            if self.answers
+            else LaunchResult(task_arn=f"{ARN_PREFIX}{len(self.runs):032x}")
+        )
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+class World:
+    def __init__(self) -> None:
+        self.chat, self.queue, self.runner = Chat(), Queue(), Runner()
+        guard = MemoryOnceGuard()
+        self.notifier = Notifier(
+            guard=guard,
+            routing=lambda job: Routing(channel=f"#{job}"),
+            chat=self.chat,
+            state=MemoryThreads(),  # type: ignore[arg-type]
+            storm_window_seconds=0,
+        )
+        self.coordinator = RunCoordinator(
+            notifier=self.notifier,
+            guard=guard,
+            lineage=MemoryLineage(),
+            jobs=JOBS,
+            scheduler=self.queue,
+            runner=self.runner,
+            rng=random.Random(7),
+        )
+
+    def stop(self, report: RunReport) -> Any:
+        return self.coordinator.handle(report)
+
+    def launch_last(self) -> LaunchResult | None:
+        request, _ = self.queue.requests[-1]
+        return self.coordinator.launch(request)
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+@pytest.fixture
+def run(load_event: Callable[[str], dict[str, Any]]) -> Callable[..., RunReport]:
+    """A report of a sample event, as the task with ``task_id``, with an optional exit code."""
+
+    def make(name: str, *, task_id: str, exit_code: int | None = None, **detail: Any) -> RunReport:
+        raw = copy.deepcopy(load_event(name))
+        raw["detail"]["taskArn"] = ARN_PREFIX + task_id
+        raw["detail"].update(detail)
+        if exit_code is not None:
+            raw["detail"]["containers"][-1]["exitCode"] = exit_code
+        report = process_task_event(
+            raw, settings=Settings(), task_definitions=NoTaskDefinitions(), logs=NoLogs(), jobs=JOBS
+        )
+        assert isinstance(report, RunReport)
+        return report
+
+    return make
+
+
+def launched_id(result: LaunchResult | None) -> str:
+    assert result is not None
+    assert result.task_arn is not None
+    return result.task_arn.rsplit("/", 1)[-1]
+
+
+def test_a_failure_the_policy_retries_schedules_the_next_attempt_with_the_runs_parameters(
+    world: World, run: Callable[..., RunReport]
+) -> None:
+    report = run("stopped-nonzero-exit", task_id="a" * 32)
+
+    result = world.stop(report)
+
+    assert result.decision.action is RetryAction.RETRY
+    [(request, delay)] = world.queue.requests
+    assert (request.attempt, request.of, request.job) == (2, 3, "invoice-export")
+    assert request.root_task_arn == request.previous_task_arn == ARN_PREFIX + "a" * 32
+    assert request.task_definition_arn == report.event.task_definition.arn
+    assert request.overrides == dict(report.event.raw_overrides)
+    assert request.network_configuration == {
+        "awsvpcConfiguration": {
+            "subnets": ["subnet-0c4e6a8b1d3f57920", "subnet-0a1f3c5e7b9d24680"],
+            "assignPublicIp": "DISABLED",
+            "securityGroups": ["sg-0b7d2e4f6a8c13579"],
+        }
+    }
+    assert 0 <= delay <= 120
+
+
+def test_scheduling_a_retry_is_told_in_the_alerts_thread_and_the_alert_says_retrying(
+    world: World, run: Callable[..., RunReport]
+) -> None:
+    world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
+
+    [(_, first, _), (_, reply, thread)] = world.chat.posts
+    assert first.title == "invoice-export failed (attempt 1/3)"
+    assert thread == MessageRef(channel="C1", ts="1.1")
+    assert reply.title.startswith("invoice-export: retry 2/3 scheduled in ")
+    assert world.chat.updates[-1][1].title == "invoice-export failed, retrying (attempt 2/3)"
+
+
+def test_duplicate_stopped_events_schedule_one_retry(world: World, run: Callable[..., RunReport]) -> None:
+    report = run("stopped-nonzero-exit", task_id="a" * 32)
+
+    world.stop(report)
+    world.stop(report)
+
+    assert len(world.queue.requests) == 1
+    assert len(world.chat.posts) == 2
+
+
+def test_a_duplicate_retry_request_launches_one_task(world: World, run: Callable[..., RunReport]) -> None:
+    world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
+
+    first = world.launch_last()
+    second = world.launch_last()
+
+    assert first is not None
+    assert second is None
+    assert len(world.runner.runs) == 1
+
+
+def test_lineage_follows_three_attempts_and_gives_up_after_the_last(
+    world: World, run: Callable[..., RunReport]
+) -> None:
+    world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
+    second = launched_id(world.launch_last())
+    result = world.stop(run("stopped-nonzero-exit", task_id=second, startedBy="ecswatch-retry/2"))
+    assert result.attempt.label == "2/3"
+    third = launched_id(world.launch_last())
+
+    final = world.stop(run("stopped-nonzero-exit", task_id=third, startedBy="ecswatch-retry/3"))
+
+    assert final.attempt.label == "3/3"
+    assert final.attempt.root_task_arn == ARN_PREFIX + "a" * 32
+    assert final.decision.action is RetryAction.EXIT
+    assert [r.attempt for r, _ in world.queue.requests] == [2, 3]
+    assert world.chat.updates[-1][1].title == "invoice-export gave up after 3 attempts"
+    assert len([p for p in world.chat.posts if p[2] is None]) == 1  # one alert; the rest is its thread
+
+
+def test_a_retry_that_succeeds_is_announced_as_recovered(world: World, run: Callable[..., RunReport]) -> None:
+    world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
+    second = launched_id(world.launch_last())
+
+    world.stop(run("stopped-nonzero-exit", task_id=second, exit_code=0))
+
+    assert world.chat.replies()[-1] == "invoice-export recovered on attempt 2/3"
+    assert world.chat.updates[-1][1].title == "invoice-export recovered after 1 retry"
+    assert world.chat.updates[-1][1].severity == "success"
+
+
+def test_a_launched_retry_is_told_in_the_thread(world: World, run: Callable[..., RunReport]) -> None:
+    world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
+
+    world.launch_last()
+
+    assert world.chat.replies()[-1] == "invoice-export attempt 2/3 started"
+
+
+def test_a_retry_ecs_refuses_is_alerted_not_dropped(world: World, run: Callable[..., RunReport]) -> None:
+    world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
+    world.runner.answers = [LaunchResult(failure="InvalidParameterException: subnet not found")]
+
+    result = world.launch_last()
+
+    assert result == LaunchResult(failure="InvalidParameterException: subnet not found")
+    [(_, news, _)] = [p for p in world.chat.posts if p[1].title.endswith("could not be launched")]
+    assert news.cause == "InvalidParameterException: subnet not found"
+    assert world.chat.updates[-1][1].title == "invoice-export gave up: retry 2/3 could not be launched"
+
+
+def test_runtask_throttling_fails_the_request_so_its_redelivery_launches_it(
+    world: World, run: Callable[..., RunReport]
+) -> None:
+    world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
+    world.runner.answers = [TransientError("ThrottlingException")]
+
+    with pytest.raises(TransientError):
+        world.launch_last()
+    again = world.launch_last()
+
+    assert again is not None
+    assert again.task_arn is not None
+    assert len(world.runner.runs) == 2
+    assert world.runner.runs[0].client_token == world.runner.runs[1].client_token
+
+
+def test_a_task_a_user_stopped_is_never_retried(world: World, run: Callable[..., RunReport]) -> None:
+    world.stop(
+        run(
+            "stopped-timed-out",
+            task_id="b" * 32,
+            stopCode="UserInitiated",
+            stoppedReason="Task stopped by user",
+        )
+    )
+
+    assert world.queue.requests == []
+
+
+def test_a_plain_failure_of_a_job_without_retries_is_only_alerted(
+    world: World, run: Callable[..., RunReport]
+) -> None:
+    result = world.stop(run("stopped-sidecar-app-failed", task_id="c" * 32))
+
+    assert result.decision.action is RetryAction.EXIT
+    assert world.queue.requests == []
+    assert world.chat.replies() == []
+
+
+def test_a_manual_retry_launches_the_next_attempt_with_the_same_parameters(
+    world: World, run: Callable[..., RunReport]
+) -> None:
+    report = run("stopped-sidecar-app-failed", task_id="c" * 32)
+
+    result = world.coordinator.manual_retry(report.event)
+
+    assert result is not None
+    [request] = world.runner.runs
+    assert (request.attempt, request.trigger, request.reason) == (2, "manual", "manual retry")
+    assert request.task_definition_arn == report.event.task_definition.arn
+    assert request.root_task_arn == report.event.task.arn
+
+
+def test_the_retry_request_survives_its_trip_through_a_queue(run: Callable[..., RunReport]) -> None:
+    report = run("stopped-spot-interrupted", task_id="d" * 32)
+    request = RetryRequest.from_event(
+        report.event,
+        job="ml-features",
+        root_task_arn=report.event.task.arn,
+        attempt=2,
+        of=3,
+        network_configuration=None,
+        reason="spot",
+    )
+
+    assert RetryRequest.from_json(request.to_json()) == request
+    assert request.capacity_provider == "FARGATE_SPOT"
+    assert len(request.client_token) == 64
+
+
+def test_a_retry_request_with_unknown_fields_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown fields"):
+        RetryRequest.from_json('{"job": "x", "surprise": 1}')
