@@ -17,7 +17,7 @@ import pytest
 from common.adapters.idempotency import MemoryOnceGuard
 from common.adapters.state import MemoryLineage
 from common.alerts import Alert
-from common.config import RetryAction, load_config
+from common.config import RetryAction, load_config, parse_config
 from common.notify import Notifier
 from common.pipeline import RunReport, process_task_event
 from common.ports import LaunchResult, LogTail, MessageRef, TransientError
@@ -135,6 +135,10 @@ def world() -> World:
 
 @pytest.fixture
 def run(load_event: Callable[[str], dict[str, Any]]) -> Callable[..., RunReport]:
+    return report_maker(load_event)
+
+
+def report_maker(load_event: Callable[[str], dict[str, Any]]) -> Callable[..., RunReport]:
     """A report of a sample event, as the task with ``task_id``, with an optional exit code."""
 
     def make(name: str, *, task_id: str, exit_code: int | None = None, **detail: Any) -> RunReport:
@@ -337,3 +341,74 @@ def test_the_retry_request_survives_its_trip_through_a_queue(run: Callable[..., 
 def test_a_retry_request_with_unknown_fields_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown fields"):
         RetryRequest.from_json('{"job": "x", "surprise": 1}')
+
+
+# ------------------------------------------------------------------ the network of later attempts
+
+RULE_NETWORK = {
+    "awsvpcConfiguration": {"subnets": ["subnet-0f1e2d3c4b5a69788"], "assignPublicIp": "DISABLED"}
+}
+NO_NETWORK_JOBS = parse_config(
+    {
+        "jobs": {
+            "ml-features": {
+                "match": {"family": "*"},
+                "retry": {"attempts": 3, "evaluate_on_exit": [{"on_exit_code": "*", "action": "RETRY"}]},
+            }
+        }
+    },
+    "inline",
+)
+
+
+class RuleNetworks:
+    """The EventBridge rule named by startedBy has a network; ecswatch's own startedBy names no rule."""
+
+    def __init__(self) -> None:
+        self.asked: list[str | None] = []
+
+    def network_for(self, region: str, started_by: str | None) -> dict[str, Any] | None:
+        self.asked.append(started_by)
+        return RULE_NETWORK if (started_by or "").startswith("events-rule/") else None
+
+
+def test_the_third_attempt_reuses_the_network_the_rule_gave_the_second(
+    run: Callable[..., RunReport],
+) -> None:
+    world = World()
+    networks = RuleNetworks()
+    world.coordinator = RunCoordinator(
+        notifier=world.notifier,
+        guard=MemoryOnceGuard(),
+        lineage=MemoryLineage(),
+        jobs=NO_NETWORK_JOBS,
+        scheduler=world.queue,
+        runner=world.runner,
+        network=networks,
+        rng=random.Random(7),
+    )
+    world.stop(run("stopped-nonzero-exit", task_id="a" * 32, startedBy="events-rule/features-nightly"))
+    second = launched_id(world.launch_last())
+
+    world.stop(run("stopped-nonzero-exit", task_id=second, startedBy="ecswatch-retry/2"))
+
+    assert [r.network_configuration for r, _ in world.queue.requests] == [RULE_NETWORK, RULE_NETWORK]
+    assert networks.asked == ["events-rule/features-nightly"]  # attempt 2's network came from lineage
+
+
+# ------------------------------------------------------------------ a launch that keeps failing
+
+
+def test_a_retry_that_cannot_be_launched_after_the_last_try_is_alerted_once(
+    world: World, run: Callable[..., RunReport]
+) -> None:
+    world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
+    request, _ = world.queue.requests[-1]
+
+    world.coordinator.abandon(request, "Capacity is unavailable at this time.", 5)
+    world.coordinator.abandon(request, "Capacity is unavailable at this time.", 5)
+
+    [news] = [a for _, a, _ in world.chat.posts if a.title.endswith("could not be launched")]
+    assert news.title == "invoice-export retry 2/3 could not be launched"
+    assert news.cause.startswith("Capacity is unavailable at this time. (gave up after 5 tries;")
+    assert world.chat.updates[-1][1].title == "invoice-export gave up: retry 2/3 could not be launched"

@@ -562,9 +562,24 @@ def test_launcher_environment_sets_every_agreed_variable() -> None:
         "SLACK_TOKEN_PARAMETER",
         "SLACK_WEBHOOK_PARAMETER",
         "SLACK_DEFAULT_CHANNEL",
+        "RETRY_QUEUE_URL",
+        "RETRY_MAX_RECEIVES",
     }
     assert environment["STATE_TABLE_NAME"] == "<StateTable>"
     assert environment["POWERTOOLS_SERVICE_NAME"] == "ecswatch"
+
+
+def test_the_launcher_gives_up_and_alerts_on_the_retry_queues_last_receive() -> None:
+    launcher = Settings.from_env(deployed_environment(Stack(), LAUNCHER))
+
+    assert launcher.retry_max_receives == props("RetryQueue")["RedrivePolicy"]["maxReceiveCount"]
+    assert launcher.retry_queue_url == "<RetryQueue>"
+
+
+def test_the_launcher_may_delay_redelivery_of_the_retry_queue_only() -> None:
+    (statement,) = statements_with(Stack(), "sqs:ChangeMessageVisibility", LAUNCHER)
+
+    assert statement["Resource"] == {"Fn::GetAtt": ["RetryQueue", "Arn"]}
 
 
 @pytest.mark.parametrize(

@@ -160,6 +160,16 @@ class NetworkConfig:
 
 
 @dataclass(frozen=True)
+class SlowRunConfig:
+    """When a successful run counts as slow: its run time is more than ``factor`` times the median
+    of the job's recent successful runs (see ``common.history``). Datadog always hears of it; the
+    job's Slack channel only when ``notify_slack`` is set."""
+
+    factor: float = 2.0
+    notify_slack: bool = False
+
+
+@dataclass(frozen=True)
 class JobConfig:
     name: str
     match: MatchRule
@@ -171,6 +181,7 @@ class JobConfig:
     schedule: str | None = None
     log: LogOverride | None = None
     network: NetworkConfig | None = None
+    slow_run: SlowRunConfig = field(default_factory=SlowRunConfig)
     #: False for a task no job matches: it gets the defaults, named after its family.
     configured: bool = True
 
@@ -424,6 +435,7 @@ _JOB_KEYS = (
     "retry",
     "log",
     "network",
+    "slow_run",
 )
 _MATCH_KEYS = ("family", "cluster", "group", "started_by")
 _RETRY_KEYS = ("attempts", "evaluate_on_exit", "backoff")
@@ -432,6 +444,9 @@ _RULE_KEYS = ("action", *_RULE_CONDITIONS)
 _BACKOFF_KEYS = ("base_seconds", "max_seconds", "multiplier", "jitter")
 _LOG_KEYS = ("group", "stream_prefix", "region")
 _NETWORK_KEYS = ("subnets", "security_groups", "assign_public_ip")
+_SLOW_RUN_KEYS = ("factor", "notify_slack")
+#: A factor of 1 would call half of all runs slow; above 100 the warning could never come.
+SLOW_RUN_FACTOR_LIMITS = (1.0, 100.0)
 
 _OUTCOMES = frozenset(outcome.value for outcome in Outcome)
 _JITTERS = frozenset(jitter.value for jitter in Jitter)
@@ -483,6 +498,7 @@ def _job(check: _Checker, name: str, raw: object, path: str, defaults: JobDefaul
         schedule=_schedule(check, node, path),
         log=_log(check, node.get("log"), _join(path, "log")),
         network=_network(check, node.get("network"), _join(path, "network")),
+        slow_run=_slow_run(check, node.get("slow_run"), _join(path, "slow_run")),
     )
 
 
@@ -684,6 +700,15 @@ def _network(check: _Checker, raw: object, path: str) -> NetworkConfig | None:
             check, node, "security_groups", path, shape=_SECURITY_GROUP, example="sg-0123456789abcdef0"
         ),
         assign_public_ip=check.flag(node, "assign_public_ip", path, default=False),
+    )
+
+
+def _slow_run(check: _Checker, raw: object, path: str) -> SlowRunConfig:
+    node = check.keys(raw, path, _SLOW_RUN_KEYS)
+    base = SlowRunConfig()
+    return SlowRunConfig(
+        factor=check.number(node, "factor", path, SLOW_RUN_FACTOR_LIMITS, base.factor),
+        notify_slack=check.flag(node, "notify_slack", path, default=base.notify_slack),
     )
 
 

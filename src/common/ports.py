@@ -175,9 +175,73 @@ class Lineage:
     attempt: int
     of: int
     job: str
+    #: RunTask's networkConfiguration that launched this attempt: a later attempt reuses it, since
+    #: a retried task's startedBy no longer names the EventBridge rule it could be discovered from.
+    network: Mapping[str, Any] | None = None
 
 
 class LineageStore(Protocol):
     def lineage_of(self, task_arn: str) -> Lineage | None: ...
 
     def record_lineage(self, task_arn: str, lineage: Lineage) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run of a job (or one launch that created no task) as the history keeps it.
+
+    ``started_at`` is when the run began for the history's purposes: the task's ``createdAt``
+    (or the RunTask call's time for a failed launch), so a run sorts where its schedule put it.
+    ``outcome`` is an ``Outcome`` value, ``"failed_to_launch"``, or None while the task runs.
+    """
+
+    job: str
+    run_id: str  # the task ARN, or "launch:<CloudTrail eventID>" for a failed launch
+    cluster: str
+    region: str
+    started_at: datetime
+    stopped_at: datetime | None = None
+    outcome: str | None = None
+    cause: str = ""
+    exit_code: int | None = None
+    attempt: int = 1
+    attempts_of: int = 1
+    root_run_id: str | None = None
+    #: phase name -> seconds ("start_latency", "pull", "run", "total", ...); None where unknown
+    durations: Mapping[str, float | None] | None = None
+    #: link name -> URL ("logs", "task", "insights", ...)
+    links: Mapping[str, str] | None = None
+    task_started_at: datetime | None = None
+    #: Where the deciding container logged (``ecswatch logs`` reads it back); None where unknown,
+    #: and then ``log_note`` says why, in the words of the alert.
+    log_region: str | None = None
+    log_group: str | None = None
+    log_stream: str | None = None
+    log_note: str | None = None
+
+    @property
+    def is_running(self) -> bool:
+        return self.outcome is None
+
+
+class RunHistory(Protocol):
+    """Every run of every job, one write per event, queried by job and time range, newest first."""
+
+    def record(self, run: RunRecord) -> None: ...
+
+    def runs(
+        self,
+        job: str,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        limit: int | None = None,
+        outcome: str | None = None,
+    ) -> list[RunRecord]:
+        """Runs of ``job`` whose ``started_at`` is in [since, until], newest first (pages followed);
+        only those with that ``outcome`` when one is given (the slow-run rule reads successes)."""
+        ...
+
+    def run(self, run_id: str) -> RunRecord | None:
+        """The run with that id, a task ARN's task id, or a failed launch's id; None if not recorded."""
+        ...

@@ -80,20 +80,32 @@ class RunCoordinator:
             decision = decide(report, job.retry, attempt.number, rng=self._rng)
         self._notifier.publish(report, attempt)
         if decision is not None:
-            self._after_stop(report, job, attempt, decision)
+            self._after_stop(report, job, attempt, decision, lineage)
         return RunResult(attempt=attempt, decision=decision)
 
     def _after_stop(
-        self, report: RunReport, job: JobConfig, attempt: Attempt, decision: RetryDecision
+        self,
+        report: RunReport,
+        job: JobConfig,
+        attempt: Attempt,
+        decision: RetryDecision,
+        lineage: Lineage | None,
     ) -> None:
         key = report.key
         retry = decision.action is RetryAction.RETRY and self._scheduler is not None
         if retry:
-            self._guard.once(f"retry#{key}", lambda: self._schedule(report, job, attempt, decision))
+            self._guard.once(f"retry#{key}", lambda: self._schedule(report, job, attempt, decision, lineage))
         if attempt.number > 1 or retry:
             self._guard.once(f"news#{key}", lambda: self._announce(report, attempt, decision, retry=retry))
 
-    def _schedule(self, report: RunReport, job: JobConfig, attempt: Attempt, decision: RetryDecision) -> None:
+    def _schedule(
+        self,
+        report: RunReport,
+        job: JobConfig,
+        attempt: Attempt,
+        decision: RetryDecision,
+        lineage: Lineage | None,
+    ) -> None:
         assert self._scheduler is not None
         assert decision.next_attempt is not None
         request = RetryRequest.from_event(
@@ -102,7 +114,7 @@ class RunCoordinator:
             root_task_arn=attempt.root_task_arn or report.event.task.arn,
             attempt=decision.next_attempt,
             of=attempt.of,
-            network_configuration=self._network_for(report.event, job),
+            network_configuration=self._network_for(report.event, job, lineage),
             reason=decision.reason,
         )
         self._scheduler.schedule(request, decision.delay_seconds or 0)
@@ -128,17 +140,42 @@ class RunCoordinator:
         )  # TransientError propagates: SQS redelivers, RunTask's token dedupes
         attempt = Attempt(number=request.attempt, of=request.of, root_task_arn=request.root_task_arn)
         if result.task_arn:
-            lineage = Lineage(request.root_task_arn, request.attempt, request.of, request.job)
+            lineage = Lineage(
+                request.root_task_arn,
+                request.attempt,
+                request.of,
+                request.job,
+                network=request.network_configuration,
+            )
             self._lineage.record_lineage(result.task_arn, lineage)
             news = _launch_news(request, attempt, f"attempt {attempt.label} started", "info", result.task_arn)
             self._notifier.follow_up(request.root_task_arn, news)
             return result
         why = result.failure or "RunTask started no task"
-        news = _launch_news(request, attempt, f"retry {attempt.label} could not be launched", "error", why)
-        parent = replace(news, title=f"{request.job} gave up: retry {attempt.label} could not be launched")
+        self._tell(
+            request,
+            _launch_news(request, attempt, f"retry {attempt.label} could not be launched", "error", why),
+        )
+        return result
+
+    def abandon(self, request: RetryRequest, error: str, tries: int) -> None:
+        """The launcher's last try failed for a passing reason (capacity, throttling): say so once,
+        in the run's thread, before the request goes to the retry dead-letter queue."""
+
+        def alert() -> None:
+            attempt = Attempt(number=request.attempt, of=request.of, root_task_arn=request.root_task_arn)
+            why = f"{error} (gave up after {tries} tries; the request is in the retry dead-letter queue)"
+            news = _launch_news(
+                request, attempt, f"retry {attempt.label} could not be launched", "error", why
+            )
+            self._tell(request, news)
+
+        self._guard.once(f"abandon#{request.key}", alert)
+
+    def _tell(self, request: RetryRequest, news: Alert) -> None:
+        parent = replace(news, title=f"{request.job} gave up: {news.title.removeprefix(request.job + ' ')}")
         if not self._notifier.follow_up(request.root_task_arn, news, update_parent=parent):
             self._notifier.post(request.job, news)
-        return result
 
     def manual_retry(self, event: TaskEvent) -> LaunchResult | None:
         """`ecswatch retry <task>`: the same parameters, the next attempt number, the same thread."""
@@ -152,7 +189,7 @@ class RunCoordinator:
             root_task_arn=lineage.root_task_arn if lineage else event.task.arn,
             attempt=number,
             of=max(number, lineage.of if lineage else job.retry.attempts),
-            network_configuration=self._network_for(event, job),
+            network_configuration=self._network_for(event, job, lineage),
             reason="manual retry",
             trigger="manual",
         )
@@ -163,9 +200,15 @@ class RunCoordinator:
     def _job(self, report: RunReport) -> JobConfig:
         return self._jobs.job(report.job) or self._jobs.job_for(report.event)
 
-    def _network_for(self, event: TaskEvent, job: JobConfig) -> Mapping[str, Any] | None:
+    def _network_for(
+        self, event: TaskEvent, job: JobConfig, lineage: Lineage | None
+    ) -> Mapping[str, Any] | None:
+        """The job config wins; then the network that launched this attempt (retries and chains);
+        then the EventBridge rule that started the first run."""
         if job.network is not None:
             return job.network.run_task_network_configuration()
+        if lineage is not None and lineage.network is not None:
+            return lineage.network
         if self._network is not None:
             return self._network.network_for(event.task.region, event.started_by)
         return None

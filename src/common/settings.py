@@ -55,10 +55,15 @@ class Settings:
     retry_queue_arn: str = ""
     #: RETRY_SCHEDULER_ROLE_ARN — role EventBridge Scheduler assumes for retries delayed over 15 minutes.
     retry_scheduler_role_arn: str = ""
+    #: RETRY_MAX_RECEIVES — the retry queue's maxReceiveCount: on that receive the launcher gives up
+    #: on a RunTask that keeps failing for a passing reason, alerts, and lets the request go to the DLQ.
+    retry_max_receives: int = 5
     #: JOBS_CONFIG_PATH — the job configuration; default the src/config/jobs.yaml bundled with the code.
     jobs_config_path: str = str(BUNDLED_JOBS_CONFIG)
     #: SECRETS_MAX_AGE_SECONDS — how long fetched secrets are cached in the container; default 300.
     secrets_max_age_seconds: int = 300
+    #: HISTORY_RETENTION_DAYS — how long run history is kept (DynamoDB TTL); default 90.
+    history_retention_days: int = 90
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,9 +84,11 @@ class Settings:
             retry_queue_url=env.get("RETRY_QUEUE_URL", "").strip(),
             retry_queue_arn=env.get("RETRY_QUEUE_ARN", "").strip(),
             retry_scheduler_role_arn=env.get("RETRY_SCHEDULER_ROLE_ARN", "").strip(),
+            retry_max_receives=_int(env, "RETRY_MAX_RECEIVES", 5, low=1, high=1000),
             jobs_config_path=env.get("JOBS_CONFIG_PATH", "").strip() or str(BUNDLED_JOBS_CONFIG),
             storm_window_seconds=_int(env, "STORM_WINDOW_SECONDS", 300, low=0, high=86_400),
             secrets_max_age_seconds=_int(env, "SECRETS_MAX_AGE_SECONDS", 300, low=0, high=86_400),
+            history_retention_days=_int(env, "HISTORY_RETENTION_DAYS", 90, low=1, high=3650),
         )
 
     def watches(self, cluster: str) -> bool:

@@ -58,10 +58,7 @@ def launch(request: RetryRequest) -> LaunchResult | None:
 def record_handler(record: SQSRecord) -> None:
     logger.append_keys(message_id=record.message_id)
     try:
-        try:
-            request = RetryRequest.from_json(record.body)
-        except (ValueError, TypeError) as e:
-            raise MalformedEvent(f"not a retry request: {e}") from e
+        request = parse_request(record.body)
         launch(request)
     except MalformedEvent as e:
         logger.error(
@@ -69,9 +66,7 @@ def record_handler(record: SQSRecord) -> None:
         )
         raise
     except TransientError as e:
-        logger.warning(
-            "RunTask or a notifier failed for now; the request will be redelivered", extra={"error": str(e)}
-        )
+        give_up(record, request, e)
         raise
     except DeliveryError as e:
         logger.error(
@@ -80,6 +75,37 @@ def record_handler(record: SQSRecord) -> None:
         raise
     finally:
         logger.remove_keys(["message_id", "job", "root_task_arn", "attempt"])
+
+
+def parse_request(body: str) -> RetryRequest:
+    try:
+        return RetryRequest.from_json(body)
+    except (ValueError, TypeError) as e:
+        raise MalformedEvent(f"not a retry request: {e}") from e
+
+
+def give_up(record: SQSRecord, request: RetryRequest, error: TransientError) -> None:
+    """Back off between tries (SQS redelivers after the visibility timeout we set); on the last
+    receive, alert the run's thread before the request goes to the dead-letter queue."""
+    deps = dependencies()
+    tries = int(record.attributes.approximate_receive_count or 1)
+    if tries >= deps.settings.retry_max_receives:
+        logger.error("retry could not be launched; giving up", extra={"error": str(error), "tries": tries})
+        deps.coordinator.abandon(request, str(error), tries)
+        metrics.add_metric(name="RetryLaunchFailures", unit="Count", value=1)
+        return
+    delay = redelivery_delay(tries)
+    logger.warning(
+        "RunTask or a notifier failed for now; the request will be redelivered",
+        extra={"error": str(error), "tries": tries, "next_try_in_seconds": delay},
+    )
+    if deps.retry_queue is not None:
+        deps.retry_queue.delay_redelivery(record.receipt_handle, delay)
+
+
+def redelivery_delay(tries: int) -> int:
+    """30 s, 1 m, 2 m, 4 m ... capped at 15 minutes: capacity shortages pass in minutes, not seconds."""
+    return int(min(900, 30 * 2 ** (tries - 1)))
 
 
 def manual_retry(task_arn: str) -> dict[str, Any]:

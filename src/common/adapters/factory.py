@@ -37,6 +37,8 @@ class Dependencies:
     jobs: JobsConfig
     coordinator: RunCoordinator
     runner: EcsTaskRunner
+    #: The retry queue, when retries are configured (the launcher sets its backoff through it).
+    retry_queue: RetryQueueScheduler | None = None
     #: Sinks that see every delivery (the structured log line); the notifier de-duplicates the rest.
     sinks: list[RunSink] = field(default_factory=list)
 
@@ -50,6 +52,7 @@ def build_dependencies(
     guard: OnceGuard = PowertoolsOnceGuard(table, clients.lazy("dynamodb")) if table else MemoryOnceGuard()
     notifier = build_notifier(settings, clients, jobs, guard=guard, metrics=metrics)
     runner = EcsTaskRunner(lambda region: clients.get("ecs", region))
+    retry_queue = build_retry_queue(settings, clients)
     return Dependencies(
         settings=settings,
         clients=clients,
@@ -57,8 +60,11 @@ def build_dependencies(
         logs=CloudWatchLogReader(lambda region: clients.get("logs", region)),
         notifier=notifier,
         jobs=jobs,
-        coordinator=build_coordinator(settings, clients, jobs, notifier=notifier, guard=guard, runner=runner),
+        coordinator=build_coordinator(
+            settings, clients, jobs, notifier=notifier, guard=guard, runner=runner, scheduler=retry_queue
+        ),
         runner=runner,
+        retry_queue=retry_queue,
         sinks=[LogSink()],
     )
 
@@ -92,6 +98,7 @@ def build_coordinator(
     notifier: Notifier,
     guard: OnceGuard,
     runner: EcsTaskRunner,
+    scheduler: RetryQueueScheduler | None,
 ) -> RunCoordinator:
     """Retries need the state table (lineage) and the retry queue; without them runs are only reported."""
 
@@ -99,15 +106,6 @@ def build_coordinator(
     lineage: LineageStore = (
         DynamoNotificationState(clients.lazy("dynamodb"), table) if table else MemoryLineage()
     )
-    scheduler = None
-    if settings.retry_queue_url:
-        scheduler = RetryQueueScheduler(
-            clients.lazy("sqs"),
-            settings.retry_queue_url,
-            scheduler_client=clients.lazy("scheduler") if settings.retry_scheduler_role_arn else None,
-            scheduler_role_arn=settings.retry_scheduler_role_arn or None,
-            queue_arn=settings.retry_queue_arn or None,
-        )
     return RunCoordinator(
         notifier=notifier,
         guard=guard,
@@ -116,6 +114,18 @@ def build_coordinator(
         scheduler=scheduler,
         runner=runner,
         network=RuleNetworkDiscovery(lambda region: clients.get("events", region)),
+    )
+
+
+def build_retry_queue(settings: Settings, clients: ClientCache) -> RetryQueueScheduler | None:
+    if not settings.retry_queue_url:
+        return None
+    return RetryQueueScheduler(
+        clients.lazy("sqs"),
+        settings.retry_queue_url,
+        scheduler_client=clients.lazy("scheduler") if settings.retry_scheduler_role_arn else None,
+        scheduler_role_arn=settings.retry_scheduler_role_arn or None,
+        queue_arn=settings.retry_queue_arn or None,
     )
 
 

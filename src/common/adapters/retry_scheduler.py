@@ -91,6 +91,21 @@ class RetryQueueScheduler:
             return self._send(request, delay)
         return self._create_schedule(request, delay)
 
+    def delay_redelivery(self, receipt_handle: str, seconds: int) -> None:
+        """Make a message that just failed come back after ``seconds`` instead of the queue's
+        visibility timeout: the launcher's backoff between RunTask tries. Best effort: if SQS says
+        no, the queue's own timeout applies and nothing is lost."""
+        try:
+            self._sqs.change_message_visibility(
+                QueueUrl=self._queue_url,
+                ReceiptHandle=receipt_handle,
+                VisibilityTimeout=max(0, min(int(seconds), 43_200)),
+            )
+        except (ClientError, BotoCoreError) as e:
+            logger.warning(
+                "could not set the retry's backoff; the queue's timeout applies", extra={"error": str(e)}
+            )
+
     def _send(self, request: RetryRequest, delay: int) -> str:
         self.sent += 1
         try:

@@ -15,6 +15,7 @@ pk                         sk          what
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -218,22 +219,22 @@ class DynamoNotificationState:
             attempt=int(item["attempt"]["N"]),
             of=int(item["of"]["N"]),
             job=item["job"]["S"],
+            network=json.loads(item["network"]["S"]) if "network" in item else None,
         )
 
     def record_lineage(self, task_arn: str, lineage: Lineage) -> None:
-        self._call(
-            self._db.put_item,
-            TableName=self._table,
-            Item={
-                "pk": {"S": f"RUN#{task_arn}"},
-                "sk": {"S": "LINEAGE"},
-                "root": {"S": lineage.root_task_arn},
-                "attempt": {"N": str(lineage.attempt)},
-                "of": {"N": str(lineage.of)},
-                "job": {"S": lineage.job},
-                "expires_at": {"N": str(int(time.time()) + LINEAGE_TTL_SECONDS)},
-            },
-        )
+        item: dict[str, Any] = {
+            "pk": {"S": f"RUN#{task_arn}"},
+            "sk": {"S": "LINEAGE"},
+            "root": {"S": lineage.root_task_arn},
+            "attempt": {"N": str(lineage.attempt)},
+            "of": {"N": str(lineage.of)},
+            "job": {"S": lineage.job},
+            "expires_at": {"N": str(int(time.time()) + LINEAGE_TTL_SECONDS)},
+        }
+        if lineage.network is not None:
+            item["network"] = {"S": json.dumps(lineage.network, sort_keys=True)}
+        self._call(self._db.put_item, TableName=self._table, Item=item)
 
     # ---------------------------------------------------------------- plumbing
 
