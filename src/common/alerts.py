@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from common.analysis import Outcome
+from common.links import ecs_task_url
+from common.model import MalformedEvent, TaskRef
 from common.pipeline import RunPhase, RunReport
 from common.ports import LogTail
 from common.render import human_duration
@@ -24,12 +26,28 @@ _ICONS = {
 
 
 @dataclass(frozen=True)
+class ChainLink:
+    """A run's place in a dependency chain (``on_success``/``on_failure`` in the job config).
+
+    ``chain_id`` ties every run of one chain together (a Datadog tag); ``triggered_by`` is the
+    task ARN of the run whose end started this one, of job ``triggered_by_job``; ``starts`` are
+    the jobs this run starts now that it has ended for good.
+    """
+
+    chain_id: str
+    triggered_by: str | None = None
+    triggered_by_job: str | None = None
+    starts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Attempt:
     """Which try of a run this is (retries come from the retry policy); 1 of 1 without retries."""
 
     number: int = 1
     of: int = 1
     root_task_arn: str | None = None
+    chain: ChainLink | None = None
 
     @property
     def label(self) -> str:
@@ -122,6 +140,8 @@ def tags_for(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> tuple[str, 
         tags.append(f"outcome:{report.outcome.value}")
     if report.exit_code is not None:
         tags.append(f"exit_code:{report.exit_code}")
+    if attempt.chain is not None and attempt.chain.triggered_by_job:
+        tags.append(f"triggered_by:{attempt.chain.triggered_by_job}")
     return tuple(tags)
 
 
@@ -141,6 +161,7 @@ def alert_for(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> Alert:
         ("Start latency", human_duration(d.start_latency)),
         ("Attempt", attempt.label),
         ("Task definition", event.task_definition.family_revision),
+        *_chain_fields(attempt.chain),
     )
     return Alert(
         run_key=event.task.arn,
@@ -150,7 +171,7 @@ def alert_for(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> Alert:
         outcome=outcome.value if outcome else "running",
         cause=report.cause,
         fields=fields,
-        links=_links(report),
+        links=_links(report) + _chain_links(attempt.chain),
         log_tail=report.log_tail,
         context=f"task {event.task.task_id} · {event.capacity_provider or event.launch_type or 'ECS'}"
         f" · {event.started_by or 'started by unknown'}",
@@ -190,7 +211,8 @@ def datadog_event(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> Datado
         text="\n".join(lines),
         alert_type=alert.severity if alert.severity != "info" else "info",
         aggregation_key=_aggregation_key(report, attempt),
-        tags=tags_for(report, attempt),
+        # The chain id is on events only: as a metric tag it would make a new series for every chain.
+        tags=tags_for(report, attempt) + _chain_tags(attempt.chain),
         date_happened=int(stopped.timestamp()) if stopped else 0,
     )
 
@@ -235,6 +257,34 @@ def _links(report: RunReport) -> tuple[Link, ...]:
         out.append(Link("Logs Insights", links.logs_insights))
     out.append(Link("Task definition", links.task_definition))
     return tuple(out)
+
+
+def _chain_fields(chain: ChainLink | None) -> tuple[tuple[str, str], ...]:
+    if chain is None:
+        return ()
+    fields: list[tuple[str, str]] = []
+    if chain.triggered_by:
+        task_id = chain.triggered_by.rsplit("/", 1)[-1]
+        fields.append(("Triggered by", f"{chain.triggered_by_job or 'another job'} (task {task_id})"))
+    if chain.starts:
+        fields.append(("Starts", ", ".join(chain.starts)))
+    return tuple(fields)
+
+
+def _chain_links(chain: ChainLink | None) -> tuple[Link, ...]:
+    """The run that started this one, one click away."""
+    if chain is None or not chain.triggered_by:
+        return ()
+    try:
+        ref = TaskRef.from_arns(chain.triggered_by, None)
+    except MalformedEvent:
+        return ()
+    label = f"Triggered by {chain.triggered_by_job}" if chain.triggered_by_job else "Triggering run"
+    return (Link(label, ecs_task_url(ref.region, ref.cluster or "default", ref.task_id)),)
+
+
+def _chain_tags(chain: ChainLink | None) -> tuple[str, ...]:
+    return (f"chain_id:{chain.chain_id}",) if chain is not None else ()
 
 
 def _when(value: datetime | None) -> str:

@@ -31,7 +31,7 @@ from common.adapters.aws import error_code
 from common.launches import RULE_PREFIX, STARTED_BY_LIMIT
 from common.model import ECS_SOURCE, TASK_STATE_CHANGE, TaskRef
 from common.ports import DeliveryError, LaunchResult, TransientError
-from common.retry_request import RetryRequest
+from common.retry_request import CHAIN_TRIGGER, RetryRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -43,6 +43,9 @@ FARGATE_CAPACITY_PROVIDERS = frozenset({"FARGATE", "FARGATE_SPOT"})
 TAG_ROOT_TASK = "ecswatch:root-task"
 TAG_ATTEMPT = "ecswatch:attempt"
 TAG_JOB = "ecswatch:job"
+#: Tasks a dependency chain starts: the chain, and the task of the run that started them.
+TAG_CHAIN = "ecswatch:chain"
+TAG_TRIGGERED_BY = "ecswatch:triggered-by"
 #: ECS tag values: at most 256 of letters, digits, spaces and ``+ - = . _ : / @``.
 _TAG_VALUE_LIMIT = 256
 _NOT_A_TAG_CHARACTER = re.compile(r"[^\w\s+\-=.:/@]")
@@ -147,7 +150,9 @@ def run_task_parameters(request: RetryRequest) -> dict[str, Any]:
         params["overrides"] = _plain(request.overrides)
     # RunTask takes a capacity provider strategy or a launch type, never both; a task that
     # ran on a capacity provider reports both, and the provider is what decides placement.
-    if request.capacity_provider:
+    if request.capacity_provider_strategy:
+        params["capacityProviderStrategy"] = _plain(request.capacity_provider_strategy)
+    elif request.capacity_provider:
         params["capacityProviderStrategy"] = [{"capacityProvider": request.capacity_provider, "weight": 1}]
     elif request.launch_type:
         params["launchType"] = request.launch_type
@@ -155,24 +160,43 @@ def run_task_parameters(request: RetryRequest) -> dict[str, Any]:
         params["platformVersion"] = request.platform_version
     if request.network_configuration:
         params["networkConfiguration"] = _plain(request.network_configuration)
-    params["propagateTags"] = "TASK_DEFINITION"
+    params["propagateTags"] = request.propagate_tags
     params["enableECSManagedTags"] = True
     params["tags"] = retry_tags(request)
     return params
 
 
 def retry_tags(request: RetryRequest) -> list[dict[str, str]]:
-    """Tags that tie the new task to its run even when the lineage record is gone."""
-    return [
-        {"key": TAG_ROOT_TASK, "value": _tag_value(request.root_task_arn.rsplit("/", 1)[-1])},
+    """Tags that tie the new task to its run even when the lineage record is gone.
+
+    A task a chain starts is the root of its own run; its tags name the chain and the run that
+    started it instead.
+    """
+    if request.trigger == CHAIN_TRIGGER:
+        first = {
+            "key": TAG_TRIGGERED_BY,
+            "value": _tag_value((request.triggered_by or "").rsplit("/", 1)[-1]),
+        }
+    else:
+        first = {"key": TAG_ROOT_TASK, "value": _tag_value(request.root_task_arn.rsplit("/", 1)[-1])}
+    tags = [
+        first,
         {"key": TAG_ATTEMPT, "value": str(request.attempt)},
         {"key": TAG_JOB, "value": _tag_value(request.job)},
     ]
+    if request.chain_id:
+        tags.append({"key": TAG_CHAIN, "value": _tag_value(request.chain_id)})
+    return tags
 
 
 def _is_fargate(request: RetryRequest) -> bool:
     """platformVersion is for Fargate only; ECS refuses it for EC2 and external tasks."""
-    return request.launch_type == "FARGATE" or request.capacity_provider in FARGATE_CAPACITY_PROVIDERS
+    providers = {str(item.get("capacityProvider")) for item in request.capacity_provider_strategy or ()}
+    return (
+        request.launch_type == "FARGATE"
+        or request.capacity_provider in FARGATE_CAPACITY_PROVIDERS
+        or bool(providers & FARGATE_CAPACITY_PROVIDERS)
+    )
 
 
 def _tag_value(text: str) -> str:
