@@ -13,10 +13,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bench import cold_start, notifications, throughput
+from bench import cold_start, history, notifications, throughput
 from bench.common import BenchError, Goal, write_results
 
-SUITES = ("cold_start", "throughput", "notifications")
+SUITES = ("cold_start", "throughput", "notifications", "history")
 
 
 def _row(metric: str, value: str, baseline: str = "", ratio: str = "", goal: Goal | None = None) -> list[str]:
@@ -89,6 +89,20 @@ def _notification_rows(result: notifications.Notifications) -> list[list[str]]:
     ]
 
 
+def _history_rows(result: history.HistoryCost) -> list[list[str]]:
+    return [
+        _row(
+            "history: extra AWS calls per event",
+            f"{result.extra_calls_per_event:.2f}",
+            f"{result.without.calls_per_event:.2f} without",
+        ),
+        _row("history: writes per event", f"{result.writes_per_event:.2f}", "", "", result.goal),
+        _row(
+            "history: reads per successful stop (slow-run check)", f"{result.reads_per_successful_stop:.2f}"
+        ),
+    ]
+
+
 def table(rows: Sequence[Sequence[str]]) -> str:
     header = ["metric", "value", "baseline", "ratio", "goal", ""]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -139,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
             print(notifications.report(burst), end="\n\n", flush=True)
             sections["notifications"] = burst.to_json()
             rows += _notification_rows(burst)
+        if "history" in suites:
+            cost = history.measure(max(20, args.burst // 5), args.definitions)
+            print(history.report(cost), end="\n\n", flush=True)
+            sections["history"] = cost.to_json()
+            rows += _history_rows(cost)
     except BenchError as e:
         print(f"benchmark failed: {e}", file=sys.stderr)
         return 2
