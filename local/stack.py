@@ -19,6 +19,7 @@ from local.fake_datadog import FakeDatadog
 from local.fake_slack import FakeSlack
 
 STATE_TABLE = "ecswatch-state"
+RETRY_QUEUE = "ecswatch-retries"
 SLACK_TOKEN = "xoxb-000000000000-0000000000000-demodemodemodemodemodemo"  # noqa: S105 (a fake for the fake)
 SLACK_TOKEN_PARAMETER = "ssm:/ecswatch/slack-bot-token"  # noqa: S105 (a parameter name)
 DATADOG_KEY = "0123456789abcdef0123456789abcdef"
@@ -30,6 +31,8 @@ class Stack:
     aws_endpoint: str
     slack: FakeSlack
     datadog: FakeDatadog
+    #: The retry queue's URL when the stack was made with ``retries=True``.
+    retry_queue_url: str = ""
 
 
 def create_state_table(name: str = STATE_TABLE) -> None:
@@ -68,8 +71,18 @@ def store_secrets() -> None:
     )
 
 
+def create_retry_queue(name: str = RETRY_QUEUE) -> tuple[str, str]:
+    """The retry queue the task-events function sends retry requests to; its URL and ARN."""
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
+
+
 @contextmanager
-def offline_stack(*, seed: bool = True) -> Iterator[Stack]:
+def offline_stack(*, seed: bool = True, retries: bool = False) -> Iterator[Stack]:
+    """``retries=True`` also creates the retry queue and sets RETRY_QUEUE_URL, so failures that the
+    job config retries are queued for the retry launcher (off by default: most tests want alerts only)."""
     slack = FakeSlack(valid_tokens={SLACK_TOKEN})
     datadog = FakeDatadog(api_keys={DATADOG_KEY})
     env = {
@@ -81,7 +94,10 @@ def offline_stack(*, seed: bool = True) -> Iterator[Stack]:
         "POWERTOOLS_METRICS_NAMESPACE": "ecswatch",
     }
     with moto_server() as endpoint, slack.running(), datadog.running():
-        saved = {k: os.environ.get(k) for k in (*env, "SLACK_API_URL", "DATADOG_API_URL")}
+        saved = {
+            k: os.environ.get(k)
+            for k in (*env, "SLACK_API_URL", "DATADOG_API_URL", "RETRY_QUEUE_URL", "RETRY_QUEUE_ARN")
+        }
         os.environ.update(env)
         os.environ["SLACK_API_URL"] = slack.url + "/api/"
         os.environ["DATADOG_API_URL"] = datadog.url
@@ -90,7 +106,11 @@ def offline_stack(*, seed: bool = True) -> Iterator[Stack]:
                 seed_all()
             create_state_table()
             store_secrets()
-            yield Stack(aws_endpoint=endpoint, slack=slack, datadog=datadog)
+            queue_url = ""
+            if retries:
+                queue_url, queue_arn = create_retry_queue()
+                os.environ["RETRY_QUEUE_URL"], os.environ["RETRY_QUEUE_ARN"] = queue_url, queue_arn
+            yield Stack(aws_endpoint=endpoint, slack=slack, datadog=datadog, retry_queue_url=queue_url)
         finally:
             for key, value in saved.items():
                 if value is None:

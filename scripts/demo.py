@@ -15,8 +15,13 @@ import json
 import logging
 import os
 import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import boto3
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
@@ -24,7 +29,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 from local.aws import EVENTS  # noqa: E402
 from local.fake_datadog import render_event, render_series  # noqa: E402
 from local.fake_slack import render  # noqa: E402
-from local.lambda_runtime import LambdaContext, sqs_batch  # noqa: E402
+from local.lambda_runtime import LambdaContext, sqs_batch, sqs_record  # noqa: E402
 from local.stack import offline_stack  # noqa: E402
 
 RULE = "=" * 100
@@ -44,9 +49,11 @@ def sample_events() -> list[tuple[str, Body]]:
 def main() -> int:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")  # the demo prints its own view
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with offline_stack() as stack:
+    with offline_stack(retries=True) as stack, tempfile.TemporaryDirectory() as scratch:
         from common.render import render_text
         from handlers import task_events
+
+        os.environ["JOBS_CONFIG_PATH"] = str(_demo_jobs_config(Path(scratch), _moto_network()))
 
         print(f"AWS: moto at {stack.aws_endpoint} · Slack: {stack.slack.url} · Datadog: {stack.datadog.url}")
         reports: list[Any] = []
@@ -62,6 +69,9 @@ def main() -> int:
             if record["messageId"] in failed:
                 print("  -> reported as a batch item failure: SQS redelivers it, then dead-letters it")
                 continue
+            if isinstance(body, dict) and body.get("detail-type") == "AWS API Call via CloudTrail":
+                _show_launch(stack, body)
+                continue
             report = by_id.get(body.get("id")) if isinstance(body, dict) else None
             if report is None:
                 print("  -> skipped (logged): nothing to alert")
@@ -72,6 +82,9 @@ def main() -> int:
 
         _summary(stack, batch, failed, emf, task_events)
         _redeliver(stack, batch, task_events)
+        _retry_story(stack, task_events)
+        _watchdog_story(stack, task_events)
+        _history_story()
     return 0
 
 
@@ -96,6 +109,23 @@ def _show_notifications(stack: Any, report: Any) -> None:
         print(f"\n  Slack: grouped into the one {report.job} message of this window (see the next failure)")
     for event in stack.datadog.events():
         if task_id in event.get("text", "") or task_id in event.get("aggregation_key", ""):
+            print("\n  Datadog event:")
+            print(_indent(render_event(event)))
+
+
+def _show_launch(stack: Any, body: dict[str, Any]) -> None:
+    """A RunTask call from CloudTrail: a failed one was alerted as a failed run; a success was ignored."""
+    detail = body["detail"]
+    event_id = detail["eventID"]
+    if not (detail.get("errorCode") or (detail.get("responseElements") or {}).get("failures")):
+        print("  -> RunTask succeeded: ignored (the task it started reports itself)")
+        return
+    posted = [c.json for c in stack.slack.calls("/api/chat.postMessage") if event_id in json.dumps(c.json)]
+    for blocks in (p["blocks"] for p in posted if not p.get("thread_ts")):
+        print(f"  Slack {posted[0]['channel']} (as first posted; later failures of the job update it):")
+        print(_indent(render(blocks)))
+    for event in stack.datadog.events():
+        if event_id in event.get("text", ""):
             print("\n  Datadog event:")
             print(_indent(render_event(event)))
 
@@ -138,6 +168,228 @@ def _redeliver(stack: Any, batch: dict[str, Any], task_events: Any) -> None:
     )
 
 
+# ------------------------------------------------------------------ a failed job retried
+
+
+def _moto_network() -> dict[str, Any]:
+    """A VPC in moto for the retry to run in (moto's RunTask checks that subnets exist), and the
+    cluster the sample events name."""
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.43.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="batch", Description="batch jobs", VpcId=vpc)["GroupId"]
+    boto3.client("ecs").create_cluster(clusterName="batch")
+    return {"subnets": [subnet], "security_groups": [group], "assign_public_ip": False}
+
+
+def _demo_jobs_config(scratch: Path, network: dict[str, Any]) -> Path:
+    """The shipped src/config/jobs.yaml with two changes so the demo need not wait or own a VPC:
+    invoice-export retries after at most 1 s (instead of up to 2 min) in moto's subnet."""
+    config = yaml.safe_load((ROOT / "src" / "config" / "jobs.yaml").read_text())
+    job = config["jobs"]["invoice-export"]
+    job["retry"]["backoff"] = {"base_seconds": 1, "max_seconds": 1}
+    job["network"] = network
+    path = scratch / "jobs.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _retry_story(stack: Any, task_events: Any) -> None:
+    """invoice-export exited 2, which its retry policy retries: the request waits on the retry queue,
+    the retry launcher starts attempt 2 with RunTask (moto), attempt 2 succeeds, and the first
+    alert's thread tells the whole story."""
+    from common.adapters.ecs_runner import task_event_from_description
+    from handlers import retry_launcher
+
+    print(f"\n{RULE}\na failed job retried: invoice-export exited 2, its policy says RETRY\n{RULE}")
+    sqs, ecs = boto3.client("sqs"), boto3.client("ecs")
+    messages = sqs.receive_message(
+        QueueUrl=stack.retry_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=3
+    ).get("Messages", [])
+    for message in messages:
+        request = json.loads(message["Body"])
+        print(
+            f"  retry queue: {request['job']} attempt {request['attempt']}/{request['of']} of "
+            f"{request['root_task_arn'].rsplit('/', 1)[-1]} ({request['reason']})"
+        )
+    records = [sqs_record(m["Body"], message_id=m["MessageId"]) for m in messages]
+    with contextlib.redirect_stdout(io.StringIO()):
+        retry_launcher.lambda_handler({"Records": records}, LambdaContext(function_name="RetryLauncher"))
+    launched = ecs.list_tasks(cluster="batch", startedBy="ecswatch-retry/2")["taskArns"]
+    if not launched:
+        print("  (no retry was launched)")
+        return
+    task = ecs.describe_tasks(cluster="batch", tasks=launched, include=["TAGS"])["tasks"][0]
+    print(f"  RunTask started {task['taskArn']} with startedBy {task['startedBy']}")
+    print("  ... attempt 2 runs and exits 0; its STOPPED event arrives:")
+    _invoke(task_events, sqs_batch(task_event_from_description(_finished(task), "eu-west-1", "123456789012")))
+    _show_thread(stack, "invoice-export")
+
+
+def _finished(task: dict[str, Any]) -> dict[str, Any]:
+    """The task as DescribeTasks shows it after its essential container exited 0, ten minutes on."""
+    started = datetime.now(UTC)
+    done = dict(task, lastStatus="STOPPED", desiredStatus="STOPPED", stopCode="EssentialContainerExited")
+    done.update(
+        stoppedReason="Essential container in task exited",
+        startedAt=started,
+        executionStoppedAt=started + timedelta(minutes=10),
+        stoppedAt=started + timedelta(minutes=10, seconds=20),
+    )
+    done["containers"] = [dict(c, lastStatus="STOPPED", exitCode=0) for c in task["containers"]]
+    return done
+
+
+def _show_thread(stack: Any, job: str) -> None:
+    messages = stack.slack.messages()
+    parents = [m for m in messages if not m.thread_ts and job in json.dumps(m.blocks)]
+    for parent in parents[-1:]:
+        edited = f", updated {parent.edits}x" if parent.edits else ""
+        print(f"\n  Slack {parent.channel} ts={parent.ts}{edited} (the first alert, as it reads now):")
+        print(_indent(render(parent)))
+        for reply in (m for m in messages if m.thread_ts == parent.ts):
+            print(f"\n    reply in its thread ts={reply.ts}:")
+            print(_indent(render(reply), "      "))
+
+
+# --------------------------------------------------------------------------- watchdog
+
+#: The watchdog's passes run on this clock (its decisions take ``now``): a night after the samples.
+WATCHDOG_NIGHT = datetime(2025, 3, 8, tzinfo=UTC)
+
+
+def _watchdog_story(stack: Any, task_events: Any) -> None:
+    """The watchdog's passes over one night: invoice-export runs past its 2h limit and is stopped
+    (stop_on_overrun), and nightly-report does not start at 02:00, then runs at 02:31."""
+    from moto.ecs.models import ecs_backends
+    from moto.moto_api import state_manager
+
+    from common.adapters.watchdog_state import DynamoWatchdogState
+    from handlers import watchdog
+    from local.aws import load_event
+
+    night = WATCHDOG_NIGHT
+    saved = {name: os.environ.get(name) for name in ("JOBS_CONFIG_PATH", "WATCH_CLUSTERS")}
+    # moto moves a task on one status per DescribeTasks; ECS does not.
+    state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**9})
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            os.environ["JOBS_CONFIG_PATH"] = str(_watchdog_jobs_config(Path(scratch)))
+            os.environ["WATCH_CLUSTERS"] = "batch"
+            watchdog.watchdog.cache_clear()
+            watchdog.watchdog().register_lambda_context(LambdaContext())
+            network = _moto_network_for_watchdog()
+            ecs = boto3.client("ecs")
+
+            def run_task(family: str, created: datetime, started: datetime | None) -> str:
+                arn = str(
+                    ecs.run_task(
+                        cluster="batch",
+                        taskDefinition=family,
+                        launchType="FARGATE",
+                        startedBy=f"events-rule/{family}-daily",
+                        networkConfiguration={"awsvpcConfiguration": network},
+                    )["tasks"][0]["taskArn"]
+                )
+                tasks = ecs_backends["123456789012"][boto3.session.Session().region_name]
+                task = next(t for t in tasks.tasks["batch"].values() if t.task_arn == arn)
+                task.created_at, task.started_at = created, started
+                return arn
+
+            # The watchdog has watched nightly-report since before tonight's 02:00 run was due.
+            DynamoWatchdogState(boto3.client("dynamodb"), os.environ["STATE_TABLE_NAME"]).start_watching(
+                "nightly-report", night
+            )
+            export = run_task("invoice-export", night, night + timedelta(seconds=40))
+
+            print(f"\n{RULE}\nthe watchdog (every 5 minutes), 2025-03-08 02:13 UTC\n{RULE}")
+            mark = _watchdog_pass(stack, watchdog, _at(2, 13), len(stack.slack.messages()))
+            stopped = ecs.describe_tasks(cluster="batch", tasks=[export])["tasks"][0]
+            print(f"\n  invoice-export task: {stopped['lastStatus']}, {stopped['stoppedReason']!r}")
+            _watchdog_stop_report(stopped, task_events)
+
+            # nightly-report starts late; the task-events function records the start in the run history.
+            text = json.dumps(load_event("running-fargate")).replace("2025-03-04T02:00", "2025-03-08T02:31")
+            late = json.loads(text.replace("c50ead5370796d06e8a8c6c917151c46", "0" * 31 + "1"))
+            with contextlib.redirect_stdout(io.StringIO()):  # its EMF lines
+                task_events.handle_event(late)
+            print(f"\n{RULE}\n02:35 UTC: nightly-report started late, at 02:31\n{RULE}")
+            mark = _watchdog_pass(stack, watchdog, _at(2, 35), mark)
+
+            print(f"\n{RULE}\n02:40 UTC: the next pass\n{RULE}")
+            _watchdog_pass(stack, watchdog, _at(2, 40), mark)
+    finally:
+        state_manager.unset_transition("ecs::task")
+        watchdog.watchdog.cache_clear()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _at(hour: int, minute: int) -> datetime:
+    return WATCHDOG_NIGHT + timedelta(hours=hour, minutes=minute)
+
+
+def _watchdog_pass(stack: Any, watchdog: Any, now: datetime, mark: int) -> int:
+    """One pass at ``now``; prints what Slack and Datadog got from it. Returns the new message mark."""
+    datadog_before = len(stack.datadog.events())
+    result = watchdog.run(now)
+    summary = result.summary()
+    print("  pass: " + ", ".join(f"{key} {value}" for key, value in summary.items() if value))
+    messages = stack.slack.messages()
+    new = messages[mark:]
+    if not new:
+        print("  nothing new: every finding was already alerted")
+    for message in new:
+        thread = f" (reply in thread {message.thread_ts})" if message.thread_ts else ""
+        print(f"\n  Slack {message.channel} ts={message.ts}{thread}:")
+        print(_indent(render(message)))
+        parent = next((m for m in messages if message.thread_ts and m.ts == message.thread_ts), None)
+        if parent is not None and parent.edits:
+            print(f"\n  ...and the alert it answers now reads (updated {parent.edits}x):")
+            print(_indent(render(parent)))
+    for event in stack.datadog.events()[datadog_before:]:
+        print("\n  Datadog event:")
+        print(_indent(render_event(event)))
+    return len(messages)
+
+
+def _watchdog_stop_report(stopped: dict[str, Any], task_events: Any) -> None:
+    """The stop the watchdog caused arrives as an ECS Task State Change like any other."""
+    from common.adapters.ecs_runner import task_event_from_description
+    from common.render import render_text
+
+    arn = stopped["taskArn"]
+    event = task_event_from_description(stopped, arn.split(":")[3], arn.split(":")[4])
+    with contextlib.redirect_stdout(io.StringIO()):  # its EMF lines
+        report = task_events.handle_event(event)
+    print("\n  ...and its STOPPED event, through the task-events function:")
+    print(_indent(render_text(report)))
+
+
+def _watchdog_jobs_config(scratch: Path) -> Path:
+    """The shipped nightly-report and invoice-export jobs; invoice-export says stop_on_overrun."""
+    shipped = yaml.safe_load((ROOT / "src" / "config" / "jobs.yaml").read_text())
+    jobs = {name: shipped["jobs"][name] for name in ("nightly-report", "invoice-export")}
+    jobs["invoice-export"]["stop_on_overrun"] = True
+    path = scratch / "watchdog-jobs.yaml"
+    path.write_text(yaml.safe_dump({"defaults": shipped["defaults"], "jobs": jobs}, sort_keys=False))
+    return path
+
+
+def _moto_network_for_watchdog() -> dict[str, Any]:
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})  # moto's RunTask needs it
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.30.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="watchdog-demo", Description="demo", VpcId=vpc)["GroupId"]
+    boto3.client("ecs").create_cluster(clusterName="batch")
+    return {"subnets": [subnet], "securityGroups": [group], "assignPublicIp": "DISABLED"}
+
+
 def _indent(text: str, prefix: str = "    ") -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
@@ -148,6 +400,38 @@ class _Collect:
 
     def publish(self, report: Any) -> None:
         self._into.append(report)
+
+
+# --------------------------------------------------------------------------- run history and the CLI
+
+#: The CLI's clock in the demo: the morning after the watchdog's night, the last runs recorded above.
+HISTORY_NOW = datetime(2025, 3, 8, 6, 0, tzinfo=UTC)
+#: The invoice-export run that exited 2 (events/stopped-nonzero-exit.json).
+FAILED_TASK = "f77fae8dc62fd89bd256b1c897d44a25"
+
+
+def _history_story() -> None:
+    """`ecswatch status`, `ecswatch runs` and `ecswatch logs` over the history the task-events function
+    recorded while the demo ran: the same CLI, moto serving DynamoDB and CloudWatch Logs."""
+    from ecswatch_cli.main import main as ecswatch
+
+    common = ["--table", os.environ["STATE_TABLE_NAME"]]
+    if os.environ.get("JOBS_CONFIG_PATH"):
+        common += ["--config", os.environ["JOBS_CONFIG_PATH"]]
+    commands = [
+        ["status", "--since", "2025-03-01"],
+        ["runs", "invoice-export", "--since", "2025-03-01"],
+        ["runs", "nightly-report", "--since", "2025-03-01"],
+        ["logs", FAILED_TASK, "--tail", "12"],
+    ]
+    as_of = f"{HISTORY_NOW:%Y-%m-%d %H:%M} UTC"
+    print(f"\n{RULE}\nthe run history through the ecswatch CLI, as of {as_of}\n{RULE}")
+    for argv in commands:
+        print(f"\n$ ecswatch {' '.join(argv)}")
+        sys.stdout.flush()
+        code = ecswatch([*argv, *common], now=HISTORY_NOW)
+        if code:
+            print(f"  (exit status {code})")
 
 
 if __name__ == "__main__":

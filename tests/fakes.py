@@ -7,9 +7,14 @@ remember what they were asked, so a test can also say that a lookup did, or did 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
+from functools import cache
+from pathlib import Path
 from typing import Any, Protocol
 
+# The in-memory run history lives next to the DynamoDB one (it also serves `sam local invoke`).
+from common.adapters.history import MemoryRunHistory  # noqa: F401 (re-exported for tests)
 from common.config import JobsConfig
 from common.pipeline import RunReport, process_task_event
 from common.ports import LogReader, LogTail
@@ -90,3 +95,36 @@ class SampleReport(Protocol):
         logs: LogReader | None = None,
         settings: Settings | None = None,
     ) -> RunReport: ...
+
+
+# --------------------------------------------------------------------------- run history
+
+TEMPLATE_FILE = Path(__file__).resolve().parents[1] / "template.yaml"
+
+
+@cache
+def _state_table_spec() -> dict[str, Any]:
+    from cfnlint.decode import decode_str
+
+    template, problems = decode_str(TEMPLATE_FILE.read_text(encoding="utf-8"))
+    assert not problems, [str(p) for p in problems]
+    spec: dict[str, Any] = json.loads(json.dumps(template["Resources"]["StateTable"]["Properties"]))
+    return spec
+
+
+def create_state_table_from_template(client: Any, name: str) -> None:
+    """The state table exactly as template.yaml declares it (keys, indexes, TTL), read from the template,
+    so a test of the history's keys fails when the template and the code part ways."""
+    spec = _state_table_spec()
+    client.create_table(
+        TableName=name,
+        BillingMode=spec["BillingMode"],
+        AttributeDefinitions=spec["AttributeDefinitions"],
+        KeySchema=spec["KeySchema"],
+        GlobalSecondaryIndexes=spec.get("GlobalSecondaryIndexes", []),
+    )
+    ttl = spec["TimeToLiveSpecification"]
+    client.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": ttl["Enabled"], "AttributeName": ttl["AttributeName"]},
+    )

@@ -579,6 +579,19 @@ def test_the_retry_prefix_is_the_one_the_retry_launcher_starts_tasks_with() -> N
     assert RETRY_PREFIX == STARTED_BY_PREFIX
 
 
+def test_the_chain_prefix_is_the_one_chained_jobs_are_started_with() -> None:
+    from common.launches import CHAIN_PREFIX
+    from common.retry_request import CHAIN_STARTED_BY_PREFIX
+
+    assert CHAIN_PREFIX == CHAIN_STARTED_BY_PREFIX
+
+
+def test_chained_jobs_are_named_after_the_retry_launcher(load_event: LoadEvent) -> None:
+    attempt = started_by(load_event(CAPACITY), "ecswatch-chain/invoice-export")
+
+    assert launcher(attempt) == "ecswatch retry launcher (dependency chain)"
+
+
 def test_anyone_else_is_named_by_the_callers_arn(load_event: LoadEvent) -> None:
     raw = load_event(CAPACITY)
     detail_of(raw)["userIdentity"]["arn"] = f"arn:aws:iam::{ACCOUNT}:user/alice"

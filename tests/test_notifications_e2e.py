@@ -20,6 +20,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from aws_lambda_powertools.utilities import parameters
 from datadog_api_client.rest import ClientRetry
 
 from common.adapters import slack as slack_adapter
+from common.adapters.history import DynamoRunHistory
 from common.adapters.slack import SlackPoster
 from common.pipeline import RunReport
 from handlers import task_events
@@ -617,3 +619,42 @@ def test_a_failed_metrics_flush_is_logged_as_an_error_and_counted_in_cloudwatch(
     assert [e["message"] for e in errors] == ["Datadog metrics not sent"]
     assert "HTTP 500" in errors[0]["error"]
     assert emf_values(output, "DatadogFlushFailures") == [1.0]
+
+
+# ------------------------------------------------------------------ launches that created no task
+
+
+def test_a_failed_scheduled_launch_is_alerted_and_a_successful_one_is_not(
+    stack: Stack, load_event: LoadEvent
+) -> None:
+    batch = sqs_batch(
+        load_event("cloudtrail-runtask-capacity-failure"),
+        load_event("cloudtrail-runtask-success"),
+        load_event("running-fargate"),
+    )
+
+    response = deliver(batch)
+
+    assert failed_ids(response) == []
+    [post] = stack.slack.calls(POST)
+    assert post.json["channel"] == DEFAULT_CHANNEL
+    assert header_text(post.json["blocks"]) == ":x: nightly-report failed to launch"
+    assert "Capacity is unavailable at this time" in post.json["text"]
+    assert "CloudTrail event" in button_urls(post.json["blocks"])
+    [event] = [decoded_json(c) for c in stack.datadog.server.calls(EVENTS_PATH)]
+    assert "outcome:failed_to_launch" in event["tags"]
+    history = DynamoRunHistory(boto3.client("dynamodb"), STATE_TABLE)
+    [run] = history.runs("nightly-report", since=datetime(2025, 3, 5, tzinfo=UTC))
+    assert (run.outcome, run.run_id) == ("failed_to_launch", "launch:3610cc4c-e9b2-407a-b9a6-939b9f41c157")
+
+
+def test_a_failed_launch_delivered_twice_is_alerted_once(stack: Stack, load_event: LoadEvent) -> None:
+    failed_launch = load_event("cloudtrail-runtask-invalid-parameter")
+    deliver(sqs_batch(failed_launch))
+
+    deliver(sqs_batch(failed_launch))
+    new_container()
+    deliver(sqs_batch(failed_launch))
+
+    assert len(stack.slack.calls(POST)) == 1
+    assert len(stack.datadog.server.calls(EVENTS_PATH)) == 1

@@ -7,7 +7,7 @@ The coordinator is the one of test_retries (recording fakes for RunTask, the que
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,12 +16,16 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from moto import mock_aws
 
+from common.adapters.ecs_runner import EcsTaskRunner, RuleNetworkDiscovery
 from common.adapters.retry_scheduler import RetryQueueScheduler
+from common.model import MalformedEvent
 from common.pipeline import RunReport
 from common.ports import TransientError
 from common.settings import Settings
 from handlers import retry_launcher
+from local.aws import FAKE_CREDENTIALS
 from local.lambda_runtime import LambdaContext, sqs_record
+from tests.test_adapters_retry import OVERRIDES, REGION, ecs_target, fargate_setup, put_rule
 from tests.test_retries import World, report_maker
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -126,3 +130,84 @@ def test_delaying_redelivery_hides_the_message_for_that_long(monkeypatch: pytest
     RetryQueueScheduler(sqs, url).delay_redelivery(message["ReceiptHandle"], 600)
 
     assert "Messages" not in sqs.receive_message(QueueUrl=url)
+
+
+# ------------------------------------------------------------------ manual retry, end to end on moto
+
+
+@pytest.fixture
+def moto_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """The coordinator of test_retries, launching with the real RunTask adapter against moto."""
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(retry_launcher.metrics, "namespace", "ecswatch")
+    with mock_aws():
+        world = World()
+        runner = EcsTaskRunner(lambda region: boto3.client("ecs", region_name=region))
+        world.coordinator._runner = runner
+        world.coordinator._network = RuleNetworkDiscovery(
+            lambda region: boto3.client("events", region_name=region)
+        )
+        deps = SimpleNamespace(
+            settings=Settings(),
+            coordinator=world.coordinator,
+            notifier=world.notifier,
+            runner=runner,
+            retry_queue=None,
+        )
+        monkeypatch.setattr(retry_launcher, "dependencies", lambda: deps)
+        yield world
+
+
+def run_scheduled_task(task_definition: str, network: dict[str, Any]) -> str:
+    """A task as the rule nightly-report-0200 starts it."""
+    task: dict[str, Any] = boto3.client("ecs", region_name=REGION).run_task(
+        cluster="batch",
+        taskDefinition=task_definition,
+        launchType="FARGATE",
+        networkConfiguration=network,
+        startedBy="events-rule/nightly-report-0200",
+        overrides=OVERRIDES,
+    )["tasks"][0]
+    return str(task["taskArn"])
+
+
+def test_a_manual_retry_starts_the_task_again_with_its_parameters(moto_world: World) -> None:
+    task_definition, network = fargate_setup()
+    awsvpc = network["awsvpcConfiguration"]
+    rule_network = {
+        "awsvpcConfiguration": {"Subnets": awsvpc["subnets"], "SecurityGroups": awsvpc["securityGroups"]}
+    }
+    put_rule("nightly-report-0200", ecs_target("report", task_definition, rule_network))
+    original = run_scheduled_task(task_definition, network)
+
+    answer = retry_launcher.lambda_handler({"retry_task_arn": original}, LambdaContext())
+
+    assert answer["result"] == "launched", answer
+    ecs = boto3.client("ecs", region_name=REGION)
+    [again] = ecs.describe_tasks(cluster="batch", tasks=[answer["task_arn"]])["tasks"]
+    assert again["startedBy"] == "ecswatch-retry/2"
+    assert again["taskDefinitionArn"] == task_definition
+    assert again["overrides"]["containerOverrides"][0] == OVERRIDES["containerOverrides"][0]
+    assert moto_world.queue.requests == []  # a manual retry is launched now, not queued
+    lineage = moto_world.coordinator._lineage.lineage_of(answer["task_arn"])
+    assert lineage is not None
+    assert (lineage.root_task_arn, lineage.attempt) == (original, 2)  # its stop reports as attempt 2
+
+
+def test_a_manual_retry_of_a_task_ecs_no_longer_knows_is_a_clear_error(moto_world: World) -> None:
+    fargate_setup()
+    gone = f"arn:aws:ecs:{REGION}:123456789012:task/batch/0123456789abcdef0123456789abcdef"
+
+    with pytest.raises(MalformedEvent, match="no such task"):
+        retry_launcher.lambda_handler({"retry_task_arn": gone}, LambdaContext())
+
+
+def test_a_manual_retry_without_a_network_to_reuse_is_refused_with_ecss_reason(moto_world: World) -> None:
+    task_definition, network = fargate_setup()
+    original = run_scheduled_task(task_definition, network)  # no rule names its subnets any more
+
+    answer = retry_launcher.lambda_handler({"retry_task_arn": original}, LambdaContext())
+
+    assert answer["result"] == "refused"
+    assert "Network Configuration must be provided" in answer["failure"]

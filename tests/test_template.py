@@ -341,7 +341,7 @@ def test_dlq_keeps_messages_14_days_longer_than_the_queue_keeps_them(queue: str,
     assert dlq_retention > props(queue).get("MessageRetentionPeriod", 4 * 24 * 3600)
 
 
-def test_only_the_rule_may_send_to_the_queues() -> None:
+def test_only_our_rules_may_send_to_the_queues() -> None:
     policy = props("TaskEventsQueuePolicy")
     allows = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
 
@@ -349,9 +349,8 @@ def test_only_the_rule_may_send_to_the_queues() -> None:
     (allow,) = allows
     assert allow["Principal"] == {"Service": "events.amazonaws.com"}
     assert allow["Action"] == "sqs:SendMessage"
-    assert allow["Condition"] == {
-        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["TaskStateChangeRule", "Arn"]}}
-    }
+    assert set(allow["Condition"]) == {"ArnEquals"}
+    assert _queue_policy_sources(Stack()) == [TASK_RULE_ARN, LAUNCH_RULE_ARN]
 
 
 def test_only_the_scheduler_role_is_granted_sending_to_the_retry_queue() -> None:
@@ -419,6 +418,7 @@ def test_function_environment_sets_every_agreed_variable() -> None:
         "SLACK_WEBHOOK_PARAMETER",
         "SLACK_DEFAULT_CHANNEL",
         "STORM_WINDOW_SECONDS",
+        "HISTORY_RETENTION_DAYS",
         "RETRY_QUEUE_URL",
         "RETRY_QUEUE_ARN",
         "RETRY_SCHEDULER_ROLE_ARN",
@@ -450,6 +450,7 @@ def test_function_requests_retries_on_the_retry_queue_and_schedules_them_as_the_
         ({"SlackWebhookParameter": "ssm:/ecswatch/hook"}, "slack_webhook_parameter", "ssm:/ecswatch/hook"),
         ({"SlackDefaultChannel": "#etl"}, "slack_default_channel", "#etl"),
         ({"StormWindowSeconds": "60"}, "storm_window_seconds", 60),
+        ({"HistoryRetentionDays": "30"}, "history_retention_days", 30),
     ],
 )
 def test_stack_parameter_reaches_the_settings_field(
@@ -998,3 +999,240 @@ def test_local_env_file_sets_only_variables_the_function_declares(function: str)
     # Locally nothing is deployed: no state table, and retries are not requested on a real queue.
     assert (settings.state_table_name, settings.retry_queue_url) == ("", "")
     assert settings.log_tail_lines == 30
+
+
+# --------------------------------------------------------------------------- failed launches
+
+
+def _matches(pattern: Any, value: Any, present: bool = True) -> bool:
+    """EventBridge's matching for what our rules use: value lists, ``exists``, ``$or``, nesting;
+    an array in the event matches when any element does (EventBridge flattens arrays)."""
+    if not isinstance(pattern, dict):
+        return _matches_values(pattern, value, present)
+    if isinstance(value, list):
+        return any(_matches(pattern, item) for item in value)
+    fields = value if isinstance(value, dict) else {}
+    return all(
+        any(_matches(alternative, fields) for alternative in sub)
+        if key == "$or"
+        else _matches(sub, fields.get(key), key in fields)
+        for key, sub in pattern.items()
+    )
+
+
+def _matches_values(rules: list[Any], value: Any, present: bool) -> bool:
+    values = value if isinstance(value, list) else [value]
+    for rule in rules:
+        if isinstance(rule, dict) and "exists" in rule:
+            if rule["exists"] == (present and value is not None):
+                return True
+        elif present and rule in values:
+            return True
+    return False
+
+
+def _event_pattern(rule: str) -> dict[str, Any]:
+    pattern: dict[str, Any] = props(rule)["EventPattern"]
+    return pattern
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "cloudtrail-runtask-capacity-failure",
+        "cloudtrail-runtask-access-denied",
+        "cloudtrail-runtask-invalid-parameter",
+    ],
+)
+def test_the_failed_launch_rule_matches_each_failed_run_task_call(name: str) -> None:
+    event = json.loads((ROOT / "events" / f"{name}.json").read_text())
+
+    assert _matches(_event_pattern("FailedLaunchRule"), event)
+
+
+def test_the_failed_launch_rule_lets_successful_launches_pass_by_at_no_cost() -> None:
+    event = json.loads((ROOT / "events" / "cloudtrail-runtask-success.json").read_text())
+
+    assert not _matches(_event_pattern("FailedLaunchRule"), event)
+
+
+def test_the_task_state_change_rule_and_the_failed_launch_rule_see_different_events() -> None:
+    stopped = json.loads((ROOT / "events" / "stopped-nonzero-exit.json").read_text())
+    failed = json.loads((ROOT / "events" / "cloudtrail-runtask-capacity-failure.json").read_text())
+
+    assert not _matches(_event_pattern("FailedLaunchRule"), stopped)
+    assert not _matches({"source": ["aws.ecs"], "detail-type": ["ECS Task State Change"]}, failed)
+
+
+def _queue_policy_sources(stack: Stack) -> Any:
+    statement = props("TaskEventsQueuePolicy")["PolicyDocument"]["Statement"][0]
+    return stack.resolve(statement["Condition"]["ArnEquals"]["aws:SourceArn"])
+
+
+TASK_RULE_ARN = {"Fn::GetAtt": ["TaskStateChangeRule", "Arn"]}
+LAUNCH_RULE_ARN = {"Fn::GetAtt": ["FailedLaunchRule", "Arn"]}
+
+
+def test_failed_launches_feed_the_task_events_queue_which_accepts_them() -> None:
+    (target,) = props("FailedLaunchRule")["Targets"]
+
+    assert target["Arn"] == {"Fn::GetAtt": ["TaskEventsQueue", "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["TaskEventsDLQ", "Arn"]}}
+    assert _queue_policy_sources(Stack()) == [TASK_RULE_ARN, LAUNCH_RULE_ARN]
+
+
+def test_failed_launches_can_be_switched_off_where_no_trail_records_them() -> None:
+    assert RESOURCES["FailedLaunchRule"]["Condition"] == "WatchesFailedLaunches"
+    assert PARAMETERS["WatchFailedLaunches"]["Default"] == "true"
+    assert _queue_policy_sources(Stack(WatchFailedLaunches="false")) == [TASK_RULE_ARN]
+
+
+# --------------------------------------------------------------------------- watchdog
+
+WATCHDOG = "WatchdogFunction"
+BATCH_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/batch"
+ETL_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/etl"
+WATCHED = Stack(WatchedClusterArns=f"{BATCH_ARN},{ETL_ARN}")
+
+
+def test_the_watchdog_runs_every_five_minutes_and_a_failed_pass_waits_for_the_next() -> None:
+    function = props(WATCHDOG)
+    (event,) = function["Events"].values()
+
+    assert (function["CodeUri"], function["Handler"]) == ("src/", "handlers.watchdog.lambda_handler")
+    assert event["Type"] == "Schedule"
+    assert event["Properties"]["Schedule"] == "rate(5 minutes)"
+    assert function["EventInvokeConfig"] == {"MaximumRetryAttempts": 0}
+    assert function["Timeout"] < 300  # done before the next pass starts
+
+
+def test_the_watchdog_logs_to_its_own_log_group_kept_30_days() -> None:
+    log_group = props(f"{WATCHDOG}LogGroup")
+
+    assert props(WATCHDOG)["LoggingConfig"]["LogGroup"] == {"Ref": f"{WATCHDOG}LogGroup"}
+    assert log_group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}-{WATCHDOG}"}
+    assert log_group["RetentionInDays"] == 30
+
+
+def test_the_watchdog_watches_the_clusters_and_alerts_where_the_task_events_function_does() -> None:
+    watchdog = Settings.from_env(deployed_environment(WATCHED, WATCHDOG))
+    task_events = Settings.from_env(deployed_environment(WATCHED, "TaskEventsFunction"))
+
+    for field in (
+        "watch_clusters",
+        "include_service_tasks",
+        "state_table_name",
+        "datadog_site",
+        "datadog_api_key_parameter",
+        "slack_token_parameter",
+        "slack_webhook_parameter",
+        "slack_default_channel",
+    ):
+        assert getattr(watchdog, field) == getattr(task_events, field), field
+
+
+@pytest.mark.parametrize("action", ["ecs:ListTasks", "ecs:DescribeTasks", "ecs:StopTask"])
+def test_the_watchdog_may_read_and_stop_tasks_of_the_watched_clusters_only(action: str) -> None:
+    statement = statement_with(WATCHED, action, WATCHDOG)
+
+    assert statement is not None
+    assert statement["Condition"] == {"ArnLike": {"ecs:cluster": [BATCH_ARN, ETL_ARN]}}
+    assert statement_with(WATCHED, "ecs:ListClusters", WATCHDOG) is None
+
+
+@pytest.mark.parametrize("action", ["ecs:ListTasks", "ecs:DescribeTasks", "ecs:StopTask"])
+def test_watching_every_cluster_the_watchdog_stays_in_this_account_and_region(action: str) -> None:
+    statement = statement_with(Stack(), action, WATCHDOG)
+
+    assert statement is not None
+    assert statement["Condition"] == {"ArnLike": {"ecs:cluster": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/*"}}
+    assert statement_with(Stack(), "ecs:ListClusters", WATCHDOG) is not None
+
+
+def test_the_watchdog_reads_the_schedules_of_this_account_and_region_only() -> None:
+    rule = statement_with(Stack(), "events:DescribeRule", WATCHDOG)
+    schedule = statement_with(Stack(), "scheduler:GetSchedule", WATCHDOG)
+
+    assert rule is not None
+    assert schedule is not None
+    assert rule["Resource"] == f"arn:aws:events:{REGION}:{ACCOUNT}:rule/*"
+    assert schedule["Resource"] == f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/*"
+
+
+def test_the_watchdog_acts_on_every_resource_only_where_iam_offers_nothing_narrower() -> None:
+    statements = function_statements(Stack(), WATCHDOG)
+    wildcard = sorted(a for s in statements if s["Resource"] == "*" for a in _as_list(s["Action"]))
+    actions = [a for s in function_statements(EVERYTHING_GIVEN, WATCHDOG) for a in _as_list(s["Action"])]
+
+    assert wildcard == ["ecs:DescribeTaskDefinition", "ecs:ListClusters", "ecs:ListTasks", "events:ListRules"]
+    assert [a for a in actions if "*" in a] == []
+    assert not any(a.startswith(("ecs:RunTask", "iam:")) for a in actions)
+
+
+def test_the_watchdog_reads_the_alert_secrets_and_the_state_table_as_the_other_functions_do() -> None:
+    policies = props(WATCHDOG)["Policies"]
+
+    assert {"DynamoDBCrudPolicy": {"TableName": {"Ref": "StateTable"}}} in policies
+    assert {"Ref": "ReadAlertSecretsPolicy"} in EVERYTHING_GIVEN.resolve(policies)
+    assert {"Ref": "ReadAlertSecretsPolicy"} not in Stack().resolve(policies)
+
+
+def test_the_heartbeat_alarm_fires_when_the_watchdog_has_not_run_for_15_minutes() -> None:
+    alarm = props("WatchdogHeartbeatAlarm")
+    (dimension,) = alarm["Dimensions"]
+
+    assert (alarm["Namespace"], alarm["MetricName"], dimension["Value"]) == (
+        "AWS/Lambda",
+        "Invocations",
+        {"Ref": WATCHDOG},
+    )
+    assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "Sum",
+        "LessThanThreshold",
+        1,
+    )
+    assert alarm["Period"] * alarm["EvaluationPeriods"] == 15 * 60
+    assert alarm["DatapointsToAlarm"] == alarm["EvaluationPeriods"]
+    # No invocation publishes no data point: missing data must count as "not running".
+    assert alarm["TreatMissingData"] == "breaching"
+
+
+def test_the_watchdog_errors_alarm_fires_on_any_failed_pass() -> None:
+    alarm = props("WatchdogErrorsAlarm")
+
+    assert (alarm["MetricName"], alarm["Dimensions"][0]["Value"]) == ("Errors", {"Ref": WATCHDOG})
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
+@pytest.mark.parametrize(
+    "alarm", ["WatchdogHeartbeatAlarm", "WatchdogErrorsAlarm", "DeadLetterQueueNotEmptyAlarm"]
+)
+def test_the_watchdog_alarms_and_the_dlq_alarm_notify_the_email_topic_when_one_is_given(alarm: str) -> None:
+    actions = props(alarm)["AlarmActions"]
+
+    assert Stack(AlarmEmail="oncall@example.com").resolve(actions) == [{"Ref": "AlarmTopic"}]
+    assert Stack(AlarmEmail="").resolve(actions) is NO_VALUE
+
+
+def test_outputs_name_the_watchdog_function() -> None:
+    assert TEMPLATE["Outputs"]["WatchdogFunctionName"]["Value"] == {"Ref": WATCHDOG}
+
+
+# --------------------------------------------------------------------------- sam local invoke
+
+
+@pytest.mark.parametrize(
+    "function",
+    sorted(
+        n for n, r in RESOURCES.items() if isinstance(r, dict) and r["Type"] == "AWS::Serverless::Function"
+    ),
+)
+def test_sam_local_env_sets_every_variable_each_function_reads(function: str) -> None:
+    """`sam local invoke` passes only variables the template declares; local/sam-local-env.json
+    must give each of them a local value (no unresolved Refs reach the container)."""
+    local = json.loads((ROOT / "local" / "sam-local-env.json").read_text())
+
+    declared = set(props(function)["Environment"]["Variables"])
+
+    assert declared <= set(local[function]), declared - set(local[function])

@@ -18,6 +18,7 @@ Run ``python -m common.config src/config/jobs.yaml`` to check a file (CI does).
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import sys
 from collections.abc import Collection, Mapping, Sequence
@@ -33,6 +34,7 @@ from common.analysis import Outcome
 from common.links import LogLocation
 from common.model import TaskEvent
 from common.routing import Routing
+from common.schedule import ScheduleError, parse_schedule
 
 DEFAULT_SLACK_CHANNEL = "#batch-alerts"
 MAX_ATTEMPTS = 10
@@ -169,6 +171,71 @@ class SlowRunConfig:
     notify_slack: bool = False
 
 
+FARGATE_CAPACITY_PROVIDERS = frozenset({"FARGATE", "FARGATE_SPOT"})
+#: RunTask's limit on the ``overrides`` JSON, formatting characters included.
+MAX_OVERRIDES_CHARACTERS = 8192
+
+
+@dataclass(frozen=True)
+class CapacityProviderItem:
+    """One entry of RunTask's ``capacityProviderStrategy``."""
+
+    capacity_provider: str
+    weight: int = 1
+    base: int = 0
+
+
+@dataclass(frozen=True)
+class ContainerOverride:
+    """A container's command and extra environment for runs a chain starts (RunTask ``overrides``)."""
+
+    name: str
+    command: tuple[str, ...] | None = None
+    environment: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    """How to start a run of the job from nothing: what a dependency chain's RunTask needs.
+
+    A retry copies the stopped task's own parameters from its event; a run that a chain starts
+    has no earlier task to copy, so the job says here what to run and where. The network comes
+    from the job's ``network`` key, as for retries.
+    """
+
+    task_definition: str  # family, family:revision or ARN; a bare family runs the latest ACTIVE revision
+    cluster: str
+    launch_type: str | None = None
+    capacity_provider_strategy: tuple[CapacityProviderItem, ...] = ()
+    platform_version: str | None = None
+    group: str | None = None
+    container_overrides: tuple[ContainerOverride, ...] = ()
+    propagate_tags: str = "TASK_DEFINITION"
+
+    @property
+    def is_fargate(self) -> bool:
+        providers = {item.capacity_provider for item in self.capacity_provider_strategy}
+        return self.launch_type == "FARGATE" or bool(providers & FARGATE_CAPACITY_PROVIDERS)
+
+    def run_task_capacity_provider_strategy(self) -> list[dict[str, Any]]:
+        return [
+            {"capacityProvider": item.capacity_provider, "weight": item.weight, "base": item.base}
+            for item in self.capacity_provider_strategy
+        ]
+
+    def run_task_overrides(self) -> dict[str, Any]:
+        """RunTask's ``overrides`` parameter; empty when the job overrides nothing."""
+        containers: list[dict[str, Any]] = []
+        for override in self.container_overrides:
+            container: dict[str, Any] = {"name": override.name}
+            if override.command is not None:
+                container["command"] = list(override.command)
+            if override.environment:
+                container["environment"] = [{"name": k, "value": v} for k, v in override.environment]
+            containers.append(container)
+        return {"containerOverrides": containers} if containers else {}
+
+
 @dataclass(frozen=True)
 class JobConfig:
     name: str
@@ -177,11 +244,21 @@ class JobConfig:
     notify_on_success: bool
     retry: RetryPolicy
     max_run_time_seconds: int | None = None
+    #: The watchdog stops a run that exceeds max_run_time (StopTask), instead of only alerting.
+    stop_on_overrun: bool = False
+    #: How long a task may wait to start (PROVISIONING/PENDING) before the watchdog alerts;
+    #: None: the deployment's WATCHDOG_STUCK_START_SECONDS.
+    max_start_time_seconds: int | None = None
     #: ``cron(...)`` or ``rate(...)`` as EventBridge writes it; kept as text.
     schedule: str | None = None
     log: LogOverride | None = None
     network: NetworkConfig | None = None
     slow_run: SlowRunConfig = field(default_factory=SlowRunConfig)
+    #: Dependency chains: jobs started when a run of this job ends for good (after its retries),
+    #: as it succeeded or failed; and how a chain starts this job.
+    on_success: tuple[str, ...] = ()
+    on_failure: tuple[str, ...] = ()
+    launch: LaunchConfig | None = None
     #: False for a task no job matches: it gets the defaults, named after its family.
     configured: bool = True
 
@@ -431,11 +508,16 @@ _JOB_KEYS = (
     "slack_channel",
     "notify_on_success",
     "max_run_time",
+    "stop_on_overrun",
+    "max_start_time",
     "schedule",
     "retry",
     "log",
     "network",
     "slow_run",
+    "on_success",
+    "on_failure",
+    "launch",
 )
 _MATCH_KEYS = ("family", "cluster", "group", "started_by")
 _RETRY_KEYS = ("attempts", "evaluate_on_exit", "backoff")
@@ -479,6 +561,7 @@ def _jobs(check: _Checker, raw: object, defaults: JobDefaults) -> tuple[JobConfi
             )
         jobs.append(_job(check, str(name), spec, path, defaults))
     _report_shadowed(check, jobs)
+    _report_chain_problems(check, jobs)
     return tuple(jobs)
 
 
@@ -495,10 +578,15 @@ def _job(check: _Checker, name: str, raw: object, path: str, defaults: JobDefaul
         notify_on_success=check.flag(node, "notify_on_success", path, default=defaults.notify_on_success),
         retry=_retry(check, node.get("retry"), _join(path, "retry"), defaults.retry),
         max_run_time_seconds=_duration(check, node, "max_run_time", path),
+        stop_on_overrun=_stop_on_overrun(check, node, path),
+        max_start_time_seconds=_duration(check, node, "max_start_time", path),
         schedule=_schedule(check, node, path),
         log=_log(check, node.get("log"), _join(path, "log")),
         network=_network(check, node.get("network"), _join(path, "network")),
         slow_run=_slow_run(check, node.get("slow_run"), _join(path, "slow_run")),
+        on_success=_job_names(check, node, "on_success", path),
+        on_failure=_job_names(check, node, "on_failure", path),
+        launch=_launch(check, node.get("launch"), _join(path, "launch")),
     )
 
 
@@ -553,6 +641,13 @@ def _duration(check: _Checker, node: Mapping[str, Any], key: str, path: str) -> 
     return seconds
 
 
+def _stop_on_overrun(check: _Checker, node: Mapping[str, Any], path: str) -> bool:
+    stop = check.flag(node, "stop_on_overrun", path, default=False)
+    if stop and node.get("max_run_time") is None:
+        check.problem(_join(path, "stop_on_overrun"), "needs max_run_time (the limit a run must exceed)")
+    return stop
+
+
 def parse_duration(value: object) -> int | None:
     """``"2h"``, ``"90m"``, ``"1h30m"``, ``"45s"``, ``"2d"`` -> seconds; None if not one, or zero."""
     if not isinstance(value, str):
@@ -575,6 +670,11 @@ def _schedule(check: _Checker, node: Mapping[str, Any], path: str) -> str | None
             _join(path, "schedule"),
             f"must be cron(...) or rate(...) as EventBridge writes them, not {_shown(value)}",
         )
+        return None
+    try:
+        parse_schedule(value)  # the watchdog evaluates it: a schedule AWS would refuse is an error here
+    except ScheduleError as e:
+        check.problem(_join(path, "schedule"), str(e))
         return None
     return value.strip()
 
@@ -722,6 +822,280 @@ def _ids(
         else:
             check.problem(f"{_join(path, key)}[{i}]", f"must look like {example}, not {_shown(value)}")
     return tuple(found)
+
+
+# --------------------------------------------------------------------------- dependency chains
+
+_LAUNCH_KEYS = (
+    "task_definition",
+    "cluster",
+    "launch_type",
+    "capacity_provider_strategy",
+    "platform_version",
+    "group",
+    "container_overrides",
+    "propagate_tags",
+)
+_CAPACITY_PROVIDER_KEYS = ("capacity_provider", "weight", "base")
+_CONTAINER_OVERRIDE_KEYS = ("command", "environment")
+_LAUNCH_TYPES = ("EC2", "FARGATE", "EXTERNAL")
+#: RunTask also knows SERVICE, which it refuses for a task no service started.
+_PROPAGATE_TAGS = ("TASK_DEFINITION", "NONE")
+_CHAIN_FIELDS = ("on_success", "on_failure")
+#: RunTask's limits on a capacity provider strategy.
+_MAX_STRATEGY_ITEMS = 20
+_WEIGHT_LIMITS = (0, 1000)
+_BASE_LIMITS = (0, 100_000)
+_TASK_DEFINITION = re.compile(
+    r"(?:arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition/)?(?P<family>[A-Za-z0-9_-]{1,255})(?::\d+)?"
+)
+_CLUSTER = re.compile(r"(?:arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/)?(?P<name>[A-Za-z0-9_-]{1,255})")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _job_names(check: _Checker, node: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
+    """``on_success``/``on_failure``: a list of job names, each once; whether they exist is checked later."""
+    names: list[str] = []
+    for i, value in enumerate(check.items(node, key, path)):
+        where = f"{_join(path, key)}[{i}]"
+        if not isinstance(value, str) or not value.strip():
+            check.problem(where, f"must be a job name, not {_shown(value)}")
+        elif value in names:
+            check.problem(where, f"{value!r} is listed twice")
+        else:
+            names.append(value)
+    return tuple(names)
+
+
+def _launch(check: _Checker, raw: object, path: str) -> LaunchConfig | None:
+    if raw is None:
+        return None
+    node = check.keys(raw, path, _LAUNCH_KEYS)
+    if not isinstance(raw, Mapping):
+        return None
+    launch = LaunchConfig(
+        task_definition=_shaped(
+            check, node, "task_definition", path, shape=_TASK_DEFINITION, what="a family or family:revision"
+        ),
+        cluster=_shaped(check, node, "cluster", path, shape=_CLUSTER, what="a cluster name or ARN"),
+        launch_type=_choice(check, node, "launch_type", path, allowed=_LAUNCH_TYPES, default=None),
+        capacity_provider_strategy=_strategy(check, node, path),
+        platform_version=check.text(node, "platform_version", path),
+        group=check.text(node, "group", path),
+        container_overrides=_container_overrides(check, node.get("container_overrides"), path),
+        propagate_tags=_choice(
+            check, node, "propagate_tags", path, allowed=_PROPAGATE_TAGS, default="TASK_DEFINITION"
+        ),
+    )
+    if launch.launch_type and launch.capacity_provider_strategy:
+        check.problem(
+            _join(path, "capacity_provider_strategy"),
+            "give launch_type or capacity_provider_strategy, not both (RunTask refuses both)",
+        )
+    if launch.platform_version and not launch.is_fargate:
+        check.problem(
+            _join(path, "platform_version"),
+            "is for Fargate only: give launch_type FARGATE or a FARGATE/FARGATE_SPOT capacity provider",
+        )
+    overrides = launch.run_task_overrides()
+    if len(json.dumps(overrides, separators=(",", ":"))) > MAX_OVERRIDES_CHARACTERS:
+        check.problem(
+            _join(path, "container_overrides"),
+            f"come to more than RunTask's {MAX_OVERRIDES_CHARACTERS} characters of overrides",
+        )
+    return launch
+
+
+def _shaped(
+    check: _Checker, node: Mapping[str, Any], key: str, path: str, *, shape: re.Pattern[str], what: str
+) -> str:
+    value = check.required_text(node, key, path)
+    if value and not shape.fullmatch(value):
+        check.problem(_join(path, key), f"must be {what}, not {value!r}")
+    return value
+
+
+def _choice(
+    check: _Checker,
+    node: Mapping[str, Any],
+    key: str,
+    path: str,
+    *,
+    allowed: Sequence[str],
+    default: str | None,
+) -> Any:
+    value = node.get(key)
+    if value is None:
+        return default
+    if isinstance(value, str) and value in allowed:
+        return value
+    check.problem(_join(path, key), f"must be one of {', '.join(allowed)}, not {_shown(value)}")
+    return default
+
+
+def _strategy(check: _Checker, node: Mapping[str, Any], path: str) -> tuple[CapacityProviderItem, ...]:
+    key = "capacity_provider_strategy"
+    entries = check.items(node, key, path)
+    if len(entries) > _MAX_STRATEGY_ITEMS:
+        check.problem(_join(path, key), f"may name at most {_MAX_STRATEGY_ITEMS} capacity providers")
+    items: list[CapacityProviderItem] = []
+    for i, raw in enumerate(entries):
+        where = f"{_join(path, key)}[{i}]"
+        item = check.keys(raw, where, _CAPACITY_PROVIDER_KEYS)
+        if not isinstance(raw, Mapping):
+            continue
+        items.append(
+            CapacityProviderItem(
+                capacity_provider=check.required_text(item, "capacity_provider", where),
+                weight=check.whole(item, "weight", where, _WEIGHT_LIMITS, 1),
+                base=check.whole(item, "base", where, _BASE_LIMITS, 0),
+            )
+        )
+    if items and not any(item.weight > 0 for item in items):
+        check.problem(_join(path, key), "needs a capacity provider with a weight above 0")
+    return tuple(items)
+
+
+def _container_overrides(check: _Checker, raw: object, path: str) -> tuple[ContainerOverride, ...]:
+    """``{container name: {command: [...], environment: {NAME: value}}}``; anything fancier belongs in
+    a task definition revision."""
+    where = _join(path, "container_overrides")
+    overrides: list[ContainerOverride] = []
+    for name, spec in check.keys(raw, where, None).items():
+        at = f"{where}.{name}"
+        node = check.keys(spec, at, _CONTAINER_OVERRIDE_KEYS)
+        if not isinstance(spec, Mapping):
+            continue
+        command = None
+        if node.get("command") is not None:
+            parts = check.items(node, "command", at)
+            if not all(isinstance(part, str) for part in parts):
+                check.problem(_join(at, "command"), "must be a list of texts (quote numbers)")
+            command = tuple(str(part) for part in parts)
+        overrides.append(
+            ContainerOverride(name=str(name), command=command, environment=_environment(check, node, at))
+        )
+    return tuple(overrides)
+
+
+def _environment(check: _Checker, node: Mapping[str, Any], path: str) -> tuple[tuple[str, str], ...]:
+    pairs: list[tuple[str, str]] = []
+    for name, value in check.keys(node.get("environment"), _join(path, "environment"), None).items():
+        at = f"{_join(path, 'environment')}.{name}"
+        if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
+            check.problem(
+                at, "an environment variable name is letters, digits and '_', not starting with a digit"
+            )
+        elif isinstance(value, bool) or not isinstance(value, str | int | float):
+            check.problem(at, f"must be text or a number (quote true/false), not {_shown(value)}")
+        else:
+            pairs.append((name, str(value)))
+    return tuple(pairs)
+
+
+def _report_chain_problems(check: _Checker, jobs: Sequence[JobConfig]) -> None:
+    """Chain targets exist and can be launched, and no chain leads back to where it started."""
+    by_name = {job.name: job for job in jobs}
+    started_by: dict[str, str] = {}
+    for job in jobs:
+        for key in _CHAIN_FIELDS:
+            for i, target in enumerate(getattr(job, key)):
+                if target in by_name:
+                    started_by.setdefault(target, f"jobs.{job.name}.{key}")
+                else:
+                    check.problem(f"jobs.{job.name}.{key}[{i}]", _unknown_job(target, list(by_name)))
+    for job in jobs:
+        if job.launch is not None:
+            _report_launch_mismatch(check, job, job.launch)
+    for target, starter in started_by.items():
+        _report_unlaunchable(check, by_name[target], starter)
+    for cycle, key in _chain_cycles(jobs, by_name):
+        check.problem(
+            f"jobs.{cycle[0]}.{key}",
+            f"chain cycle {' -> '.join(cycle)}: each run would start the next one forever; "
+            "remove one of these links",
+        )
+
+
+def _unknown_job(name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        return f"no job named {name!r} (did you mean {close[0]!r}?)"
+    return f"no job named {name!r} in this file"
+
+
+def _report_launch_mismatch(check: _Checker, job: JobConfig, launch: LaunchConfig) -> None:
+    """A launched task that its own job's match rules miss would be alerted as some other job."""
+    path = f"jobs.{job.name}.launch"
+    family = _TASK_DEFINITION.fullmatch(launch.task_definition)
+    if family and job.match.family and not fnmatchcase(family["family"], job.match.family):
+        check.problem(
+            _join(path, "task_definition"),
+            f"family {family['family']!r} does not match match.family {job.match.family!r}: "
+            f"the runs it starts would not be recognised as {job.name}",
+        )
+    cluster = _CLUSTER.fullmatch(launch.cluster)
+    if cluster and job.match.cluster and not fnmatchcase(cluster["name"], job.match.cluster):
+        check.problem(
+            _join(path, "cluster"),
+            f"cluster {cluster['name']!r} does not match match.cluster {job.match.cluster!r}: "
+            f"the runs it starts would not be recognised as {job.name}",
+        )
+
+
+def _report_unlaunchable(check: _Checker, job: JobConfig, starter: str) -> None:
+    if job.launch is None:
+        check.problem(
+            f"jobs.{job.name}.launch",
+            f"is required: {starter} starts {job.name}, and RunTask needs at least "
+            "launch.task_definition and launch.cluster",
+        )
+    elif job.launch.is_fargate and job.network is None:
+        check.problem(
+            f"jobs.{job.name}.network",
+            f"is required: {starter} starts {job.name} on Fargate, and RunTask needs its subnets (awsvpc)",
+        )
+
+
+def _chain_cycles(
+    jobs: Sequence[JobConfig], by_name: Mapping[str, JobConfig]
+) -> list[tuple[tuple[str, ...], str]]:
+    """Each cycle found (as job names, first repeated last) with the field of its first link.
+
+    Both kinds of link count: a clean-up job started on failure that starts the failed job again
+    on success loops just as well. A depth-first search reports one cycle per back edge, which
+    finds every job that is on some cycle; configs are small, so that is cheap.
+    """
+    cycles: list[tuple[tuple[str, ...], str]] = []
+    seen: set[frozenset[tuple[str, str]]] = set()
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    path: list[str] = []
+
+    def edges(name: str) -> list[str]:
+        job = by_name[name]
+        return [t for t in dict.fromkeys((*job.on_success, *job.on_failure)) if t in by_name]
+
+    def visit(name: str) -> None:
+        state[name] = 1
+        path.append(name)
+        for target in edges(name):
+            if state.get(target) == 1:
+                loop = path[path.index(target) :]
+                links = frozenset(zip(loop, [*loop[1:], loop[0]], strict=True))
+                if links not in seen:
+                    seen.add(links)
+                    first = by_name[loop[0]]
+                    key = "on_success" if loop[(1 % len(loop))] in first.on_success else "on_failure"
+                    cycles.append(((*loop, loop[0]), key))
+            elif target not in state:
+                visit(target)
+        path.pop()
+        state[name] = 2
+
+    for job in jobs:
+        if job.name not in state:
+            visit(job.name)
+    return cycles
 
 
 # --------------------------------------------------------------------------- command line

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from fnmatch import fnmatchcase
@@ -59,6 +59,8 @@ RULE_PREFIX = "events-rule/"
 SCHEDULE_PREFIX = "chronos-schedule/"
 #: Must equal ``common.retry_request.STARTED_BY_PREFIX`` (a test holds them together).
 RETRY_PREFIX = "ecswatch-retry"
+#: Must equal ``common.retry_request.CHAIN_STARTED_BY_PREFIX``: runs a dependency chain started.
+CHAIN_PREFIX = "ecswatch-chain"
 #: ECS keeps at most this many characters of startedBy; a value this long may be cut.
 STARTED_BY_LIMIT = 36
 DEFAULT_CLUSTER = "default"
@@ -171,6 +173,8 @@ class LaunchAttempt:
     failures: tuple[PlacementFailure, ...]
     task_arns: tuple[str, ...]
     request_recorded: bool = True
+    #: ``requestParameters`` as recorded (camelCase, RunTask's own shape): a retry sends it again.
+    request: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def failed(self) -> bool:
@@ -243,6 +247,7 @@ def parse_launch(raw: Mapping[str, Any]) -> LaunchAttempt:
         failures=tuple(_failure(f, i) for i, f in enumerate(_list(response, "failures"))),
         task_arns=tuple(_task_arn(t, i) for i, t in enumerate(_list(response, "tasks"))),
         request_recorded=request is not None,
+        request=request,
     )
 
 
@@ -521,22 +526,31 @@ def _named(started_by: str | None, prefix: str) -> str | None:
     return name + "…" if len(started_by) == STARTED_BY_LIMIT else name
 
 
+def is_ecswatch_launch(attempt: LaunchAttempt) -> bool:
+    """A RunTask call of ecswatch's own retry launcher (a retry or a chained job): it saw the answer."""
+    return (attempt.started_by or "").startswith((RETRY_PREFIX, CHAIN_PREFIX))
+
+
+_OWN_LAUNCHERS = {
+    RETRY_PREFIX: "ecswatch retry launcher",
+    CHAIN_PREFIX: "ecswatch retry launcher (dependency chain)",
+}
+_SERVICES = {EVENTS_SERVICE: "an EventBridge rule", SCHEDULER_SERVICE: "EventBridge Scheduler"}
+
+
 def launcher(attempt: LaunchAttempt) -> str:
     """Who made the call, as on-call people name it."""
     started_by = attempt.started_by or ""
-    if started_by.startswith(RETRY_PREFIX):
-        return "ecswatch retry launcher"
+    own = next((name for prefix, name in _OWN_LAUNCHERS.items() if started_by.startswith(prefix)), None)
+    if own:
+        return own
     rule = _named(started_by, RULE_PREFIX)
     if rule:
         return f"EventBridge rule {rule}"
     schedule = _named(started_by, SCHEDULE_PREFIX)
     if schedule:
         return f"EventBridge Scheduler schedule {schedule}"
-    if attempt.invoked_by == EVENTS_SERVICE:
-        return "an EventBridge rule"
-    if attempt.invoked_by == SCHEDULER_SERVICE:
-        return "EventBridge Scheduler"
-    return attempt.caller_arn or "an unknown caller"
+    return _SERVICES.get(attempt.invoked_by or "") or attempt.caller_arn or "an unknown caller"
 
 
 def launcher_url(attempt: LaunchAttempt) -> str | None:

@@ -23,6 +23,8 @@ from common.alerts import (
     FIRST_ATTEMPT,
     Alert,
     Attempt,
+    DatadogEvent,
+    MetricPoint,
     StormState,
     alert_for,
     datadog_event,
@@ -73,8 +75,11 @@ class Notifier:
         A Datadog outage must not hold back the Slack alert (or, after the retries, dead-letter it
         unsent); the redelivery the failure causes finds the sinks that succeeded already done.
         """
+        self._run_all(self._steps(report, attempt))
+
+    def _run_all(self, steps: list[tuple[str, Callable[[], None]]]) -> None:
         failure: Exception | None = None
-        for key, action in self._steps(report, attempt):
+        for key, action in steps:
             try:
                 self._guard.once(key, action)
             except Exception as e:
@@ -92,6 +97,25 @@ class Notifier:
         if chat is not None and first and is_alertable(report, notify_success=route.notify_success):
             steps.append((f"slack#{report.key}", lambda: self._to_slack(chat, route, report, attempt)))
         return steps
+
+    def announce(
+        self,
+        key: str,
+        alert: Alert,
+        *,
+        event: DatadogEvent | None = None,
+        points: Sequence[MetricPoint] = (),
+    ) -> None:
+        """A failure that is not a task report (a launch that created no task) through the same
+        sinks, once each per ``key``: Datadog event and points, then Slack, joining the job's storm."""
+        steps: list[tuple[str, Callable[[], None]]] = []
+        events, chat = self._events, self._chat
+        if events is not None:
+            steps.append((f"metrics#{key}", lambda: self._event_and_points(events, event, points)))
+        if chat is not None:
+            route = self._routing(alert.job)
+            steps.append((f"slack#{key}", lambda: self._alert_to_slack(chat, route, alert, failure=True)))
+        self._run_all(steps)
 
     def follow_up(self, run_key: str, alert: Alert, *, update_parent: Alert | None = None) -> bool:
         """News about a run already alerted: reply in its thread, optionally refresh the parent message.
@@ -112,6 +136,33 @@ class Notifier:
         if self._chat is None:
             return None
         return self._post_and_remember(self._chat, self._routing(job).channel, alert)
+
+    def notify_watchdog(
+        self,
+        key: str,
+        alert: Alert,
+        *,
+        event: DatadogEvent | None = None,
+        reply_to: str | None = None,
+        parent: Alert | None = None,
+    ) -> None:
+        """The watchdog's news (a run too long, a start stuck, a run missed or back): Datadog and Slack,
+        once each per ``key``. A message of its own, never folded into a failure storm: it is about a
+        run that has not failed (yet). With ``reply_to`` (an earlier alert's run key) it goes into that
+        alert's thread and ``parent`` replaces the alert's text; without a thread it is posted alone."""
+        steps: list[tuple[str, Callable[[], None]]] = []
+        events, chat = self._events, self._chat
+        if events is not None and event is not None:
+            steps.append((f"datadog#{key}", lambda: events.send_event(event)))
+        if chat is not None:
+            channel = self._routing(alert.job).channel
+
+            def to_slack() -> None:
+                if reply_to is None or not self.follow_up(reply_to, alert, update_parent=parent):
+                    self._post_and_remember(chat, channel, alert)
+
+            steps.append((f"slack#{key}", to_slack))
+        self._run_all(steps)
 
     def register_lambda_context(self, context: object) -> None:
         self._guard.register_lambda_context(context)
@@ -136,9 +187,20 @@ class Notifier:
 
     # ------------------------------------------------------------------ Slack
 
+    @staticmethod
+    def _event_and_points(
+        events: EventSink, event: DatadogEvent | None, points: Sequence[MetricPoint]
+    ) -> None:
+        if event is not None:
+            events.send_event(event)
+        if points:
+            events.add_points(list(points))
+
     def _to_slack(self, chat: ChatPoster, route: Routing, report: RunReport, attempt: Attempt) -> None:
-        alert = alert_for(report, attempt)
-        if not report.is_failure or self._state is None or self._window <= 0:
+        self._alert_to_slack(chat, route, alert_for(report, attempt), failure=report.is_failure)
+
+    def _alert_to_slack(self, chat: ChatPoster, route: Routing, alert: Alert, *, failure: bool) -> None:
+        if not failure or self._state is None or self._window <= 0:
             self._post_and_remember(chat, route.channel, alert)
             return
         self._to_storm(chat, self._state, route, alert)

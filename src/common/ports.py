@@ -15,6 +15,7 @@ from common.taskdef import TaskDefinition
 
 if TYPE_CHECKING:
     from common.alerts import Alert, DatadogEvent, MetricPoint
+    from common.model import TaskEvent, TaskRef
     from common.pipeline import RunReport
     from common.retry_request import RetryRequest
 
@@ -178,6 +179,12 @@ class Lineage:
     #: RunTask's networkConfiguration that launched this attempt: a later attempt reuses it, since
     #: a retried task's startedBy no longer names the EventBridge rule it could be discovered from.
     network: Mapping[str, Any] | None = None
+    #: Dependency chains (``on_success``/``on_failure``): the chain this run belongs to (the task id of
+    #: the root run of the job that started the chain), the task ARN of the run that started this one,
+    #: and that run's job. None for a run no chain started; a retry keeps its first attempt's values.
+    chain_id: str | None = None
+    triggered_by: str | None = None
+    triggered_by_job: str | None = None
 
 
 class LineageStore(Protocol):
@@ -244,4 +251,82 @@ class RunHistory(Protocol):
 
     def run(self, run_id: str) -> RunRecord | None:
         """The run with that id, a task ARN's task id, or a failed launch's id; None if not recorded."""
+        ...
+
+
+# --------------------------------------------------------------------------- watchdog
+
+
+@dataclass(frozen=True)
+class TaskScan:
+    """The tasks of the watched clusters that ECS has not stopped, read fresh, as task events.
+
+    ``problems`` names clusters that could not be read (one line each): the rest are still checked.
+    """
+
+    tasks: tuple[TaskEvent, ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+class LiveTasks(Protocol):
+    def scan(self) -> TaskScan:
+        """Every task of every watched cluster whose desired status is RUNNING."""
+        ...
+
+    def stop(self, task: TaskRef, reason: str) -> None:
+        """StopTask with that reason; a task already gone is not an error."""
+        ...
+
+
+@dataclass(frozen=True)
+class FoundSchedule:
+    """The schedule of the EventBridge rule or Scheduler schedule that starts a job."""
+
+    expression: str
+    source: str  # "EventBridge rule nightly-report-0200", for alerts
+    timezone: str = "UTC"
+    enabled: bool = True
+    #: When the schedule began (Scheduler's StartDate or CreationDate); unknown for rules.
+    start: datetime | None = None
+    #: Scheduler's EndDate: no runs are expected after it.
+    end: datetime | None = None
+    #: Scheduler's flexible time window: a run may start this much after its time.
+    flexible_window_seconds: int = 0
+
+
+class ScheduleFinder(Protocol):
+    def find(self, started_by: str) -> FoundSchedule | None:
+        """The schedule behind a job's ``match.started_by`` (``events-rule/<rule>`` or
+        ``chronos-schedule/<schedule>``), or None when it names none or cannot be read (logged)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ScheduleWatch:
+    """What the watchdog keeps per scheduled job between invocations.
+
+    ``watched_since``: no run is expected before it (a job added today was not due last night).
+    ``missed``: the expected start the open missed-run alert is about, until the job runs again.
+    """
+
+    job: str
+    watched_since: datetime
+    missed: datetime | None = None
+
+
+class WatchdogState(Protocol):
+    def schedule_watches(self) -> Mapping[str, ScheduleWatch]:
+        """Every job's watch, by job name, in one read."""
+        ...
+
+    def start_watching(self, job: str, now: datetime) -> ScheduleWatch:
+        """The job's watch, created with ``watched_since = now`` unless it exists (then it is kept)."""
+        ...
+
+    def open_miss(self, job: str, expected: datetime) -> None:
+        """Remember the missed start, unless one is already open for the job."""
+        ...
+
+    def close_miss(self, job: str, expected: datetime) -> None:
+        """Forget that missed start (only that one): the job ran again."""
         ...

@@ -11,6 +11,8 @@ The Slack story of a run lives in the thread of its first alert:
 * the launcher starts attempt 2 -> reply "attempt 2/3 started"
 * attempt 2 succeeds -> reply "recovered on attempt 2/3", parent "recovered after 1 retry"
 * attempt 3 fails for good -> reply "attempt 3/3 failed", parent "gave up after 3 attempts"
+* the final attempt ends and the job has on_success/on_failure -> reply "starting B, C", and
+  the launcher starts B and C as it starts retries (see :mod:`common.chains`)
 """
 
 from __future__ import annotations
@@ -18,10 +20,28 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from common.alerts import Alert, Attempt, alert_for
+from common.chains import (
+    chain_link,
+    chain_of,
+    launch_requests,
+    lineage_of_chained,
+    next_jobs,
+    not_started_news,
+    starting_news,
+)
 from common.config import JobConfig, JobsConfig, RetryAction
+from common.failed_launches import (
+    FailedLaunch,
+    job_for_launch,
+    launch_alert,
+    launch_datadog_event,
+    launch_metric_points,
+    retry_request_for_launch,
+)
 from common.model import TaskEvent
 from common.notify import Notifier
 from common.pipeline import RunPhase, RunReport
@@ -35,14 +55,16 @@ from common.ports import (
     TaskRunner,
 )
 from common.render import human_duration
-from common.retry_policy import RetryDecision, decide
-from common.retry_request import RetryRequest
+from common.retry_policy import RetryDecision, backoff_delay, decide
+from common.retry_request import CHAIN_TRIGGER, RetryRequest
 
 
 @dataclass(frozen=True)
 class RunResult:
     attempt: Attempt
     decision: RetryDecision | None
+    #: The run's job as lineage names it (a retry's own startedBy need not match the job's rules).
+    job: str | None = None
 
 
 class RunCoordinator:
@@ -78,10 +100,11 @@ class RunCoordinator:
         decision = None
         if report.phase is RunPhase.STOPPED and report.outcome is not None:
             decision = decide(report, job.retry, attempt.number, rng=self._rng)
+        attempt = self._in_chain(report, job, lineage, attempt, decision)
         self._notifier.publish(report, attempt)
         if decision is not None:
             self._after_stop(report, job, attempt, decision, lineage)
-        return RunResult(attempt=attempt, decision=decision)
+        return RunResult(attempt=attempt, decision=decision, job=report.job)
 
     def _after_stop(
         self,
@@ -97,6 +120,8 @@ class RunCoordinator:
             self._guard.once(f"retry#{key}", lambda: self._schedule(report, job, attempt, decision, lineage))
         if attempt.number > 1 or retry:
             self._guard.once(f"news#{key}", lambda: self._announce(report, attempt, decision, retry=retry))
+        if not retry and attempt.chain is not None and attempt.chain.starts:
+            self._start_chain(report, attempt)
 
     def _schedule(
         self,
@@ -116,6 +141,7 @@ class RunCoordinator:
             of=attempt.of,
             network_configuration=self._network_for(report.event, job, lineage),
             reason=decision.reason,
+            chain=attempt.chain,
         )
         self._scheduler.schedule(request, decision.delay_seconds or 0)
 
@@ -124,6 +150,58 @@ class RunCoordinator:
         root = attempt.root_task_arn or report.event.task.arn
         if not self._notifier.follow_up(root, news, update_parent=parent) and attempt.number > 1:
             self._notifier.post(report.job, news)  # no thread to follow: never lose a retry's result
+
+    # ------------------------------------------------------------------ launches that created no task
+
+    def handle_launch(self, failed: FailedLaunch) -> RunResult:
+        """A failed launch is attempt 1 of a run of its job: alerted, then retried under the job's
+        policy when the failure may pass (capacity, throttling); its retries thread under its alert."""
+        job = self._jobs.job(failed.job) or job_for_launch(self._jobs, failed.launch)
+        attempt = Attempt(number=1, of=job.retry.attempts, root_task_arn=failed.run_id)
+        self._notifier.announce(
+            failed.key,
+            launch_alert(failed, attempt),
+            event=launch_datadog_event(failed, attempt),
+            points=launch_metric_points(failed, attempt),
+        )
+        decision = self._launch_decision(failed, job)
+        if decision.action is RetryAction.RETRY and self._scheduler is not None:
+            request = retry_request_for_launch(
+                failed, job, attempt=2, of=attempt.of, network=self._configured_network(job)
+            )
+            if request is not None:
+                delay = decision.delay_seconds or 0
+                self._guard.once(f"retry#{failed.key}", lambda: self._schedule_launch_retry(request, delay))
+        return RunResult(attempt=attempt, decision=decision)
+
+    def _launch_decision(self, failed: FailedLaunch, job: JobConfig) -> RetryDecision:
+        if not failed.retryable:
+            return RetryDecision(RetryAction.EXIT, "the same request would fail again")
+        if job.retry.attempts <= 1:
+            return RetryDecision(RetryAction.EXIT, "the job is not retried (retry.attempts is 1)")
+        if failed.launch.request is None:
+            return RetryDecision(RetryAction.EXIT, "CloudTrail did not record the request to repeat")
+        delay = backoff_delay(job.retry.backoff, 1, self._rng)
+        return RetryDecision(
+            RetryAction.RETRY, "launch failures are retried", delay_seconds=delay, next_attempt=2
+        )
+
+    def _schedule_launch_retry(self, request: RetryRequest, delay: int) -> None:
+        assert self._scheduler is not None
+        self._scheduler.schedule(request, delay)
+        attempt = Attempt(number=request.attempt, of=request.of, root_task_arn=request.root_task_arn)
+        news = _launch_news(
+            request,
+            attempt,
+            f"retry {attempt.label} scheduled in {human_duration(float(delay))}",
+            "warning",
+            request.reason,
+        )
+        self._notifier.follow_up(request.root_task_arn, news)
+
+    @staticmethod
+    def _configured_network(job: JobConfig) -> Mapping[str, Any] | None:
+        return job.network.run_task_network_configuration() if job.network is not None else None
 
     # ------------------------------------------------------------------ the launcher
 
@@ -135,6 +213,8 @@ class RunCoordinator:
 
     def _launch(self, request: RetryRequest) -> LaunchResult:
         assert self._runner is not None, "the launcher needs a task runner"
+        if request.trigger == CHAIN_TRIGGER:
+            return self._launch_chained(request)
         result = self._runner.run(
             request
         )  # TransientError propagates: SQS redelivers, RunTask's token dedupes
@@ -146,6 +226,9 @@ class RunCoordinator:
                 request.of,
                 request.job,
                 network=request.network_configuration,
+                chain_id=request.chain_id,
+                triggered_by=request.triggered_by,
+                triggered_by_job=request.triggered_by_job,
             )
             self._lineage.record_lineage(result.task_arn, lineage)
             news = _launch_news(request, attempt, f"attempt {attempt.label} started", "info", result.task_arn)
@@ -161,6 +244,10 @@ class RunCoordinator:
     def abandon(self, request: RetryRequest, error: str, tries: int) -> None:
         """The launcher's last try failed for a passing reason (capacity, throttling): say so once,
         in the run's thread, before the request goes to the retry dead-letter queue."""
+        if request.trigger == CHAIN_TRIGGER:
+            why = f"{error} (gave up after {tries} tries; the request is in the retry dead-letter queue)"
+            self._guard.once(f"abandon#{request.key}", lambda: self._chain_not_started(request, why))
+            return
 
         def alert() -> None:
             attempt = Attempt(number=request.attempt, of=request.of, root_task_arn=request.root_task_arn)
@@ -192,8 +279,64 @@ class RunCoordinator:
             network_configuration=self._network_for(event, job, lineage),
             reason="manual retry",
             trigger="manual",
+            chain=chain_of(lineage),
         )
         return self.launch(request)
+
+    # ------------------------------------------------------------------ dependency chains
+
+    def _in_chain(
+        self,
+        report: RunReport,
+        job: JobConfig,
+        lineage: Lineage | None,
+        attempt: Attempt,
+        decision: RetryDecision | None,
+    ) -> Attempt:
+        """The attempt with its place in a chain, and the jobs it starts if it is the run's last.
+
+        Decided before anything is published, so A's own alert and Datadog event say what it starts.
+        """
+        final = decision is not None and decision.action is RetryAction.EXIT
+        starts = next_jobs(report, job) if final and self._scheduler is not None else ()
+        chain = chain_link(job, lineage, attempt.root_task_arn or report.event.task.arn, starts=starts)
+        return replace(attempt, chain=chain) if chain is not None else attempt
+
+    def _start_chain(self, report: RunReport, attempt: Attempt) -> None:
+        """Queue one launch per next job (once per root run and job), then tell A's thread once.
+
+        The retry launcher does the RunTask: it alone holds ecs:RunTask and iam:PassRole.
+        """
+        for request in launch_requests(report, attempt, self._jobs):
+            self._guard.once(request.key, partial(self._queue_now, request))
+        root = attempt.root_task_arn or report.event.task.arn
+        self._guard.once(f"chain-news#{root}", partial(self._tell_chain_started, report, attempt))
+
+    def _queue_now(self, request: RetryRequest) -> None:
+        assert self._scheduler is not None
+        self._scheduler.schedule(request, 0)
+
+    def _tell_chain_started(self, report: RunReport, attempt: Attempt) -> None:
+        """A reply in A's thread; a run nobody was alerted about (a quiet success) has none, and the
+        started jobs' own alerts still say what triggered them."""
+        self._notifier.follow_up(
+            attempt.root_task_arn or report.event.task.arn, starting_news(report, attempt)
+        )
+
+    def _launch_chained(self, request: RetryRequest) -> LaunchResult:
+        assert self._runner is not None, "the launcher needs a task runner"
+        result = self._runner.run(request)  # TransientError propagates: SQS redelivers, the token dedupes
+        if result.task_arn:
+            self._lineage.record_lineage(result.task_arn, lineage_of_chained(request, result.task_arn))
+            return result
+        self._chain_not_started(request, result.failure or "RunTask started no task")
+        return result
+
+    def _chain_not_started(self, request: RetryRequest, why: str) -> None:
+        """In the thread of the run that should have started it, else in the job's own channel."""
+        news = not_started_news(request, why)
+        if not self._notifier.follow_up(request.root_task_arn, news):
+            self._notifier.post(request.job, news)
 
     # ------------------------------------------------------------------ helpers
 

@@ -62,6 +62,12 @@ class Settings:
     jobs_config_path: str = str(BUNDLED_JOBS_CONFIG)
     #: SECRETS_MAX_AGE_SECONDS — how long fetched secrets are cached in the container; default 300.
     secrets_max_age_seconds: int = 300
+    #: WATCHDOG_STUCK_START_SECONDS — the watchdog alerts about a task still PROVISIONING/PENDING after
+    #: this long (a job's max_start_time overrides it); default 600.
+    watchdog_stuck_start_seconds: int = 600
+    #: WATCHDOG_MISSED_RUN_GRACE_SECONDS — how late a scheduled run may start before the watchdog calls
+    #: it missed (covers EventBridge's delay and ECS's start); default 600.
+    watchdog_missed_run_grace_seconds: int = 600
     #: HISTORY_RETENTION_DAYS — how long run history is kept (DynamoDB TTL); default 90.
     history_retention_days: int = 90
 
@@ -88,6 +94,10 @@ class Settings:
             jobs_config_path=env.get("JOBS_CONFIG_PATH", "").strip() or str(BUNDLED_JOBS_CONFIG),
             storm_window_seconds=_int(env, "STORM_WINDOW_SECONDS", 300, low=0, high=86_400),
             secrets_max_age_seconds=_int(env, "SECRETS_MAX_AGE_SECONDS", 300, low=0, high=86_400),
+            watchdog_stuck_start_seconds=_int(env, "WATCHDOG_STUCK_START_SECONDS", 600, low=60, high=86_400),
+            watchdog_missed_run_grace_seconds=_int(
+                env, "WATCHDOG_MISSED_RUN_GRACE_SECONDS", 600, low=0, high=86_400
+            ),
             history_retention_days=_int(env, "HISTORY_RETENTION_DAYS", 90, low=1, high=3650),
         )
 

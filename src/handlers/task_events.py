@@ -1,4 +1,5 @@
-"""TaskEventsFunction: ECS Task State Change events (via SQS, or direct from EventBridge) -> run reports.
+"""TaskEventsFunction: ECS Task State Change events (via SQS, or direct from EventBridge) -> run reports;
+and RunTask calls recorded by CloudTrail, of which the failed ones (no task created) are failed runs.
 
 parse -> analyse -> publish, one record at a time, with partial batch failure
 reporting: a bad record is reported (and after maxReceiveCount dead-lettered)
@@ -19,6 +20,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from common.adapters.factory import Dependencies, build_dependencies
+from common.failed_launches import FailedLaunch, launch_record, process_launch_event
+from common.launches import is_runtask_call
 from common.model import MalformedEvent
 from common.pipeline import RunReport, Skipped, process_task_event
 from common.ports import DeliveryError, TransientError
@@ -38,8 +41,10 @@ def dependencies() -> Dependencies:
     return build_dependencies(Settings.from_env(), metrics=metrics)
 
 
-def handle_event(raw: Any) -> RunReport | Skipped:
+def handle_event(raw: Any) -> RunReport | FailedLaunch | Skipped:
     deps = dependencies()
+    if is_runtask_call(raw):
+        return handle_launch(deps, raw)
     result = process_task_event(
         raw, settings=deps.settings, task_definitions=deps.task_definitions, logs=deps.logs, jobs=deps.jobs
     )
@@ -49,11 +54,32 @@ def handle_event(raw: Any) -> RunReport | Skipped:
     logger.append_keys(task_arn=result.event.task.arn, job=result.job)
     for sink in deps.sinks:
         sink.publish(result)
-    deps.coordinator.handle(result)
+    run = deps.coordinator.handle(result)
+    if deps.recorder is not None:
+        recorded = deps.recorder.record_run(result, run.attempt, job=run.job)
+        if recorded.slow is not None:
+            logger.warning(
+                "slow run", extra={"run_time": recorded.slow.run_time, "usual": recorded.slow.median}
+            )
     return result
 
 
-def record_handler(record: SQSRecord) -> RunReport | Skipped:
+def handle_launch(deps: Dependencies, raw: Any) -> FailedLaunch | Skipped:
+    """A RunTask call recorded by CloudTrail: a failed one is a failed run that no task will report."""
+    result = process_launch_event(raw, settings=deps.settings, jobs=deps.jobs)
+    if isinstance(result, Skipped):
+        logger.debug("launch skipped", extra={"skip_reason": result.reason, "skip_kind": result.kind})
+        return result
+    logger.append_keys(run_id=result.run_id, job=result.job)
+    logger.warning("launch failed: no task was created", extra={"cause": result.cause})
+    metrics.add_metric(name="FailedLaunches", unit="Count", value=1)
+    run = deps.coordinator.handle_launch(result)
+    if deps.recorder is not None:
+        deps.recorder.record(launch_record(result, run.attempt))
+    return result
+
+
+def record_handler(record: SQSRecord) -> RunReport | FailedLaunch | Skipped:
     logger.append_keys(message_id=record.message_id)
     try:
         return handle_event(_json_body(record))
@@ -70,7 +96,7 @@ def record_handler(record: SQSRecord) -> RunReport | Skipped:
         )
         raise
     finally:
-        logger.remove_keys(["task_arn", "job", "message_id"])
+        logger.remove_keys(["task_arn", "run_id", "job", "message_id"])
 
 
 def _json_body(record: SQSRecord) -> Any:
@@ -89,12 +115,20 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str
             # Invoked straight from EventBridge (or `sam local invoke -e events/<one event>.json`):
             # errors propagate so Lambda's async retries and on-failure destination take over.
             result = handle_event(event)
-            return {"result": "skipped" if isinstance(result, Skipped) else result.phase.value}
+            return {"result": _result_name(result)}
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
     finally:
         flush_metrics()
+
+
+def _result_name(result: RunReport | FailedLaunch | Skipped) -> str:
+    if isinstance(result, Skipped):
+        return "skipped"
+    if isinstance(result, FailedLaunch):
+        return "failed_launch"
+    return result.phase.value
 
 
 def flush_metrics() -> None:

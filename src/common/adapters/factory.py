@@ -9,22 +9,31 @@ only for what the deployment uses.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Metrics
 
 from common.adapters.aws import CloudWatchLogReader, EcsTaskDefinitions
 from common.adapters.clients import ClientCache
 from common.adapters.ecs_runner import EcsTaskRunner, RuleNetworkDiscovery
+from common.adapters.ecs_watch import AwsScheduleFinder, EcsLiveTasks
+from common.adapters.history import DynamoRunHistory, MemoryRunHistory
 from common.adapters.idempotency import MemoryOnceGuard, PowertoolsOnceGuard
 from common.adapters.observability import EmfSink, LogSink
 from common.adapters.retry_scheduler import RetryQueueScheduler
 from common.adapters.state import DynamoNotificationState, MemoryLineage
+from common.adapters.watchdog_state import DynamoWatchdogState
 from common.config import JobsConfig, load_config
+from common.history import HistoryRecorder
 from common.notify import Notifier
 from common.ports import ChatPoster, EventSink, LineageStore, OnceGuard, RunSink
 from common.routing import Routing
 from common.runs import RunCoordinator
 from common.settings import Settings
+
+if TYPE_CHECKING:
+    from common.watchdog import Watchdog
 
 
 @dataclass
@@ -41,6 +50,8 @@ class Dependencies:
     retry_queue: RetryQueueScheduler | None = None
     #: Sinks that see every delivery (the structured log line); the notifier de-duplicates the rest.
     sinks: list[RunSink] = field(default_factory=list)
+    #: Run history and the slow-run warning (None: runs are not recorded).
+    recorder: HistoryRecorder | None = None
 
 
 def build_dependencies(
@@ -66,6 +77,7 @@ def build_dependencies(
         runner=runner,
         retry_queue=retry_queue,
         sinks=[LogSink()],
+        recorder=build_recorder(settings, clients, jobs, guard=guard, notifier=notifier),
     )
 
 
@@ -129,6 +141,27 @@ def build_retry_queue(settings: Settings, clients: ClientCache) -> RetryQueueSch
     )
 
 
+def build_recorder(
+    settings: Settings, clients: ClientCache, jobs: JobsConfig, *, guard: OnceGuard, notifier: Notifier
+) -> HistoryRecorder:
+    """History on the state table (in memory without one). Its Datadog sink is its own instance:
+    it only ever sends slow-run events, and builds no client until one is sent."""
+    table = settings.state_table_name
+    history: DynamoRunHistory | MemoryRunHistory = (
+        DynamoRunHistory(clients.lazy("dynamodb"), table, retention_days=settings.history_retention_days)
+        if table
+        else MemoryRunHistory()
+    )
+    return HistoryRecorder(
+        history=history,
+        jobs=jobs,
+        guard=guard,
+        events=build_events(settings),
+        notifier=notifier,
+        lookback=timedelta(days=settings.history_retention_days),
+    )
+
+
 def build_chat(settings: Settings) -> ChatPoster | None:
     if not (settings.slack_token_parameter or settings.slack_webhook_parameter):
         return None
@@ -164,3 +197,42 @@ def _routing(settings: Settings, jobs: JobsConfig, job: str) -> Routing:
     if jobs.job(job) is not None:
         return jobs.routing(job)
     return Routing(channel=settings.slack_default_channel, notify_success=jobs.defaults.notify_on_success)
+
+
+# --------------------------------------------------------------------------- watchdog
+
+
+def build_watchdog(
+    settings: Settings, *, metrics: Metrics | None = None, clients: ClientCache | None = None
+) -> Watchdog:
+    """The watchdog function's object graph, once per container. Missed runs need the state table
+    (run history, and since when each job is watched); without one only tasks are checked."""
+    from common.watchdog import Watchdog, WatchdogOptions
+
+    clients = clients or ClientCache()
+    jobs = load_config(settings.jobs_config_path)
+    table = settings.state_table_name
+    guard: OnceGuard = PowertoolsOnceGuard(table, clients.lazy("dynamodb")) if table else MemoryOnceGuard()
+
+    def ecs(region: str | None) -> Any:
+        return clients.get("ecs", region)
+
+    return Watchdog(
+        jobs=jobs,
+        live=EcsLiveTasks(ecs, clusters=sorted(settings.watch_clusters)),
+        notifier=build_notifier(settings, clients, jobs, guard=guard, metrics=metrics),
+        guard=guard,
+        options=WatchdogOptions(
+            stuck_start_seconds=settings.watchdog_stuck_start_seconds,
+            missed_run_grace_seconds=settings.watchdog_missed_run_grace_seconds,
+            include_service_tasks=settings.include_service_tasks,
+        ),
+        task_definitions=EcsTaskDefinitions(ecs),
+        schedules=AwsScheduleFinder(clients.lazy("events"), clients.lazy("scheduler")),
+        history=(
+            DynamoRunHistory(clients.lazy("dynamodb"), table, retention_days=settings.history_retention_days)
+            if table
+            else None
+        ),
+        state=DynamoWatchdogState(clients.lazy("dynamodb"), table) if table else None,
+    )

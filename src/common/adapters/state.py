@@ -8,8 +8,14 @@ pk                         sk          what
 ``STORM#<job>``            ``CURRENT``  the job's failure window: count, members, causes,
                                         who posts, the Slack message
 ``RUN#<task arn>``         ``THREAD``   the Slack message (thread) of a run
-``RUN#<task arn>``         ``LINEAGE``  root run, attempt number and job of a retried task
+``RUN#<task arn>``         ``LINEAGE``  root run, attempt number and job of a retried task;
+                                        chain id and triggering run of a chained one
 ``IDEMPOTENCY``            <key hash>   Powertools Idempotency records (per sink, per report)
+``JOB#<job>``              ``RUN#<started ISO ms>#<run id>``
+                                        run history, one item per run (common.adapters.history);
+                                        gsi1pk ``RUNID#<task id or run id>`` finds a run by id
+``WATCHDOG``               ``JOB#<job>``  since when the watchdog watches a scheduled job, and
+                                        its open missed run (common.adapters.watchdog_state)
 =========================  ==========  ==============================================
 """
 
@@ -220,6 +226,9 @@ class DynamoNotificationState:
             of=int(item["of"]["N"]),
             job=item["job"]["S"],
             network=json.loads(item["network"]["S"]) if "network" in item else None,
+            chain_id=_optional_text(item, "chain_id"),
+            triggered_by=_optional_text(item, "triggered_by"),
+            triggered_by_job=_optional_text(item, "triggered_by_job"),
         )
 
     def record_lineage(self, task_arn: str, lineage: Lineage) -> None:
@@ -234,6 +243,7 @@ class DynamoNotificationState:
         }
         if lineage.network is not None:
             item["network"] = {"S": json.dumps(lineage.network, sort_keys=True)}
+        item.update(_chain_item(lineage))
         self._call(self._db.put_item, TableName=self._table, Item=item)
 
     # ---------------------------------------------------------------- plumbing
@@ -280,6 +290,19 @@ def _storm(job: str, item: dict[str, Any], *, is_new_member: bool) -> StormJoin:
 
 def _cause(cause: str) -> str:
     return (cause or "unknown cause")[:150]
+
+
+#: Lineage attributes of a chained run (absent for runs no chain started).
+_CHAIN_ATTRIBUTES = ("chain_id", "triggered_by", "triggered_by_job")
+
+
+def _chain_item(lineage: Lineage) -> dict[str, Any]:
+    values = {name: getattr(lineage, name) for name in _CHAIN_ATTRIBUTES}
+    return {name: {"S": value} for name, value in values.items() if value}
+
+
+def _optional_text(item: dict[str, Any], name: str) -> str | None:
+    return str(item[name]["S"]) if name in item else None
 
 
 def _code(error: ClientError) -> str:
