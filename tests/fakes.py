@@ -15,9 +15,11 @@ from typing import Any, Protocol
 
 # The in-memory run history lives next to the DynamoDB one (it also serves `sam local invoke`).
 from common.adapters.history import MemoryRunHistory  # noqa: F401 (re-exported for tests)
+from common.alerts import Alert
 from common.config import JobsConfig
 from common.pipeline import RunReport, process_task_event
-from common.ports import LogReader, LogTail
+from common.ports import LaunchResult, LogReader, LogTail, MessageRef
+from common.retry_request import RetryRequest
 from common.settings import Settings
 from common.taskdef import TaskDefinition
 
@@ -128,3 +130,75 @@ def create_state_table_from_template(client: Any, name: str) -> None:
         TableName=name,
         TimeToLiveSpecification={"Enabled": ttl["Enabled"], "AttributeName": ttl["AttributeName"]},
     )
+
+
+# --------------------------------------------------------------------------- the coordinator's outside world
+
+
+class RecordingChat:
+    """Slack: every post (with its thread) and update, in order; a message's ts counts the posts."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, Alert, MessageRef | None]] = []
+        self.updates: list[tuple[MessageRef, Alert]] = []
+
+    def post(self, channel: str, alert: Alert, *, thread: MessageRef | None = None) -> MessageRef | None:
+        self.posts.append((channel, alert, thread))
+        return MessageRef(channel=channel, ts=f"1.{len(self.posts)}")
+
+    def update(self, ref: MessageRef, alert: Alert) -> None:
+        self.updates.append((ref, alert))
+
+    def alerts(self, job: str) -> list[Alert]:
+        return [alert for _, alert, thread in self.posts if thread is None and alert.job == job]
+
+    def replies(self) -> list[str]:
+        return [alert.title for _, alert, thread in self.posts if thread is not None]
+
+
+class MemoryThreads:
+    """Just the thread part of the notification state (no storms: run the notifier with window 0)."""
+
+    def __init__(self) -> None:
+        self.threads: dict[str, MessageRef] = {}
+
+    def thread_for(self, run_key: str) -> MessageRef | None:
+        return self.threads.get(run_key)
+
+    def save_thread(self, run_key: str, ref: MessageRef) -> None:
+        self.threads[run_key] = ref
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"storms are off in these tests: {name}")
+
+
+class RecordingQueue:
+    """The retry queue: each request with its delay."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[RetryRequest, int]] = []
+
+    def schedule(self, request: RetryRequest, delay_seconds: int) -> str:
+        self.requests.append((request, delay_seconds))
+        return f"msg-{len(self.requests)}"
+
+    def jobs(self) -> list[str]:
+        return [request.job for request, _ in self.requests]
+
+
+class RecordingRunner:
+    """RunTask: a new task per call (ARN from ``task_arn(request, n)``), or the next scripted answer."""
+
+    def __init__(self, task_arn: Callable[[RetryRequest, int], str]) -> None:
+        self.runs: list[RetryRequest] = []
+        self.answers: list[LaunchResult | Exception] = []
+        self._task_arn = task_arn
+
+    def run(self, request: RetryRequest) -> LaunchResult:
+        self.runs.append(request)
+        answer = (
+            self.answers.pop(0) if self.answers else LaunchResult(self._task_arn(request, len(self.runs)))
+        )
+        if isinstance(answer, Exception):
+            raise answer
+        return answer

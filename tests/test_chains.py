@@ -28,7 +28,7 @@ from moto import mock_aws
 from common.adapters.ecs_runner import run_task_parameters
 from common.adapters.idempotency import MemoryOnceGuard
 from common.adapters.state import DynamoNotificationState, MemoryLineage
-from common.alerts import Alert, DatadogEvent, MetricPoint
+from common.alerts import DatadogEvent, MetricPoint
 from common.config import ConfigError, JobsConfig, parse_config
 from common.notify import Notifier
 from common.pipeline import RunReport
@@ -37,7 +37,14 @@ from common.retry_request import RetryRequest
 from common.routing import Routing
 from common.runs import RunCoordinator, RunResult
 from common.settings import BUNDLED_JOBS_CONFIG
-from tests.fakes import create_state_table_from_template, report_from
+from tests.fakes import (
+    MemoryThreads,
+    RecordingChat,
+    RecordingQueue,
+    RecordingRunner,
+    create_state_table_from_template,
+    report_from,
+)
 
 ACCOUNT = "123456789012"
 ARN_PREFIX = f"arn:aws:ecs:eu-west-1:{ACCOUNT}:task/batch/"
@@ -81,41 +88,6 @@ JOBS = parse_config(yaml.safe_load(CHAIN_CONFIG), "chains.yaml")
 # --------------------------------------------------------------------------- fakes
 
 
-class Chat:
-    def __init__(self) -> None:
-        self.posts: list[tuple[str, Alert, MessageRef | None]] = []
-        self.updates: list[tuple[MessageRef, Alert]] = []
-
-    def post(self, channel: str, alert: Alert, *, thread: MessageRef | None = None) -> MessageRef | None:
-        self.posts.append((channel, alert, thread))
-        return MessageRef(channel=channel, ts=f"1.{len(self.posts)}")
-
-    def update(self, ref: MessageRef, alert: Alert) -> None:
-        self.updates.append((ref, alert))
-
-    def alerts(self, job: str) -> list[Alert]:
-        return [alert for _, alert, thread in self.posts if thread is None and alert.job == job]
-
-    def replies(self) -> list[str]:
-        return [alert.title for _, alert, thread in self.posts if thread is not None]
-
-
-class Threads:
-    """Just the thread part of the notification state (no storms: window 0)."""
-
-    def __init__(self) -> None:
-        self.threads: dict[str, MessageRef] = {}
-
-    def thread_for(self, run_key: str) -> MessageRef | None:
-        return self.threads.get(run_key)
-
-    def save_thread(self, run_key: str, ref: MessageRef) -> None:
-        self.threads[run_key] = ref
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"storms are off in these tests: {name}")
-
-
 class Datadog:
     def __init__(self) -> None:
         self.events: list[DatadogEvent] = []
@@ -134,35 +106,10 @@ class Datadog:
         return [event.tags for event in self.events if f"job:{job}" in event.tags]
 
 
-class Queue:
-    def __init__(self) -> None:
-        self.requests: list[tuple[RetryRequest, int]] = []
-
-    def schedule(self, request: RetryRequest, delay_seconds: int) -> str:
-        self.requests.append((request, delay_seconds))
-        return f"msg-{len(self.requests)}"
-
-    def jobs(self) -> list[str]:
-        return [request.job for request, _ in self.requests]
-
-
-class Runner:
-    """RunTask: a new task per call, named ``<job>-<n>`` in hex-free ids the tests can read."""
-
-    def __init__(self) -> None:
-        self.runs: list[RetryRequest] = []
-        self.answers: list[LaunchResult] = []
-
-    def run(self, request: RetryRequest) -> LaunchResult:
-        self.runs.append(request)
-        if self.answers:
-            return self.answers.pop(0)
-        return LaunchResult(task_arn=f"{ARN_PREFIX}{request.job}{len(self.runs)}")
-
-
 class World:
     def __init__(self, jobs: JobsConfig = JOBS) -> None:
-        self.chat, self.queue, self.runner, self.datadog = Chat(), Queue(), Runner(), Datadog()
+        self.chat, self.queue, self.datadog = RecordingChat(), RecordingQueue(), Datadog()
+        self.runner = RecordingRunner(lambda request, n: f"{ARN_PREFIX}{request.job}{n}")
         self.lineage = MemoryLineage()
         guard = MemoryOnceGuard()
         self.notifier = Notifier(
@@ -173,7 +120,7 @@ class World:
             ),
             chat=self.chat,
             events=self.datadog,
-            state=Threads(),  # type: ignore[arg-type]
+            state=MemoryThreads(),  # type: ignore[arg-type]
             storm_window_seconds=0,
         )
         self.coordinator = RunCoordinator(

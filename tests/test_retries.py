@@ -16,7 +16,6 @@ import pytest
 
 from common.adapters.idempotency import MemoryOnceGuard
 from common.adapters.state import MemoryLineage
-from common.alerts import Alert
 from common.config import RetryAction, load_config, parse_config
 from common.notify import Notifier
 from common.pipeline import RunReport, process_task_event
@@ -26,6 +25,7 @@ from common.routing import Routing
 from common.runs import RunCoordinator
 from common.settings import BUNDLED_JOBS_CONFIG, Settings
 from common.taskdef import TaskDefinition
+from tests.fakes import MemoryThreads, RecordingChat, RecordingQueue, RecordingRunner
 
 JOBS = load_config(BUNDLED_JOBS_CONFIG)
 ARN_PREFIX = "arn:aws:ecs:eu-west-1:123456789012:task/batch/"
@@ -41,67 +41,10 @@ class NoLogs:
         return LogTail(note="no logs here")
 
 
-class Chat:
-    def __init__(self) -> None:
-        self.posts: list[tuple[str, Alert, MessageRef | None]] = []
-        self.updates: list[tuple[MessageRef, Alert]] = []
-
-    def post(self, channel: str, alert: Alert, *, thread: MessageRef | None = None) -> MessageRef | None:
-        self.posts.append((channel, alert, thread))
-        return MessageRef(channel="C1", ts=f"1.{len(self.posts)}")
-
-    def update(self, ref: MessageRef, alert: Alert) -> None:
-        self.updates.append((ref, alert))
-
-    def replies(self) -> list[str]:
-        return [alert.title for _, alert, thread in self.posts if thread is not None]
-
-
-class MemoryThreads:
-    """Just the thread part of the notification state (no storms: window 0)."""
-
-    def __init__(self) -> None:
-        self.threads: dict[str, MessageRef] = {}
-
-    def thread_for(self, run_key: str) -> MessageRef | None:
-        return self.threads.get(run_key)
-
-    def save_thread(self, run_key: str, ref: MessageRef) -> None:
-        self.threads[run_key] = ref
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"storms are off in these tests: {name}")
-
-
-class Queue:
-    def __init__(self) -> None:
-        self.requests: list[tuple[RetryRequest, int]] = []
-
-    def schedule(self, request: RetryRequest, delay_seconds: int) -> str:
-        self.requests.append((request, delay_seconds))
-        return f"msg-{len(self.requests)}"
-
-
-class Runner:
-    def __init__(self) -> None:
-        self.runs: list[RetryRequest] = []
-        self.answers: list[LaunchResult | Exception] = []
-
-    def run(self, request: RetryRequest) -> LaunchResult:
-        self.runs.append(request)
-        answer = (
-            self.answers.pop(0)
-            if self.answers
-            else LaunchResult(task_arn=f"{ARN_PREFIX}{len(self.runs):032x}")
-        )
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
 class World:
     def __init__(self) -> None:
-        self.chat, self.queue, self.runner = Chat(), Queue(), Runner()
+        self.chat, self.queue = RecordingChat(), RecordingQueue()
+        self.runner = RecordingRunner(lambda request, n: f"{ARN_PREFIX}{n:032x}")
         guard = MemoryOnceGuard()
         self.notifier = Notifier(
             guard=guard,
@@ -192,7 +135,7 @@ def test_scheduling_a_retry_is_told_in_the_alerts_thread_and_the_alert_says_retr
 
     [(_, first, _), (_, reply, thread)] = world.chat.posts
     assert first.title == "invoice-export failed (attempt 1/3)"
-    assert thread == MessageRef(channel="C1", ts="1.1")
+    assert thread == MessageRef(channel="#invoice-export", ts="1.1")
     assert reply.title.startswith("invoice-export: retry 2/3 scheduled in ")
     assert world.chat.updates[-1][1].title == "invoice-export failed, retrying (attempt 2/3)"
 

@@ -48,7 +48,16 @@ from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from common.config import JobConfig, JobsConfig, MatchRule
-from common.model import ECS_SOURCE, Arn, MalformedEvent, TaskDefinitionRef, event_kind, parse_timestamp
+from common.model import (
+    ECS_SOURCE,
+    Arn,
+    MalformedEvent,
+    TaskDefinitionRef,
+    event_kind,
+    optional_str,
+    parse_timestamp,
+    required_str,
+)
 
 API_CALL_VIA_CLOUDTRAIL = "AWS API Call via CloudTrail"
 ECS_EVENT_SOURCE = "ecs.amazonaws.com"
@@ -210,17 +219,17 @@ def is_runtask_call(raw: object) -> bool:
 def parse_launch(raw: Mapping[str, Any]) -> LaunchAttempt:
     """Build a :class:`LaunchAttempt` from the EventBridge event, or raise :class:`MalformedEvent`."""
     detail = _runtask_detail(raw)
-    event_id = _required_str(detail, "eventID")
-    region = _opt_str(detail.get("awsRegion")) or _opt_str(raw.get("region"))
-    account = _opt_str(detail.get("recipientAccountId")) or _opt_str(raw.get("account"))
+    event_id = required_str(detail, "eventID")
+    region = optional_str(detail.get("awsRegion")) or optional_str(raw.get("region"))
+    account = optional_str(detail.get("recipientAccountId")) or optional_str(raw.get("account"))
     if not region or not account:
         raise MalformedEvent("detail.awsRegion or detail.recipientAccountId is missing")
     identity = _mapping(detail.get("userIdentity"), "detail.userIdentity")
-    error_code = _opt_str(detail.get("errorCode")) or None
-    error_message = _opt_str(detail.get("errorMessage"))
+    error_code = optional_str(detail.get("errorCode")) or None
+    error_message = optional_str(detail.get("errorMessage"))
     request = _optional_mapping(detail.get("requestParameters"), "detail.requestParameters")
     response = _optional_mapping(detail.get("responseElements"), "detail.responseElements") or {}
-    partition = _partition(_opt_str(identity.get("arn")))
+    partition = _partition(optional_str(identity.get("arn")))
     if request is None:
         task_definition = _task_definition_in(error_message)
         fields = _RequestFields(None, None, None, None, (), 0)
@@ -241,7 +250,7 @@ def parse_launch(raw: Mapping[str, Any]) -> LaunchAttempt:
         capacity_providers=fields.capacity_providers,
         count=fields.count,
         invoked_by=_invoked_by(identity, detail),
-        caller_arn=_opt_str(identity.get("arn")),
+        caller_arn=optional_str(identity.get("arn")),
         error_code=error_code,
         error_message=error_message,
         failures=tuple(_failure(f, i) for i, f in enumerate(_list(response, "failures"))),
@@ -278,10 +287,10 @@ def _request_fields(request: Mapping[str, Any], family: str | None) -> _RequestF
     """What the caller asked for, with ECS's defaults for what it left out."""
     strategy = _list(request, "capacityProviderStrategy", "detail.requestParameters.")
     return _RequestFields(
-        cluster=_cluster_name(_opt_str(request.get("cluster"))),
-        started_by=_opt_str(request.get("startedBy")),
-        group=_opt_str(request.get("group")) or (f"family:{family}" if family else None),
-        launch_type=_opt_str(request.get("launchType")),
+        cluster=_cluster_name(optional_str(request.get("cluster"))),
+        started_by=optional_str(request.get("startedBy")),
+        group=optional_str(request.get("group")) or (f"family:{family}" if family else None),
+        launch_type=optional_str(request.get("launchType")),
         capacity_providers=tuple(
             str(item["capacityProvider"])
             for item in strategy
@@ -303,7 +312,7 @@ def _task_definition(
     request: Mapping[str, Any], region: str, account: str, partition: str
 ) -> TaskDefinitionRef | str:
     """An ARN, ``family:revision`` (made into this region's and account's ARN) or a bare family."""
-    value = _required_str(request, "taskDefinition", "detail.requestParameters.")
+    value = required_str(request, "taskDefinition", "detail.requestParameters.")
     if value.startswith("arn:"):
         resource = Arn.parse(value).resource
         if ":" not in resource:
@@ -345,10 +354,10 @@ def _partition(arn: str | None) -> str:
 
 def _invoked_by(identity: Mapping[str, Any], detail: Mapping[str, Any]) -> str | None:
     """invokedBy, or the service name CloudTrail puts in sourceIPAddress for calls AWS services make."""
-    invoked = _opt_str(identity.get("invokedBy"))
+    invoked = optional_str(identity.get("invokedBy"))
     if invoked:
         return invoked
-    source_ip = _opt_str(detail.get("sourceIPAddress")) or ""
+    source_ip = optional_str(detail.get("sourceIPAddress")) or ""
     return source_ip if source_ip.endswith(".amazonaws.com") else None
 
 
@@ -363,14 +372,16 @@ def _failure(raw: object, index: int) -> PlacementFailure:
     if not isinstance(raw, Mapping):
         raise MalformedEvent(f"detail.responseElements.failures[{index}] is not an object")
     return PlacementFailure(
-        arn=_opt_str(raw.get("arn")), reason=_opt_str(raw.get("reason")), detail=_opt_str(raw.get("detail"))
+        arn=optional_str(raw.get("arn")),
+        reason=optional_str(raw.get("reason")),
+        detail=optional_str(raw.get("detail")),
     )
 
 
 def _task_arn(raw: object, index: int) -> str:
     if not isinstance(raw, Mapping):
         raise MalformedEvent(f"detail.responseElements.tasks[{index}] is not an object")
-    return _required_str(raw, "taskArn", f"detail.responseElements.tasks[{index}].")
+    return required_str(raw, "taskArn", f"detail.responseElements.tasks[{index}].")
 
 
 def _count(value: object) -> int:
@@ -379,19 +390,6 @@ def _count(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise MalformedEvent(f"detail.requestParameters.count is not a positive integer: {value!r}")
     return value
-
-
-def _required_str(data: Mapping[str, Any], key: str, where: str = "detail.") -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value:
-        raise MalformedEvent(f"{where}{key} is missing")
-    return value
-
-
-def _opt_str(value: object) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else str(value)
 
 
 def _mapping(value: object, name: str) -> Mapping[str, Any]:

@@ -193,23 +193,23 @@ def parse_task_event(raw: Mapping[str, Any]) -> TaskEvent:
         raise MalformedEvent("detail is missing or not an object")
     overrides = _mapping(detail.get("overrides"))
     return TaskEvent(
-        event_id=_opt_str(raw.get("id")) or "",
+        event_id=optional_str(raw.get("id")) or "",
         event_time=_timestamp(raw, "time"),
-        task=TaskRef.from_arns(_required_str(detail, "taskArn"), _opt_str(detail.get("clusterArn"))),
-        task_definition=TaskDefinitionRef.parse(_required_str(detail, "taskDefinitionArn")),
-        last_status=_required_str(detail, "lastStatus"),
-        desired_status=_opt_str(detail.get("desiredStatus")) or "",
+        task=TaskRef.from_arns(required_str(detail, "taskArn"), optional_str(detail.get("clusterArn"))),
+        task_definition=TaskDefinitionRef.parse(required_str(detail, "taskDefinitionArn")),
+        last_status=required_str(detail, "lastStatus"),
+        desired_status=optional_str(detail.get("desiredStatus")) or "",
         version=_version(detail.get("version")),
-        group=_opt_str(detail.get("group")),
-        started_by=_opt_str(detail.get("startedBy")),
-        launch_type=_opt_str(detail.get("launchType")),
-        capacity_provider=_opt_str(detail.get("capacityProviderName")),
-        platform_version=_opt_str(detail.get("platformVersion")),
-        availability_zone=_opt_str(detail.get("availabilityZone")),
-        cpu=_opt_str(detail.get("cpu")),
-        memory=_opt_str(detail.get("memory")),
-        stop_code=_opt_str(detail.get("stopCode")),
-        stopped_reason=_opt_str(detail.get("stoppedReason")),
+        group=optional_str(detail.get("group")),
+        started_by=optional_str(detail.get("startedBy")),
+        launch_type=optional_str(detail.get("launchType")),
+        capacity_provider=optional_str(detail.get("capacityProviderName")),
+        platform_version=optional_str(detail.get("platformVersion")),
+        availability_zone=optional_str(detail.get("availabilityZone")),
+        cpu=optional_str(detail.get("cpu")),
+        memory=optional_str(detail.get("memory")),
+        stop_code=optional_str(detail.get("stopCode")),
+        stopped_reason=optional_str(detail.get("stoppedReason")),
         containers=tuple(
             _container(c, i) for i, c in enumerate(_list(detail.get("containers"), "containers"))
         ),
@@ -258,12 +258,12 @@ def _container(raw: object, index: int) -> Container:
     if exit_code is not None and (isinstance(exit_code, bool) or not isinstance(exit_code, int)):
         raise MalformedEvent(f"containers[{index}].exitCode is not an integer: {exit_code!r}")
     return Container(
-        name=_required_str(raw, "name", f"containers[{index}]."),
-        last_status=_opt_str(raw.get("lastStatus")) or "",
+        name=required_str(raw, "name", f"containers[{index}]."),
+        last_status=optional_str(raw.get("lastStatus")) or "",
         exit_code=exit_code,
-        reason=_opt_str(raw.get("reason")),
-        image=_opt_str(raw.get("image")),
-        runtime_id=_opt_str(raw.get("runtimeId")),
+        reason=optional_str(raw.get("reason")),
+        image=optional_str(raw.get("image")),
+        runtime_id=optional_str(raw.get("runtimeId")),
     )
 
 
@@ -272,7 +272,7 @@ def _override(raw: object) -> ContainerOverride:
     command = data.get("command")
     env = data.get("environment") or []
     return ContainerOverride(
-        name=_opt_str(data.get("name")) or "",
+        name=optional_str(data.get("name")) or "",
         command=tuple(str(c) for c in command) if isinstance(command, list) else None,
         environment=tuple(
             (str(e.get("name", "")), str(e.get("value", ""))) for e in env if isinstance(e, Mapping)
@@ -289,14 +289,16 @@ def _version(value: object) -> int:
     return value
 
 
-def _required_str(data: Mapping[str, Any], key: str, where: str = "detail.") -> str:
+def required_str(data: Mapping[str, Any], key: str, where: str = "detail.") -> str:
+    """A non-empty string field, or MalformedEvent naming where it is missing (every event reader's)."""
     value = data.get(key)
     if not isinstance(value, str) or not value:
         raise MalformedEvent(f"{where}{key} is missing")
     return value
 
 
-def _opt_str(value: object) -> str | None:
+def optional_str(value: object) -> str | None:
+    """Absent stays None; AWS sometimes sends numbers where strings are documented, kept as text."""
     if value is None:
         return None
     return value if isinstance(value, str) else str(value)
