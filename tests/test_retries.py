@@ -184,7 +184,7 @@ def test_a_retry_that_succeeds_is_announced_as_recovered(world: World, run: Call
     world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
     second = launched_id(world.launch_last())
 
-    world.stop(run("stopped-nonzero-exit", task_id=second, exit_code=0))
+    world.stop(run("stopped-nonzero-exit", task_id=second, exit_code=0, startedBy="ecswatch-retry/2"))
 
     assert world.chat.replies()[-1] == "invoice-export recovered on attempt 2/3"
     assert world.chat.updates[-1][1].title == "invoice-export recovered after 1 retry"
@@ -355,3 +355,20 @@ def test_a_retry_that_cannot_be_launched_after_the_last_try_is_alerted_once(
     assert news.title == "invoice-export retry 2/3 could not be launched"
     assert news.cause.startswith("Capacity is unavailable at this time. (gave up after 5 tries;")
     assert world.chat.updates[-1][1].title == "invoice-export gave up: retry 2/3 could not be launched"
+
+
+def test_a_task_ecswatch_did_not_launch_is_a_first_attempt_without_a_lineage_read(
+    world: World, run: Callable[..., RunReport]
+) -> None:
+    class CountingLineage(MemoryLineage):
+        reads = 0
+
+        def lineage_of(self, task_arn: str) -> Any:
+            CountingLineage.reads += 1
+            return super().lineage_of(task_arn)
+
+    world.coordinator._lineage = CountingLineage()
+
+    result = world.stop(run("stopped-nonzero-exit", task_id="e" * 32))
+
+    assert (result.attempt.number, CountingLineage.reads) == (1, 0)

@@ -38,6 +38,11 @@ _STARTED_BY_KEPT = 36
 _NOT_STARTED_BY = re.compile(r"[^A-Za-z0-9_/-]")
 
 
+def launched_by_ecswatch(started_by: str | None) -> bool:
+    """Tasks the retry launcher started (retries, manual retries, chained jobs) say so in startedBy."""
+    return (started_by or "").startswith((STARTED_BY_PREFIX + "/", CHAIN_STARTED_BY_PREFIX + "/"))
+
+
 @dataclass(frozen=True)
 class RetryRequest:
     job: str

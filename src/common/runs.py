@@ -56,7 +56,7 @@ from common.ports import (
 )
 from common.render import human_duration
 from common.retry_policy import RetryDecision, backoff_delay, decide
-from common.retry_request import CHAIN_TRIGGER, RetryRequest
+from common.retry_request import CHAIN_TRIGGER, RetryRequest, launched_by_ecswatch
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class RunCoordinator:
     # ------------------------------------------------------------------ task events
 
     def handle(self, report: RunReport) -> RunResult:
-        lineage = self._lineage.lineage_of(report.event.task.arn)
+        lineage = self._lineage_of(report.event)
         if lineage is not None and lineage.job != report.job:
             report = replace(report, job=lineage.job)  # a retry's startedBy need not match the job's rules
         job = self._job(report)
@@ -339,6 +339,13 @@ class RunCoordinator:
             self._notifier.post(request.job, news)
 
     # ------------------------------------------------------------------ helpers
+
+    def _lineage_of(self, event: TaskEvent) -> Lineage | None:
+        """Only tasks ecswatch launched (a retry or a chained job) have lineage: any other task is
+        the first attempt of its own run, and costs no read."""
+        if not launched_by_ecswatch(event.started_by):
+            return None
+        return self._lineage.lineage_of(event.task.arn)
 
     def _job(self, report: RunReport) -> JobConfig:
         return self._jobs.job(report.job) or self._jobs.job_for(report.event)
