@@ -50,9 +50,10 @@ def moto_server() -> Iterator[str]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        # moto's backends are global to the process: empty them, so the next server starts clean.
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))  # noqa: S310
-        server.stop()
+        try:  # moto's backends are global to the process: empty them, so the next server starts clean
+            urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))  # noqa: S310
+        finally:
+            server.stop()
 
 
 def load_event(name: str) -> dict[str, Any]:

@@ -848,6 +848,20 @@ def test_a_second_longer_is_a_one_time_schedule_at_that_utc_second(clients: Clie
     assert (adapter.sent, adapter.scheduled) == (0, 1)
 
 
+def test_a_schedule_scheduler_cannot_deliver_dead_letters_to_the_retry_dlq(
+    aws: None, clients: ClientCache
+) -> None:
+    url, arn = create_queue()
+    dlq = arn.replace("ecswatch-retries", "ecswatch-retries-dlq")
+
+    name = scheduler(clients, queue_url=url, queue_arn=arn, dead_letter_arn=dlq).schedule(
+        retry_request(), 3600
+    )
+
+    schedule = boto3.client("scheduler", region_name=REGION).get_schedule(Name=name)
+    assert schedule["Target"]["DeadLetterConfig"] == {"Arn": dlq}
+
+
 def test_the_at_expression_is_in_utc_whatever_zone_the_clock_speaks() -> None:
     cest = timezone(timedelta(hours=2))
 

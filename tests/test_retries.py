@@ -16,10 +16,11 @@ import pytest
 
 from common.adapters.idempotency import MemoryOnceGuard
 from common.adapters.state import MemoryLineage
+from common.alerts import Alert
 from common.config import RetryAction, load_config, parse_config
 from common.notify import Notifier
 from common.pipeline import RunReport, process_task_event
-from common.ports import LaunchResult, LogTail, MessageRef, TransientError
+from common.ports import DeliveryError, LaunchNotStarted, LaunchResult, LogTail, MessageRef, TransientError
 from common.retry_request import RetryRequest
 from common.routing import Routing
 from common.runs import RunCoordinator
@@ -372,3 +373,89 @@ def test_a_task_ecswatch_did_not_launch_is_a_first_attempt_without_a_lineage_rea
     result = world.stop(run("stopped-nonzero-exit", task_id="e" * 32))
 
     assert (result.attempt.number, CountingLineage.reads) == (1, 0)
+
+
+# ------------------------------------------------------------------ one failing effect stops no other
+
+
+def test_a_slack_refusal_does_not_hold_back_the_retry(world: World, run: Callable[..., RunReport]) -> None:
+    def refused(*_: Any, **__: Any) -> MessageRef:
+        raise DeliveryError("channel_not_found")
+
+    world.chat.post = refused  # type: ignore[method-assign]
+
+    with pytest.raises(DeliveryError):
+        world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
+
+    assert len(world.queue.requests) == 1  # queued all the same; the redelivery re-tries only Slack
+
+
+def test_a_failed_parent_update_is_repeated_but_the_reply_is_posted_once(
+    world: World, run: Callable[..., RunReport]
+) -> None:
+    world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
+    second = launched_id(world.launch_last())
+    update, failures = world.chat.update, [TransientError("slack 503")]
+
+    def flaky_update(ref: MessageRef, alert: Alert) -> None:
+        if failures:
+            raise failures.pop()
+        update(ref, alert)
+
+    world.chat.update = flaky_update  # type: ignore[method-assign]
+    recovered = run("stopped-nonzero-exit", task_id=second, exit_code=0, startedBy="ecswatch-retry/2")
+
+    with pytest.raises(TransientError):
+        world.stop(recovered)
+    world.stop(recovered)  # the redelivery
+
+    assert world.chat.replies().count("invoice-export recovered on attempt 2/3") == 1
+    assert world.chat.updates[-1][1].title == "invoice-export recovered after 1 retry"
+
+
+def test_a_started_retry_whose_thread_reply_fails_is_still_a_launch(
+    world: World, run: Callable[..., RunReport]
+) -> None:
+    world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
+
+    def down(*_: Any, **__: Any) -> MessageRef:
+        raise TransientError("slack 503")
+
+    world.chat.post = down  # type: ignore[method-assign]
+
+    result = world.launch_last()
+
+    assert result is not None
+    assert result.task_arn is not None
+    assert world.launch_last() is None  # done: a redelivery neither runs it again nor gives it up
+
+
+def test_a_retry_stopping_before_its_lineage_is_recorded_is_redelivered_not_taken_for_a_new_run(
+    world: World, run: Callable[..., RunReport]
+) -> None:
+    with pytest.raises(TransientError, match=r"lineage .* is not recorded yet"):
+        world.stop(run("stopped-nonzero-exit", task_id="f" * 32, startedBy="ecswatch-retry/2"))
+
+    assert world.chat.posts == []
+    assert world.queue.requests == []
+
+
+def test_runtask_failing_for_now_is_a_launch_not_started(world: World, run: Callable[..., RunReport]) -> None:
+    world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
+    world.runner.answers = [TransientError("ThrottlingException")]
+
+    with pytest.raises(LaunchNotStarted):
+        world.launch_last()
+
+
+def test_a_redelivered_retry_decision_names_the_delay_it_was_scheduled_with(
+    run: Callable[..., RunReport],
+) -> None:
+    delays = []
+    for _ in range(2):  # two containers, no injected generator: the jitter is drawn from the run's key
+        world = World()
+        world.coordinator._rng = None
+        world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
+        delays.append(world.queue.requests[0][1])
+
+    assert delays[0] == delays[1]

@@ -13,7 +13,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from moto import mock_aws
 
 from common.adapters.ecs_runner import EcsTaskRunner, RuleNetworkDiscovery
@@ -68,9 +67,9 @@ def deliver(world: World, *, receive_count: int) -> dict[str, Any]:
 
 
 def deliver_failing(world: World, *, receive_count: int) -> None:
-    """A batch whose every item failed makes the invocation fail (Powertools), so SQS keeps it all."""
-    with pytest.raises(BatchProcessingError, match="All records failed"):
-        deliver(world, receive_count=receive_count)
+    """The request is reported as a batch item failure: SQS keeps it (and dead-letters it at the end),
+    without the invocation failing, since a backoff is expected, not an error of the function."""
+    assert deliver(world, receive_count=receive_count) == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
 
 
 def failed_once(world: World, run: Callable[..., RunReport]) -> None:
@@ -211,3 +210,24 @@ def test_a_manual_retry_without_a_network_to_reuse_is_refused_with_ecss_reason(m
 
     assert answer["result"] == "refused"
     assert "Network Configuration must be provided" in answer["failure"]
+
+
+def test_a_started_retry_is_never_called_could_not_be_launched_on_the_last_receive(
+    world: World, run: Callable[..., RunReport], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
+
+    def table_down(*_: Any) -> None:
+        raise TransientError("DynamoDB PutItem: ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(world.coordinator._lineage, "record_lineage", table_down)
+
+    deliver_failing(world, receive_count=5)  # RunTask started the task; recording it failed
+
+    assert not [a for _, a, _ in world.chat.posts if a.title.endswith("could not be launched")]
+
+
+@pytest.mark.parametrize("arn", ["abc", "arn:aws:ecs:eu-west-1:123456789012:cluster/batch"])
+def test_a_manual_retry_of_something_not_a_task_arn_is_a_clear_error(moto_world: World, arn: str) -> None:
+    with pytest.raises(MalformedEvent, match=r"not a(n| task) ARN"):
+        retry_launcher.lambda_handler({"retry_task_arn": arn}, LambdaContext())

@@ -353,7 +353,7 @@ def test_only_our_rules_may_send_to_the_queues() -> None:
     assert _queue_policy_sources(Stack()) == [TASK_RULE_ARN, LAUNCH_RULE_ARN]
 
 
-def test_only_the_scheduler_role_is_granted_sending_to_the_retry_queue() -> None:
+def test_only_the_scheduler_role_is_granted_sending_to_the_retry_queues() -> None:
     """The functions send through their roles' IAM policies; the queue policy adds only Scheduler's role."""
     policy = props("RetryQueuePolicy")
     allows = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
@@ -362,7 +362,7 @@ def test_only_the_scheduler_role_is_granted_sending_to_the_retry_queue() -> None
     (allow,) = allows
     assert allow["Principal"] == {"AWS": {"Fn::GetAtt": ["RetrySchedulerRole", "Arn"]}}
     assert allow["Action"] == "sqs:SendMessage"
-    assert allow["Resource"] == {"Fn::GetAtt": ["RetryQueue", "Arn"]}
+    assert allow["Resource"] == [{"Fn::GetAtt": ["RetryQueue", "Arn"]}, {"Fn::GetAtt": ["RetryDLQ", "Arn"]}]
 
 
 @pytest.mark.parametrize("policy", ["TaskEventsQueuePolicy", "RetryQueuePolicy"])
@@ -422,6 +422,7 @@ def test_function_environment_sets_every_agreed_variable() -> None:
         "RETRY_QUEUE_URL",
         "RETRY_QUEUE_ARN",
         "RETRY_SCHEDULER_ROLE_ARN",
+        "RETRY_DLQ_ARN",
     }
     assert variables["STATE_TABLE_NAME"] == {"Ref": "StateTable"}
 
@@ -526,14 +527,24 @@ def test_scheduler_role_can_be_assumed_only_by_scheduler_on_behalf_of_this_accou
     assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
 
 
-def test_scheduler_role_may_only_send_to_the_retry_queue() -> None:
+def test_scheduler_role_may_only_send_to_the_retry_queue_and_its_dead_letter_queue() -> None:
     role = props("RetrySchedulerRole")
     statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
 
     assert "ManagedPolicyArns" not in role
     assert statements == [
-        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": ["RetryQueue", "Arn"]}}
+        {
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": [{"Fn::GetAtt": ["RetryQueue", "Arn"]}, {"Fn::GetAtt": ["RetryDLQ", "Arn"]}],
+        }
     ]
+
+
+def test_retry_schedules_dead_letter_to_the_retry_dlq() -> None:
+    task_events = Settings.from_env(deployed_environment(Stack(), "TaskEventsFunction"))
+
+    assert task_events.retry_dlq_arn == "<RetryDLQ.Arn>"
 
 
 # --------------------------------------------------------------------------- retries: launching them
@@ -798,9 +809,17 @@ def test_the_retry_launcher_reads_exactly_the_secrets_the_task_events_function_r
 
 
 @pytest.mark.parametrize(
-    ("function", "expected"), [("TaskEventsFunction", ["ecs:DescribeTaskDefinition"]), (LAUNCHER, [])]
+    ("function", "expected"),
+    [
+        ("TaskEventsFunction", ["ecs:DescribeTaskDefinition", "events:ListRules"]),
+        (LAUNCHER, ["events:ListRules"]),
+    ],
 )
-def test_only_describe_task_definition_may_act_on_every_resource(function: str, expected: list[str]) -> None:
+def test_only_actions_without_resource_level_permissions_act_on_every_resource(
+    function: str, expected: list[str]
+) -> None:
+    """IAM accepts only "*" for ecs:DescribeTaskDefinition and events:ListRules (Service
+    Authorization Reference); every other action is scoped."""
     wildcard = [s for s in function_statements(EVERYTHING_GIVEN, function) if s["Resource"] == "*"]
 
     assert [s["Action"] for s in wildcard] == expected
@@ -1236,3 +1255,11 @@ def test_sam_local_env_sets_every_variable_each_function_reads(function: str) ->
     declared = set(props(function)["Environment"]["Variables"])
 
     assert declared <= set(local[function]), declared - set(local[function])
+
+
+@pytest.mark.parametrize("function", ["TaskEventsFunction", LAUNCHER])
+def test_retries_may_find_a_rule_whose_name_startedby_cut(function: str) -> None:
+    """RuleNetworkDiscovery lists rules by prefix when startedBy holds only the first 24 characters."""
+    (statement,) = statements_with(Stack(), "events:ListRules", function)
+
+    assert statement["Resource"] == "*"

@@ -10,7 +10,7 @@ Notifier, the run history is the in-memory one.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,14 +25,22 @@ from common.adapters.aws import EcsTaskDefinitions
 from common.adapters.ecs_runner import task_event_from_description
 from common.adapters.ecs_watch import AwsScheduleFinder, EcsLiveTasks
 from common.adapters.idempotency import MemoryOnceGuard
-from common.adapters.state import DynamoNotificationState
+from common.adapters.state import DynamoNotificationState, MemoryLineage
 from common.adapters.watchdog_state import DynamoWatchdogState, MemoryWatchdogState
 from common.alerts import Alert, DatadogEvent, MetricPoint
 from common.analysis import Outcome
 from common.config import ConfigError, JobsConfig, load_config, parse_config
 from common.model import TaskEvent, parse_task_event
 from common.notify import Notifier
-from common.ports import FoundSchedule, MessageRef, RunRecord, ScheduleWatch, TaskScan, TransientError
+from common.ports import (
+    FoundSchedule,
+    Lineage,
+    MessageRef,
+    RunRecord,
+    ScheduleWatch,
+    TaskScan,
+    TransientError,
+)
 from common.settings import BUNDLED_JOBS_CONFIG
 from common.watchdog import (
     Watchdog,
@@ -862,3 +870,53 @@ def _event(
     if started:
         described["startedAt"] = started
     return parse_task_event(task_event_from_description(described, REGION, ACCOUNT, now=NOW))
+
+
+def test_a_recovery_slack_refused_once_is_posted_on_the_next_pass() -> None:
+    world = World()
+    world.watching_since("nightly-report", LONG_AGO)
+    watchdog = world.watchdog(jobs_config(), FixedLiveTasks())
+    watchdog.run(NOW)
+    world.ran("nightly-report", datetime(2026, 3, 4, 2, 31, tzinfo=UTC))
+    post = world.chat.post
+
+    def down(*_: Any, **__: Any) -> Any:
+        raise TransientError("slack 503")
+
+    world.chat.post = down  # type: ignore[method-assign]
+    first = watchdog.run(datetime(2026, 3, 4, 2, 35, tzinfo=UTC))
+    world.chat.post = post  # type: ignore[method-assign]
+    second = watchdog.run(datetime(2026, 3, 4, 2, 40, tzinfo=UTC))
+
+    assert (first.recovered, second.recovered) == (0, 1)
+    assert world.state.schedule_watches()["nightly-report"].missed is None
+
+
+def test_a_retry_of_a_job_is_held_to_the_jobs_max_run_time_through_its_lineage() -> None:
+    retry = replace(_event(started=NOW - timedelta(hours=2)), started_by="ecswatch-retry/2")
+
+    without_lineage = find_overruns([retry], jobs_config(), NOW)
+    with_lineage = find_overruns([retry], jobs_config(), NOW, named={retry.task.arn: "nightly-report"})
+
+    assert without_lineage == []  # its startedBy no longer matches events-rule/nightly-report-*
+    assert [o.job.name for o in with_lineage] == ["nightly-report"]
+
+
+def test_a_running_retry_that_overruns_is_alerted_as_its_job(aws: None) -> None:
+    cluster, world = Cluster(), World()
+    [retry] = cluster.run(
+        "nightly-report",
+        created=NOW - timedelta(hours=2),
+        started=NOW - timedelta(hours=2),
+        started_by="ecswatch-retry/2",
+    )
+    lineage = MemoryLineage()
+    lineage.record_lineage(retry, Lineage(root_task_arn="arn:root", attempt=2, of=3, job="nightly-report"))
+    watchdog = world.watchdog(jobs_config(), live_tasks("batch"))
+    watchdog._lineage = lineage
+
+    result = watchdog.run(NOW)
+
+    assert result.overruns == 1
+    [(channel, alert, _)] = world.chat.posts
+    assert (channel, alert.job) == ("#reports", "nightly-report")

@@ -262,6 +262,10 @@ class JobConfig:
     #: False for a task no job matches: it gets the defaults, named after its family.
     configured: bool = True
 
+    def run_task_network(self) -> dict[str, Any] | None:
+        """RunTask's networkConfiguration from the job's ``network``, if it has one."""
+        return self.network.run_task_network_configuration() if self.network is not None else None
+
 
 @dataclass(frozen=True)
 class JobDefaults:
@@ -282,10 +286,10 @@ class JobsConfig:
 
     def job_for(self, event: TaskEvent) -> JobConfig:
         """The matching job, or the defaults under the family's name: unknown tasks still get alerts."""
-        job = self.match(event)
-        if job is not None:
-            return job
-        family = event.task_definition.family
+        return self.match(event) or self.default_job(event.task_definition.family)
+
+    def default_job(self, family: str) -> JobConfig:
+        """What a task (or a launch) of no configured job gets: the defaults, under its family's name."""
         return JobConfig(
             name=family,
             match=MatchRule(family=family),

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from common.alerts import METRIC_PREFIX, Alert, Attempt, DatadogEvent, Link, MetricPoint
-from common.config import JobConfig, JobsConfig, MatchRule
+from common.config import JobConfig, JobsConfig
 from common.launches import (
     LaunchAttempt,
     cloudtrail_event_url,
@@ -70,7 +70,7 @@ class FailedLaunch:
 
     @property
     def happened_at(self) -> datetime:
-        return self.launch.event_time or datetime.now(UTC)
+        return self.launch.event_time
 
 
 def process_launch_event(
@@ -96,18 +96,7 @@ def process_launch_event(
 
 def job_for_launch(jobs: JobsConfig, launch: LaunchAttempt) -> JobConfig:
     """As :meth:`JobsConfig.job_for`: the matching job, or the defaults under the family's name."""
-    job = matching_job(jobs, launch)
-    if job is not None:
-        return job
-    family = launch.family or "unknown-task-definition"
-    return JobConfig(
-        name=family,
-        match=MatchRule(family=family),
-        slack_channel=jobs.defaults.slack_channel,
-        notify_on_success=jobs.defaults.notify_on_success,
-        retry=jobs.defaults.retry,
-        configured=False,
-    )
+    return matching_job(jobs, launch) or jobs.default_job(launch.family or "unknown-task-definition")
 
 
 # --------------------------------------------------------------------------- what people see
@@ -246,6 +235,8 @@ def retry_request_for_launch(
         task_definition_arn=task_definition,
         launch_type=launch.launch_type,
         capacity_provider=launch.capacity_providers[0] if launch.capacity_providers else None,
+        capacity_provider_strategy=_list_of_mappings(request.get("capacityProviderStrategy")),
+        propagate_tags=_str_or_none(request.get("propagateTags")) or "TASK_DEFINITION",
         platform_version=_str_or_none(request.get("platformVersion")),
         group=_str_or_none(request.get("group")),
         overrides=dict(overrides) if isinstance(overrides, Mapping) else {},
@@ -253,6 +244,12 @@ def retry_request_for_launch(
         or (dict(recorded_network) if isinstance(recorded_network, Mapping) else None),
         reason=f"launch failed: {failed.cause}",
     )
+
+
+def _list_of_mappings(value: object) -> list[dict[str, Any]] | None:
+    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+        return None
+    return [dict(item) for item in value] or None
 
 
 def _str_or_none(value: object) -> str | None:

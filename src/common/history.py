@@ -25,10 +25,12 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from common.alerts import FIRST_ATTEMPT, Alert, Attempt, DatadogEvent, alert_for, tags_for
 from common.analysis import Outcome, PhaseDurations
 from common.config import JobsConfig, SlowRunConfig
+from common.effects import run_each
 from common.notify import Notifier
 from common.pipeline import RunPhase, RunReport
 from common.ports import EventSink, OnceGuard, RunHistory, RunRecord
@@ -302,23 +304,18 @@ class HistoryRecorder:
         self, report: RunReport, attempt: Attempt, run: RunRecord, slow: SlowRun, *, slack: bool
     ) -> None:
         key = f"slow#{run.run_id}"
-        failure: Exception | None = None
-        steps: list[tuple[str, Callable[[], None]]] = []
+        steps: list[Callable[[], object]] = []
         events, notifier = self._events, self._notifier
         if events is not None:
-            steps.append((key, lambda: events.send_event(slow_run_event(report, attempt, run.job, slow))))
+            event = slow_run_event(report, attempt, run.job, slow)
+            steps.append(partial(self._guard.once, key, lambda: events.send_event(event)))
         if slack and notifier is not None:
-            steps.append((f"{key}#slack", lambda: self._note(notifier, report, attempt, run, slow)))
-        for step_key, action in steps:  # both tried even when one fails, like Notifier.publish
-            try:
-                self._guard.once(step_key, action)
-            except Exception as e:
-                failure = failure or e
-        if failure is not None:
-            raise failure
+            note = partial(self._note, notifier, report, attempt, run, slow)
+            steps.append(partial(self._guard.once, f"{key}#slack", note))
+        run_each(steps)  # both tried even when one fails, like Notifier.publish
 
     @staticmethod
     def _note(notifier: Notifier, report: RunReport, attempt: Attempt, run: RunRecord, slow: SlowRun) -> None:
-        alert = slow_run_alert(report, attempt, run.job, slow)
-        if not notifier.follow_up(attempt.root_task_arn or run.run_id, alert):
-            notifier.post(run.job, alert)
+        notifier.reply_or_post(
+            attempt.root_task_arn or run.run_id, slow_run_alert(report, attempt, run.job, slow)
+        )

@@ -164,7 +164,7 @@ class LaunchAttempt:
     """
 
     event_id: str
-    event_time: datetime | None
+    event_time: datetime
     region: str
     account: str
     cluster: str | None
@@ -361,11 +361,16 @@ def _invoked_by(identity: Mapping[str, Any], detail: Mapping[str, Any]) -> str |
     return source_ip if source_ip.endswith(".amazonaws.com") else None
 
 
-def _event_time(detail: Mapping[str, Any]) -> datetime | None:
+def _event_time(detail: Mapping[str, Any]) -> datetime:
+    """Required: CloudTrail always records it, and it places the failed run in the history (a
+    stand-in such as "now" would file each redelivery of the record under another key)."""
     try:
-        return parse_timestamp(detail.get("eventTime"))
+        moment = parse_timestamp(detail.get("eventTime"))
     except MalformedEvent as e:
         raise MalformedEvent(f"detail.eventTime: {e}") from e
+    if moment is None:
+        raise MalformedEvent("detail.eventTime is missing")
+    return moment
 
 
 def _failure(raw: object, index: int) -> PlacementFailure:

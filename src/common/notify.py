@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 
 from common.alerts import (
     FIRST_ATTEMPT,
@@ -32,6 +33,7 @@ from common.alerts import (
     metric_points,
     storm_alert,
 )
+from common.effects import run_each
 from common.pipeline import RunPhase, RunReport
 from common.ports import ChatPoster, EventSink, MessageRef, NotificationState, OnceGuard, RunSink, StormJoin
 from common.routing import Routing
@@ -78,14 +80,7 @@ class Notifier:
         self._run_all(self._steps(report, attempt))
 
     def _run_all(self, steps: list[tuple[str, Callable[[], None]]]) -> None:
-        failure: Exception | None = None
-        for key, action in steps:
-            try:
-                self._guard.once(key, action)
-            except Exception as e:
-                failure = failure or e
-        if failure is not None:
-            raise failure
+        run_each(partial(self._guard.once, key, action) for key, action in steps)
 
     def _steps(self, report: RunReport, attempt: Attempt) -> list[tuple[str, Callable[[], None]]]:
         steps: list[tuple[str, Callable[[], None]]] = []
@@ -121,15 +116,22 @@ class Notifier:
         """News about a run already alerted: reply in its thread, optionally refresh the parent message.
 
         Returns False when there is no thread to follow (never alerted, or webhook mode).
+        The parent is refreshed first: an update can be repeated, a reply cannot, so when either
+        fails the redelivery repeats the update and posts the reply once.
         """
         chat, state = self._chat, self._state
         ref = state.thread_for(run_key) if state else None
         if chat is None or ref is None or not ref.ts:
             return False
-        chat.post(ref.channel, alert, thread=ref)
         if update_parent is not None and ref.own:
             chat.update(ref, update_parent)
+        chat.post(ref.channel, alert, thread=ref)
         return True
+
+    def reply_or_post(self, run_key: str, alert: Alert, *, update_parent: Alert | None = None) -> None:
+        """News that must reach someone: in the run's thread, else alone in the job's channel."""
+        if not self.follow_up(run_key, alert, update_parent=update_parent):
+            self.post(alert.job, alert)
 
     def post(self, job: str, alert: Alert) -> MessageRef | None:
         """A standalone message to the job's channel (news with no thread to go into)."""
@@ -159,7 +161,7 @@ class Notifier:
 
             def to_slack() -> None:
                 if reply_to is None or not self.follow_up(reply_to, alert, update_parent=parent):
-                    self._post_and_remember(chat, channel, alert)
+                    self._post_and_remember(chat, channel, alert)  # remembered: a recovery threads here
 
             steps.append((f"slack#{key}", to_slack))
         self._run_all(steps)

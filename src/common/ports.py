@@ -24,6 +24,10 @@ class TransientError(Exception):
     """An outside system failed in a way that may pass (throttling, 5xx, timeout): redeliver the message."""
 
 
+class LaunchNotStarted(TransientError):
+    """RunTask itself failed for a passing reason (throttling, no capacity): the task was not started."""
+
+
 class DeliveryError(Exception):
     """An outside system refused for a reason that will not pass by itself (bad token, unknown channel).
 

@@ -173,7 +173,7 @@ class RetryRequest:
             platform_version=launch.platform_version,
             group=launch.group,
             overrides=launch.run_task_overrides(),
-            network_configuration=job.network.run_task_network_configuration() if job.network else None,
+            network_configuration=job.run_task_network(),
             reason=reason,
             trigger=CHAIN_TRIGGER,
             capacity_provider_strategy=launch.run_task_capacity_provider_strategy() or None,

@@ -18,10 +18,12 @@ The Slack story of a run lives in the thread of its first alert:
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
+
+from aws_lambda_powertools import Logger
 
 from common.alerts import Alert, Attempt, alert_for
 from common.chains import (
@@ -34,18 +36,23 @@ from common.chains import (
     starting_news,
 )
 from common.config import JobConfig, JobsConfig, RetryAction
+from common.effects import run_each
 from common.failed_launches import (
     FailedLaunch,
     job_for_launch,
     launch_alert,
     launch_datadog_event,
     launch_metric_points,
+    launch_record,
     retry_request_for_launch,
 )
+from common.history import HistoryRecorder
 from common.model import TaskEvent
 from common.notify import Notifier
 from common.pipeline import RunPhase, RunReport
 from common.ports import (
+    DeliveryError,
+    LaunchNotStarted,
     LaunchResult,
     Lineage,
     LineageStore,
@@ -53,10 +60,13 @@ from common.ports import (
     OnceGuard,
     RetryScheduler,
     TaskRunner,
+    TransientError,
 )
 from common.render import human_duration
 from common.retry_policy import RetryDecision, backoff_delay, decide
 from common.retry_request import CHAIN_TRIGGER, RetryRequest, launched_by_ecswatch
+
+logger = Logger(child=True)
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,7 @@ class RunCoordinator:
         scheduler: RetryScheduler | None = None,
         runner: TaskRunner | None = None,
         network: NetworkDiscovery | None = None,
+        history: HistoryRecorder | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._notifier = notifier
@@ -87,7 +98,10 @@ class RunCoordinator:
         self._scheduler = scheduler
         self._runner = runner
         self._network = network
-        self._rng = rng or random.SystemRandom()
+        self._history = history
+        #: Backoff jitter. By default seeded with the run's key, so a redelivery that tells of a
+        #: retry already scheduled names the delay it was scheduled with.
+        self._rng = rng
 
     # ------------------------------------------------------------------ task events
 
@@ -99,11 +113,14 @@ class RunCoordinator:
         attempt = _attempt(report, lineage, job)
         decision = None
         if report.phase is RunPhase.STOPPED and report.outcome is not None:
-            decision = decide(report, job.retry, attempt.number, rng=self._rng)
+            decision = decide(report, job.retry, attempt.number, rng=self._jitter(report.key))
         attempt = self._in_chain(report, job, lineage, attempt, decision)
-        self._notifier.publish(report, attempt)
+        steps: list[Callable[[], object]] = [partial(self._notifier.publish, report, attempt)]
         if decision is not None:
-            self._after_stop(report, job, attempt, decision, lineage)
+            steps.append(partial(self._after_stop, report, job, attempt, decision, lineage))
+        if self._history is not None:
+            steps.append(partial(self._history.record_run, report, attempt, job=report.job))
+        run_each(steps)
         return RunResult(attempt=attempt, decision=decision, job=report.job)
 
     def _after_stop(
@@ -158,21 +175,32 @@ class RunCoordinator:
         policy when the failure may pass (capacity, throttling); its retries thread under its alert."""
         job = self._jobs.job(failed.job) or job_for_launch(self._jobs, failed.launch)
         attempt = Attempt(number=1, of=job.retry.attempts, root_task_arn=failed.run_id)
-        self._notifier.announce(
-            failed.key,
-            launch_alert(failed, attempt),
-            event=launch_datadog_event(failed, attempt),
-            points=launch_metric_points(failed, attempt),
-        )
         decision = self._launch_decision(failed, job)
+        steps: list[Callable[[], object]] = [
+            partial(
+                self._notifier.announce,
+                failed.key,
+                launch_alert(failed, attempt),
+                event=launch_datadog_event(failed, attempt),
+                points=launch_metric_points(failed, attempt),
+            )
+        ]
+        request = None
         if decision.action is RetryAction.RETRY and self._scheduler is not None:
             request = retry_request_for_launch(
-                failed, job, attempt=2, of=attempt.of, network=self._configured_network(job)
+                failed, job, attempt=2, of=attempt.of, network=job.run_task_network()
             )
-            if request is not None:
-                delay = decision.delay_seconds or 0
-                self._guard.once(f"retry#{failed.key}", lambda: self._schedule_launch_retry(request, delay))
-        return RunResult(attempt=attempt, decision=decision)
+        if request is not None:
+            retry, delay = request, decision.delay_seconds or 0
+            steps.append(
+                partial(
+                    self._guard.once, f"retry#{failed.key}", lambda: self._schedule_launch_retry(retry, delay)
+                )
+            )
+        if self._history is not None:
+            steps.append(partial(self._history.record, launch_record(failed, attempt)))
+        run_each(steps)
+        return RunResult(attempt=attempt, decision=decision, job=failed.job)
 
     def _launch_decision(self, failed: FailedLaunch, job: JobConfig) -> RetryDecision:
         if not failed.retryable:
@@ -181,7 +209,7 @@ class RunCoordinator:
             return RetryDecision(RetryAction.EXIT, "the job is not retried (retry.attempts is 1)")
         if failed.launch.request is None:
             return RetryDecision(RetryAction.EXIT, "CloudTrail did not record the request to repeat")
-        delay = backoff_delay(job.retry.backoff, 1, self._rng)
+        delay = backoff_delay(job.retry.backoff, 1, self._jitter(failed.key))
         return RetryDecision(
             RetryAction.RETRY, "launch failures are retried", delay_seconds=delay, next_attempt=2
         )
@@ -199,10 +227,6 @@ class RunCoordinator:
         )
         self._notifier.follow_up(request.root_task_arn, news)
 
-    @staticmethod
-    def _configured_network(job: JobConfig) -> Mapping[str, Any] | None:
-        return job.network.run_task_network_configuration() if job.network is not None else None
-
     # ------------------------------------------------------------------ the launcher
 
     def launch(self, request: RetryRequest) -> LaunchResult | None:
@@ -215,9 +239,7 @@ class RunCoordinator:
         assert self._runner is not None, "the launcher needs a task runner"
         if request.trigger == CHAIN_TRIGGER:
             return self._launch_chained(request)
-        result = self._runner.run(
-            request
-        )  # TransientError propagates: SQS redelivers, RunTask's token dedupes
+        result = self._run_task(request)
         attempt = Attempt(number=request.attempt, of=request.of, root_task_arn=request.root_task_arn)
         if result.task_arn:
             lineage = Lineage(
@@ -232,7 +254,12 @@ class RunCoordinator:
             )
             self._lineage.record_lineage(result.task_arn, lineage)
             news = _launch_news(request, attempt, f"attempt {attempt.label} started", "info", result.task_arn)
-            self._notifier.follow_up(request.root_task_arn, news)
+            try:
+                self._notifier.follow_up(request.root_task_arn, news)
+            except (TransientError, DeliveryError) as e:
+                # The task runs; the attempt's stop will be told in the thread. Failing here would
+                # make the redelivery's last try say the retry "could not be launched".
+                logger.warning("retry started; its thread reply was not posted", extra={"error": str(e)})
             return result
         why = result.failure or "RunTask started no task"
         self._tell(
@@ -240,6 +267,16 @@ class RunCoordinator:
             _launch_news(request, attempt, f"retry {attempt.label} could not be launched", "error", why),
         )
         return result
+
+    def _run_task(self, request: RetryRequest) -> LaunchResult:
+        """RunTask; a passing failure becomes LaunchNotStarted (SQS redelivers, the token dedupes)."""
+        assert self._runner is not None, "the launcher needs a task runner"
+        try:
+            return self._runner.run(request)
+        except LaunchNotStarted:
+            raise
+        except TransientError as e:
+            raise LaunchNotStarted(str(e)) from e
 
     def abandon(self, request: RetryRequest, error: str, tries: int) -> None:
         """The launcher's last try failed for a passing reason (capacity, throttling): say so once,
@@ -261,8 +298,7 @@ class RunCoordinator:
 
     def _tell(self, request: RetryRequest, news: Alert) -> None:
         parent = replace(news, title=f"{request.job} gave up: {news.title.removeprefix(request.job + ' ')}")
-        if not self._notifier.follow_up(request.root_task_arn, news, update_parent=parent):
-            self._notifier.post(request.job, news)
+        self._notifier.reply_or_post(request.root_task_arn, news, update_parent=parent)
 
     def manual_retry(self, event: TaskEvent) -> LaunchResult | None:
         """`ecswatch retry <task>`: the same parameters, the next attempt number, the same thread."""
@@ -325,7 +361,7 @@ class RunCoordinator:
 
     def _launch_chained(self, request: RetryRequest) -> LaunchResult:
         assert self._runner is not None, "the launcher needs a task runner"
-        result = self._runner.run(request)  # TransientError propagates: SQS redelivers, the token dedupes
+        result = self._run_task(request)
         if result.task_arn:
             self._lineage.record_lineage(result.task_arn, lineage_of_chained(request, result.task_arn))
             return result
@@ -334,18 +370,26 @@ class RunCoordinator:
 
     def _chain_not_started(self, request: RetryRequest, why: str) -> None:
         """In the thread of the run that should have started it, else in the job's own channel."""
-        news = not_started_news(request, why)
-        if not self._notifier.follow_up(request.root_task_arn, news):
-            self._notifier.post(request.job, news)
+        self._notifier.reply_or_post(request.root_task_arn, not_started_news(request, why))
 
     # ------------------------------------------------------------------ helpers
+
+    def _jitter(self, key: str) -> random.Random:
+        """The injected generator (tests), else one seeded with the run's key: a redelivery draws
+        the same delay as the first delivery did."""
+        return self._rng or random.Random(key)  # noqa: S311 -- backoff jitter, not cryptography
 
     def _lineage_of(self, event: TaskEvent) -> Lineage | None:
         """Only tasks ecswatch launched (a retry or a chained job) have lineage: any other task is
         the first attempt of its own run, and costs no read."""
         if not launched_by_ecswatch(event.started_by):
             return None
-        return self._lineage.lineage_of(event.task.arn)
+        lineage = self._lineage.lineage_of(event.task.arn)
+        if lineage is None:
+            # The launcher records lineage right after RunTask answers; until it has, this task would
+            # pass for the first attempt of a new run (a second alert, a second retry sequence).
+            raise TransientError(f"lineage of {event.task.arn} is not recorded yet; retry later")
+        return lineage
 
     def _job(self, report: RunReport) -> JobConfig:
         return self._jobs.job(report.job) or self._jobs.job_for(report.event)
@@ -356,7 +400,7 @@ class RunCoordinator:
         """The job config wins; then the network that launched this attempt (retries and chains);
         then the EventBridge rule that started the first run."""
         if job.network is not None:
-            return job.network.run_task_network_configuration()
+            return job.run_task_network()
         if lineage is not None and lineage.network is not None:
             return lineage.network
         if self._network is not None:

@@ -55,6 +55,8 @@ class Settings:
     retry_queue_arn: str = ""
     #: RETRY_SCHEDULER_ROLE_ARN — role EventBridge Scheduler assumes for retries delayed over 15 minutes.
     retry_scheduler_role_arn: str = ""
+    #: RETRY_DLQ_ARN — where a retry schedule's request goes if Scheduler cannot deliver it.
+    retry_dlq_arn: str = ""
     #: RETRY_MAX_RECEIVES — the retry queue's maxReceiveCount: on that receive the launcher gives up
     #: on a RunTask that keeps failing for a passing reason, alerts, and lets the request go to the DLQ.
     retry_max_receives: int = 5
@@ -90,6 +92,7 @@ class Settings:
             retry_queue_url=env.get("RETRY_QUEUE_URL", "").strip(),
             retry_queue_arn=env.get("RETRY_QUEUE_ARN", "").strip(),
             retry_scheduler_role_arn=env.get("RETRY_SCHEDULER_ROLE_ARN", "").strip(),
+            retry_dlq_arn=env.get("RETRY_DLQ_ARN", "").strip(),
             retry_max_receives=_int(env, "RETRY_MAX_RECEIVES", 5, low=1, high=1000),
             jobs_config_path=env.get("JOBS_CONFIG_PATH", "").strip() or str(BUNDLED_JOBS_CONFIG),
             storm_window_seconds=_int(env, "STORM_WINDOW_SECONDS", 300, low=0, high=86_400),

@@ -54,6 +54,7 @@ from common.model import TaskEvent
 from common.notify import Notifier
 from common.ports import (
     FoundSchedule,
+    LineageStore,
     LiveTasks,
     OnceGuard,
     RunHistory,
@@ -63,6 +64,7 @@ from common.ports import (
     WatchdogState,
 )
 from common.render import human_duration
+from common.retry_request import launched_by_ecswatch
 from common.schedule import Schedule, ScheduleError, missed_run, parse_schedule
 from common.taskdef import TaskDefinition
 from common.watchdog_alerts import (
@@ -128,8 +130,20 @@ def is_watched_task(task: TaskEvent, *, include_service_tasks: bool) -> bool:
     return include_service_tasks or not task.is_service_task
 
 
+def job_of(task: TaskEvent, jobs: JobsConfig, named: Mapping[str, str] | None = None) -> JobConfig | None:
+    """The configured job of a task: from its lineage when ecswatch launched it (``named``, task ARN
+    -> job: a retry's startedBy no longer matches the job's rules), else from the match rules."""
+    name = (named or {}).get(task.task.arn)
+    return jobs.job(name) if name is not None else jobs.match(task)
+
+
 def find_overruns(
-    tasks: Iterable[TaskEvent], jobs: JobsConfig, now: datetime, *, include_service_tasks: bool = False
+    tasks: Iterable[TaskEvent],
+    jobs: JobsConfig,
+    now: datetime,
+    *,
+    include_service_tasks: bool = False,
+    named: Mapping[str, str] | None = None,
 ) -> list[Overrun]:
     """Running tasks of configured jobs whose run time is more than the job's max_run_time.
 
@@ -140,7 +154,7 @@ def find_overruns(
         started = task.timeline.started
         if started is None or not is_watched_task(task, include_service_tasks=include_service_tasks):
             continue
-        job = jobs.match(task)
+        job = job_of(task, jobs, named)
         if job is None or job.max_run_time_seconds is None:
             continue
         ran = (now - started).total_seconds()
@@ -156,6 +170,7 @@ def find_stuck_starts(
     *,
     default_limit_seconds: int,
     include_service_tasks: bool = False,
+    named: Mapping[str, str] | None = None,
 ) -> list[StuckStart]:
     """Tasks created but not started for longer than their job's max_start_time (or the default)."""
     found = []
@@ -168,7 +183,7 @@ def find_stuck_starts(
             or not is_watched_task(task, include_service_tasks=include_service_tasks)
         ):
             continue
-        job = jobs.job_for(task)
+        job = job_of(task, jobs, named) or jobs.job_for(task)
         limit = job.max_start_time_seconds or default_limit_seconds
         waited = (now - created).total_seconds()
         if waited > limit:
@@ -338,6 +353,7 @@ class Watchdog:
         schedules: ScheduleFinder | None = None,
         history: RunHistory | None = None,
         state: WatchdogState | None = None,
+        lineage: LineageStore | None = None,
     ) -> None:
         self._jobs = jobs
         self._live = live
@@ -348,6 +364,7 @@ class Watchdog:
         self._schedules = schedules
         self._history = history
         self._state = state
+        self._lineage = lineage
 
     def register_lambda_context(self, context: object) -> None:
         self._notifier.register_lambda_context(context)
@@ -358,8 +375,9 @@ class Watchdog:
         result.tasks = len(scan.tasks)
         result.problems.extend(scan.problems)
         options = self._options
+        named = self._launched_by_ecswatch(scan.tasks, result)
         for overrun in find_overruns(
-            scan.tasks, self._jobs, now, include_service_tasks=options.include_service_tasks
+            scan.tasks, self._jobs, now, include_service_tasks=options.include_service_tasks, named=named
         ):
             self._overrun(overrun, now, result)
         for stuck in find_stuck_starts(
@@ -368,11 +386,29 @@ class Watchdog:
             now,
             default_limit_seconds=options.stuck_start_seconds,
             include_service_tasks=options.include_service_tasks,
+            named=named,
         ):
             self._stuck(stuck, now, result)
         if self._history is not None and self._state is not None:
-            self._check_schedules(scan.tasks, now, result, self._history, self._state)
+            self._check_schedules(scan.tasks, now, result, self._history, self._state, named=named)
         return result
+
+    def _launched_by_ecswatch(self, tasks: Iterable[TaskEvent], result: WatchdogResult) -> dict[str, str]:
+        """Task ARN -> job of the live retries and chained runs (few: one lineage read each)."""
+        named: dict[str, str] = {}
+        if self._lineage is None:
+            return named
+        for task in tasks:
+            if not launched_by_ecswatch(task.started_by):
+                continue
+            try:
+                lineage = self._lineage.lineage_of(task.task.arn)
+            except Exception as e:
+                result.problems.append(f"{task.task.arn}: lineage not read: {e}")
+                continue
+            if lineage is not None:
+                named[task.task.arn] = lineage.job
+        return named
 
     # ------------------------------------------------------------------ tasks
 
@@ -418,13 +454,15 @@ class Watchdog:
         result: WatchdogResult,
         history: RunHistory,
         state: WatchdogState,
+        *,
+        named: Mapping[str, str] | None = None,
     ) -> None:
         try:
             watches = dict(state.schedule_watches())
         except Exception as e:
             result.problems.append(f"schedules not checked: cannot read the watchdog state: {e}")
             return
-        alive = _alive_since(tasks, self._jobs)
+        alive = _alive_since(tasks, self._jobs, named)
 
         def latest_start(job: str, since: datetime) -> datetime | None:
             runs = history.runs(job, since=since, limit=1)
@@ -469,9 +507,11 @@ class Watchdog:
         job = verdict.expectation.job.name
         key = f"{job}#{verdict.expected.isoformat()}"
         if isinstance(verdict, RanAgain):
+            problems = len(result.problems)
             posted = self._once(result, f"recovered#{key}", lambda: self._post_recovery(verdict, now))
             result.recovered += posted
-            self._try(result, lambda: state.close_miss(job, verdict.expected))
+            if len(result.problems) == problems:  # posted now or before: only then is the miss over
+                self._try(result, lambda: state.close_miss(job, verdict.expected))
             return
         # A new miss is remembered first: if the alert then fails, the next invocation finds the
         # open miss and sends it (as StillMissing), instead of computing a later expected time.
@@ -523,11 +563,13 @@ class Watchdog:
         return True
 
 
-def _alive_since(tasks: Iterable[TaskEvent], jobs: JobsConfig) -> Mapping[str, datetime]:
+def _alive_since(
+    tasks: Iterable[TaskEvent], jobs: JobsConfig, named: Mapping[str, str] | None = None
+) -> Mapping[str, datetime]:
     """The newest ``createdAt`` of each configured job's live tasks."""
     newest: dict[str, datetime] = {}
     for task in tasks:
-        job, created = jobs.match(task), task.timeline.created
+        job, created = job_of(task, jobs, named), task.timeline.created
         if job is not None and created is not None:
             newest[job.name] = max(created, newest.get(job.name, created))
     return newest

@@ -24,8 +24,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from common.adapters.ecs_runner import task_event_from_description
 from common.adapters.factory import Dependencies, build_dependencies
-from common.model import MalformedEvent, parse_task_event
-from common.ports import DeliveryError, LaunchResult, TransientError
+from common.model import MalformedEvent, TaskRef, parse_task_event
+from common.ports import DeliveryError, LaunchNotStarted, LaunchResult, TransientError
 from common.retry_request import RetryRequest
 from common.settings import Settings
 
@@ -33,7 +33,11 @@ warnings.filterwarnings("ignore", message="No application metrics to publish", c
 
 logger = Logger()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# A request that failed for now (no capacity, throttling) is reported as a batch item failure and
+# comes back after its backoff: expected, so a batch that failed as a whole is not a Lambda error
+# (which would trip RetryLauncherErrorsAlarm on every capacity shortage). The retry DLQ alarm and
+# the thread's "could not be launched" tell of the requests that were given up.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @cache
@@ -90,9 +94,17 @@ def give_up(record: SQSRecord, request: RetryRequest, error: TransientError) -> 
     deps = dependencies()
     tries = int(record.attributes.approximate_receive_count or 1)
     if tries >= deps.settings.retry_max_receives:
-        logger.error("retry could not be launched; giving up", extra={"error": str(error), "tries": tries})
-        deps.coordinator.abandon(request, str(error), tries)
-        metrics.add_metric(name="RetryLaunchFailures", unit="Count", value=1)
+        if isinstance(error, LaunchNotStarted):  # only then is "could not be launched" true
+            logger.error(
+                "retry could not be launched; giving up", extra={"error": str(error), "tries": tries}
+            )
+            deps.coordinator.abandon(request, str(error), tries)
+            metrics.add_metric(name="RetryLaunchFailures", unit="Count", value=1)
+        else:
+            logger.error(
+                "retry request failed on its last receive; it goes to the retry dead-letter queue",
+                extra={"error": str(error), "tries": tries},
+            )
         return
     delay = redelivery_delay(tries)
     logger.warning(
@@ -111,7 +123,8 @@ def redelivery_delay(tries: int) -> int:
 def manual_retry(task_arn: str) -> dict[str, Any]:
     """Describe the task, read it like a stop event, launch its next attempt."""
     deps = dependencies()
-    region, account = task_arn.split(":")[3], task_arn.split(":")[4]
+    ref = TaskRef.from_arns(task_arn, None)  # MalformedEvent names what is wrong with the ARN
+    region, account = ref.region, ref.account
     task = deps.runner.describe_task(region, task_arn)
     if task is None:
         raise MalformedEvent(f"no such task (or it expired from ECS): {task_arn}")

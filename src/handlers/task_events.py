@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from common.adapters.factory import Dependencies, build_dependencies
-from common.failed_launches import FailedLaunch, launch_record, process_launch_event
+from common.failed_launches import FailedLaunch, process_launch_event
 from common.launches import is_runtask_call
 from common.model import MalformedEvent
 from common.pipeline import RunReport, Skipped, process_task_event
@@ -54,13 +54,7 @@ def handle_event(raw: Any) -> RunReport | FailedLaunch | Skipped:
     logger.append_keys(task_arn=result.event.task.arn, job=result.job)
     for sink in deps.sinks:
         sink.publish(result)
-    run = deps.coordinator.handle(result)
-    if deps.recorder is not None:
-        recorded = deps.recorder.record_run(result, run.attempt, job=run.job)
-        if recorded.slow is not None:
-            logger.warning(
-                "slow run", extra={"run_time": recorded.slow.run_time, "usual": recorded.slow.median}
-            )
+    deps.coordinator.handle(result)  # alerts, retries, chained jobs and the history record
     return result
 
 
@@ -73,9 +67,7 @@ def handle_launch(deps: Dependencies, raw: Any) -> FailedLaunch | Skipped:
     logger.append_keys(run_id=result.run_id, job=result.job)
     logger.warning("launch failed: no task was created", extra={"cause": result.cause})
     metrics.add_metric(name="FailedLaunches", unit="Count", value=1)
-    run = deps.coordinator.handle_launch(result)
-    if deps.recorder is not None:
-        deps.recorder.record(launch_record(result, run.attempt))
+    deps.coordinator.handle_launch(result)
     return result
 
 

@@ -64,6 +64,7 @@ def build_dependencies(
     notifier = build_notifier(settings, clients, jobs, guard=guard, metrics=metrics)
     runner = EcsTaskRunner(lambda region: clients.get("ecs", region))
     retry_queue = build_retry_queue(settings, clients)
+    recorder = build_recorder(settings, clients, jobs, guard=guard, notifier=notifier)
     return Dependencies(
         settings=settings,
         clients=clients,
@@ -72,12 +73,19 @@ def build_dependencies(
         notifier=notifier,
         jobs=jobs,
         coordinator=build_coordinator(
-            settings, clients, jobs, notifier=notifier, guard=guard, runner=runner, scheduler=retry_queue
+            settings,
+            clients,
+            jobs,
+            notifier=notifier,
+            guard=guard,
+            runner=runner,
+            scheduler=retry_queue,
+            history=recorder,
         ),
         runner=runner,
         retry_queue=retry_queue,
         sinks=[LogSink()],
-        recorder=build_recorder(settings, clients, jobs, guard=guard, notifier=notifier),
+        recorder=recorder,
     )
 
 
@@ -111,6 +119,7 @@ def build_coordinator(
     guard: OnceGuard,
     runner: EcsTaskRunner,
     scheduler: RetryQueueScheduler | None,
+    history: HistoryRecorder | None = None,
 ) -> RunCoordinator:
     """Retries need the state table (lineage) and the retry queue; without them runs are only reported."""
 
@@ -126,6 +135,7 @@ def build_coordinator(
         scheduler=scheduler,
         runner=runner,
         network=RuleNetworkDiscovery(lambda region: clients.get("events", region)),
+        history=history,
     )
 
 
@@ -138,6 +148,7 @@ def build_retry_queue(settings: Settings, clients: ClientCache) -> RetryQueueSch
         scheduler_client=clients.lazy("scheduler") if settings.retry_scheduler_role_arn else None,
         scheduler_role_arn=settings.retry_scheduler_role_arn or None,
         queue_arn=settings.retry_queue_arn or None,
+        dead_letter_arn=settings.retry_dlq_arn or None,
     )
 
 
@@ -235,4 +246,5 @@ def build_watchdog(
             else None
         ),
         state=DynamoWatchdogState(clients.lazy("dynamodb"), table) if table else None,
+        lineage=DynamoNotificationState(clients.lazy("dynamodb"), table) if table else None,
     )

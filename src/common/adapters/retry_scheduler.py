@@ -29,6 +29,7 @@ from common.retry_request import RetryRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
+    from mypy_boto3_scheduler.type_defs import TargetTypeDef
     from mypy_boto3_sqs import SQSClient
 
 logger = Logger(child=True)
@@ -73,6 +74,7 @@ class RetryQueueScheduler:
         scheduler_client: EventBridgeSchedulerClient | None = None,
         scheduler_role_arn: str | None = None,
         queue_arn: str | None = None,
+        dead_letter_arn: str | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._sqs = sqs_client
@@ -80,6 +82,7 @@ class RetryQueueScheduler:
         self._scheduler = scheduler_client
         self._role_arn = scheduler_role_arn
         self._queue_arn = queue_arn
+        self._dead_letter_arn = dead_letter_arn
         self._clock = clock
         self.sent = 0
         self.scheduled = 0
@@ -135,7 +138,7 @@ class RetryQueueScheduler:
                 ScheduleExpression=at_expression(self._clock() + timedelta(seconds=delay)),
                 ScheduleExpressionTimezone="UTC",
                 FlexibleTimeWindow={"Mode": "OFF"},
-                Target={"Arn": queue_arn, "RoleArn": role_arn, "Input": request.to_json()},
+                Target=self._target(queue_arn, role_arn, request),
                 ActionAfterCompletion="DELETE",
                 # botocore would fill in a random token; the request's own makes a resent call a no-op.
                 ClientToken=request.client_token,
@@ -148,6 +151,14 @@ class RetryQueueScheduler:
         except BotoCoreError as e:
             raise TransientError(f"CreateSchedule {name}: {e}") from e
         return name
+
+    def _target(self, queue_arn: str, role_arn: str, request: RetryRequest) -> TargetTypeDef:
+        """The retry queue; if Scheduler cannot deliver (a changed queue policy, a deleted role),
+        the request goes to the retry DLQ instead of vanishing with the one-time schedule."""
+        target: TargetTypeDef = {"Arn": queue_arn, "RoleArn": role_arn, "Input": request.to_json()}
+        if self._dead_letter_arn:
+            target["DeadLetterConfig"] = {"Arn": self._dead_letter_arn}
+        return target
 
     def _scheduler_config(self, delay: int) -> tuple[EventBridgeSchedulerClient, str, str]:
         missing = []
