@@ -26,6 +26,8 @@ from common.adapters.clients import ClientCache
 from common.adapters.ecs_runner import (
     EcsTaskRunner,
     RuleNetworkDiscovery,
+    ScheduleNetworkDiscovery,
+    StartedByNetworkDiscovery,
     retry_tags,
     run_task_network,
     task_event_from_description,
@@ -981,3 +983,69 @@ def test_a_refused_schedule_is_a_delivery_error_naming_the_fix(
 
     with pytest.raises(DeliveryError, match=re.escape(hint)):
         scheduler(clients).schedule(retry_request(), 3600)
+
+
+# --- the EventBridge Scheduler schedule's network -----------------------------------------------------
+
+
+def put_schedule(name: str, network: dict[str, Any] | None) -> None:
+    ecs: dict[str, Any] = {"TaskDefinitionArn": TASK_DEFINITION_ARN, "LaunchType": "FARGATE"}
+    if network is not None:
+        ecs["NetworkConfiguration"] = {"awsvpcConfiguration": network["awsvpcConfiguration"]}
+    boto3.client("scheduler", region_name=REGION).create_schedule(
+        Name=name,
+        ScheduleExpression="cron(0 * * * ? *)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/batch",
+            "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/data-sync-scheduler",
+            "EcsParameters": ecs,
+        },
+    )
+
+
+def schedules(clients: ClientCache) -> ScheduleNetworkDiscovery:
+    return ScheduleNetworkDiscovery(lambda region: clients.get("scheduler", region))
+
+
+def test_the_network_of_the_schedule_that_started_a_task_is_read_in_run_task_shape(
+    aws: None, clients: ClientCache
+) -> None:
+    put_schedule("data-sync-hourly", EVENTS_NETWORK)
+
+    network = schedules(clients).network_for(REGION, "chronos-schedule/data-sync-hourly")
+
+    assert network == NETWORK
+
+
+def test_a_schedule_name_cut_at_36_characters_is_found_by_its_beginning(
+    aws: None, clients: ClientCache
+) -> None:
+    put_schedule("warehouse-nightly-load-eu-west-1", EVENTS_NETWORK)
+    cut = "chronos-schedule/warehouse-nightly-load-eu-west-1"[:36]
+
+    network = schedules(clients).network_for(REGION, cut)
+
+    assert network == NETWORK
+
+
+def test_a_schedule_read_once_serves_a_burst_of_retries(aws: None, clients: ClientCache) -> None:
+    put_schedule("data-sync-hourly", EVENTS_NETWORK)
+    adapter = schedules(clients)
+
+    for _ in range(3):
+        adapter.network_for(REGION, "chronos-schedule/data-sync-hourly")
+
+    assert adapter.calls == 1
+
+
+def test_the_network_comes_from_the_rule_or_the_schedule_whichever_started_the_task(
+    aws: None, clients: ClientCache
+) -> None:
+    put_rule(RULE, ecs_target("report", TASK_DEFINITION_ARN, EVENTS_NETWORK))
+    put_schedule("data-sync-hourly", EVENTS_NETWORK)
+    either = StartedByNetworkDiscovery(discovery(clients), schedules(clients))
+
+    assert either.network_for(REGION, f"events-rule/{RULE}") == NETWORK
+    assert either.network_for(REGION, "chronos-schedule/data-sync-hourly") == NETWORK
+    assert either.network_for(REGION, "ecs-svc/123") is None

@@ -811,15 +811,15 @@ def test_the_retry_launcher_reads_exactly_the_secrets_the_task_events_function_r
 @pytest.mark.parametrize(
     ("function", "expected"),
     [
-        ("TaskEventsFunction", ["ecs:DescribeTaskDefinition", "events:ListRules"]),
-        (LAUNCHER, ["events:ListRules"]),
+        ("TaskEventsFunction", ["ecs:DescribeTaskDefinition", "events:ListRules", "scheduler:ListSchedules"]),
+        (LAUNCHER, ["events:ListRules", "scheduler:ListSchedules"]),
     ],
 )
 def test_only_actions_without_resource_level_permissions_act_on_every_resource(
     function: str, expected: list[str]
 ) -> None:
-    """IAM accepts only "*" for ecs:DescribeTaskDefinition and events:ListRules (Service
-    Authorization Reference); every other action is scoped."""
+    """IAM accepts only "*" for ecs:DescribeTaskDefinition, events:ListRules and
+    scheduler:ListSchedules (Service Authorization Reference); every other action is scoped."""
     wildcard = [s for s in function_statements(EVERYTHING_GIVEN, function) if s["Resource"] == "*"]
 
     assert [s["Action"] for s in wildcard] == expected
@@ -1263,3 +1263,10 @@ def test_retries_may_find_a_rule_whose_name_startedby_cut(function: str) -> None
     (statement,) = statements_with(Stack(), "events:ListRules", function)
 
     assert statement["Resource"] == "*"
+
+
+@pytest.mark.parametrize("function", ["TaskEventsFunction", LAUNCHER])
+def test_retries_may_read_the_schedule_that_started_a_task(function: str) -> None:
+    (statement,) = statements_with(Stack(), "scheduler:GetSchedule", function)
+
+    assert statement["Resource"] == f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/*/*"

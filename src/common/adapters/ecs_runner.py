@@ -28,7 +28,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from common.adapters.aws import error_code
-from common.launches import RULE_PREFIX, STARTED_BY_LIMIT
+from common.launches import RULE_PREFIX, SCHEDULE_PREFIX, STARTED_BY_LIMIT
 from common.model import ECS_SOURCE, TASK_STATE_CHANGE, TaskRef
 from common.ports import DeliveryError, LaunchResult, TransientError
 from common.retry_request import CHAIN_TRIGGER, RetryRequest
@@ -36,6 +36,7 @@ from common.retry_request import CHAIN_TRIGGER, RetryRequest
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
 
 logger = Logger(child=True)
 
@@ -436,3 +437,105 @@ def _family(task_definition: str) -> str:
     name = task_definition.rsplit("task-definition/", 1)[-1]
     family, sep, revision = name.rpartition(":")
     return family if sep and revision.isdigit() else name
+
+
+# --- the EventBridge Scheduler schedule's network ------------------------------------------------------
+
+
+class ScheduleNetworkDiscovery:
+    """The networkConfiguration of the EventBridge Scheduler schedule that started a task
+    (startedBy ``chronos-schedule/<schedule>``), as :class:`RuleNetworkDiscovery` does for rules.
+
+    Only 19 characters of a schedule's name fit in startedBy's 36, so a cut name is looked up
+    by prefix (ListSchedules) and taken when exactly one schedule begins with it. Read once per
+    (region, name) for the container's life, "none" included.
+    """
+
+    def __init__(self, client_for_region: Callable[[str], EventBridgeSchedulerClient]) -> None:
+        self._client_for_region = client_for_region
+        self._cache: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._lock = threading.Lock()
+        #: Scheduler API calls made (each page counts).
+        self.calls = 0
+
+    def network_for(
+        self, region: str, started_by: str | None, task_definition_arn: str | None = None
+    ) -> Mapping[str, Any] | None:
+        if not started_by or not started_by.startswith(SCHEDULE_PREFIX) or started_by == SCHEDULE_PREFIX:
+            return None
+        name = started_by[len(SCHEDULE_PREFIX) :]
+        key = (region, name)
+        with self._lock:
+            if key in self._cache:
+                return _plain(self._cache[key]) if self._cache[key] else None
+        found = self._discover(region, name, maybe_cut=len(started_by) == STARTED_BY_LIMIT)
+        with self._lock:
+            self._cache[key] = found
+        return _plain(found) if found else None
+
+    def _discover(self, region: str, name: str, *, maybe_cut: bool) -> dict[str, Any] | None:
+        client = self._client_for_region(region)
+        try:
+            try:
+                return self._network(client, name, None)
+            except ClientError as e:
+                if error_code(e) != "ResourceNotFoundException" or not maybe_cut:
+                    raise
+            whole = self._only_schedule_starting(client, name)
+            return self._network(client, *whole) if whole else None
+        except ClientError as e:
+            code = error_code(e)
+            if code in _GONE or code in _DENIED:
+                logger.warning(
+                    "cannot read the schedule; retries go without a network configuration",
+                    extra={"region": region, "schedule": name, "error_code": code, "error": str(e)},
+                )
+                return None
+            raise TransientError(f"GetSchedule {name}: {code}") from e
+        except BotoCoreError as e:
+            raise TransientError(f"GetSchedule {name}: {e}") from e
+
+    def _network(
+        self, client: EventBridgeSchedulerClient, name: str, group: str | None
+    ) -> dict[str, Any] | None:
+        self.calls += 1
+        schedule = (
+            client.get_schedule(Name=name, GroupName=group) if group else client.get_schedule(Name=name)
+        )
+        ecs: Mapping[str, Any] = dict(schedule.get("Target", {}).get("EcsParameters") or {})
+        return run_task_network(ecs.get("NetworkConfiguration"))
+
+    def _only_schedule_starting(
+        self, client: EventBridgeSchedulerClient, prefix: str
+    ) -> tuple[str, str | None] | None:
+        found: list[tuple[str, str | None]] = []
+        token = ""
+        while True:
+            self.calls += 1
+            page = (
+                client.list_schedules(NamePrefix=prefix, NextToken=token)
+                if token
+                else client.list_schedules(NamePrefix=prefix)
+            )
+            found.extend(
+                (str(s["Name"]), s.get("GroupName")) for s in page.get("Schedules", []) if s.get("Name")
+            )
+            token = page.get("NextToken", "")
+            if not token:
+                return found[0] if len(found) == 1 else None
+
+
+class StartedByNetworkDiscovery:
+    """The network of whatever started the task: an EventBridge rule or a Scheduler schedule."""
+
+    def __init__(self, *discoveries: RuleNetworkDiscovery | ScheduleNetworkDiscovery) -> None:
+        self._discoveries = discoveries
+
+    def network_for(
+        self, region: str, started_by: str | None, task_definition_arn: str | None = None
+    ) -> Mapping[str, Any] | None:
+        for discovery in self._discoveries:
+            network = discovery.network_for(region, started_by, task_definition_arn)
+            if network is not None:
+                return network
+        return None

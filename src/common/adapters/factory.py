@@ -16,7 +16,12 @@ from aws_lambda_powertools import Metrics
 
 from common.adapters.aws import CloudWatchLogReader, EcsTaskDefinitions
 from common.adapters.clients import ClientCache
-from common.adapters.ecs_runner import EcsTaskRunner, RuleNetworkDiscovery
+from common.adapters.ecs_runner import (
+    EcsTaskRunner,
+    RuleNetworkDiscovery,
+    ScheduleNetworkDiscovery,
+    StartedByNetworkDiscovery,
+)
 from common.adapters.ecs_watch import AwsScheduleFinder, EcsLiveTasks
 from common.adapters.history import DynamoRunHistory, MemoryRunHistory
 from common.adapters.idempotency import MemoryOnceGuard, PowertoolsOnceGuard
@@ -134,7 +139,10 @@ def build_coordinator(
         jobs=jobs,
         scheduler=scheduler,
         runner=runner,
-        network=RuleNetworkDiscovery(lambda region: clients.get("events", region)),
+        network=StartedByNetworkDiscovery(
+            RuleNetworkDiscovery(lambda region: clients.get("events", region)),
+            ScheduleNetworkDiscovery(lambda region: clients.get("scheduler", region)),
+        ),
         history=history,
     )
 
