@@ -28,6 +28,7 @@ from common.pipeline import readable_line
 from common.ports import RunRecord
 from common.redact import fit_tail
 from ecswatch_cli import aws as cli_aws
+from ecswatch_cli import main as cli_main
 from ecswatch_cli import views
 from ecswatch_cli.main import main
 from local.aws import FAKE_CREDENTIALS, SEED, seed_logs
@@ -538,8 +539,91 @@ def test_a_missing_table_is_a_clear_error(aws: Any, cli: Cli) -> None:
     code, _, err = cli("runs", "nightly-report", "--table", "no-such-table", table=False)
 
     assert code == 1
-    assert err.startswith("ecswatch: error: DynamoDB Query: table 'no-such-table' not found")
-    assert "check --table/ECSWATCH_TABLE, --region and --profile" in err
+    assert err == (
+        "ecswatch: error: DynamoDB Query: table 'no-such-table' not found (ResourceNotFoundException); "
+        "check the table name and region (--table/ECSWATCH_TABLE, --region, --profile)\n"
+    )
+
+
+@pytest.fixture
+def refused(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Stubber:
+    """The history table as the CLI reads it, answering with the errors a test adds."""
+    client = boto3.client("dynamodb", region_name="eu-west-1")
+    monkeypatch.setattr(
+        cli_main.Context, "history", property(lambda ctx: DynamoRunHistory(client, ctx.table))
+    )
+    return Stubber(client)
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "said"),
+    [
+        (
+            "ExpiredToken",
+            "The security token included in the request is expired",
+            "DynamoDB Query: AWS refused the credentials (ExpiredToken: The security token included in the "
+            "request is expired); check your AWS credentials/profile (--profile or AWS_PROFILE; renew an "
+            "expired session, e.g. `aws sso login`)",
+        ),
+        (
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+            "DynamoDB Query: AWS refused the credentials (UnrecognizedClientException: The security token "
+            "included in the request is invalid.); check your AWS credentials/profile (--profile or "
+            "AWS_PROFILE; renew an expired session, e.g. `aws sso login`)",
+        ),
+        (
+            "AccessDeniedException",
+            "User: arn:aws:sts::123456789012:assumed-role/dev/me is not authorized to perform: "
+            "dynamodb:Query on resource: arn:aws:dynamodb:eu-west-1:123456789012:table/ecswatch-state",
+            f"DynamoDB Query on {TABLE!r} not allowed (AccessDeniedException); the credentials need "
+            "dynamodb:Query (use a --profile whose role has it)",
+        ),
+        (
+            "ResourceNotFoundException",
+            "Requested resource not found",
+            f"DynamoDB Query: table {TABLE!r} not found (ResourceNotFoundException); check the table name "
+            "and region (--table/ECSWATCH_TABLE, --region, --profile)",
+        ),
+    ],
+)
+def test_an_error_waiting_will_not_mend_is_one_line_saying_what_to_fix(
+    refused: Stubber, cli: Cli, code: str, message: str, said: str
+) -> None:
+    refused.add_client_error("query", code, message)
+
+    with refused:
+        status, out, err = cli("runs", "nightly-report")
+
+    assert (status, out, err) == (1, "", f"ecswatch: error: {said}\n")
+
+
+def test_a_table_without_the_run_id_index_says_so_in_one_line(refused: Stubber, cli: Cli) -> None:
+    refused.add_client_error(
+        "query", "ValidationException", "The table does not have the specified index: gsi1"
+    )
+
+    with refused:
+        status, _, err = cli("logs", NIGHTLY_OK)
+
+    assert (status, err) == (
+        1,
+        f"ecswatch: error: DynamoDB Query on {TABLE!r} refused (ValidationException: The table does not have "
+        "the specified index: gsi1); is it the ecswatch state table (keys pk/sk, index gsi1)? "
+        "(--table/ECSWATCH_TABLE, --region, --profile)\n",
+    )
+
+
+def test_throttling_still_says_to_try_again(refused: Stubber, cli: Cli) -> None:
+    refused.add_client_error("query", "ThrottlingException", "Rate exceeded")
+
+    with refused:
+        status, _, err = cli("runs", "nightly-report")
+
+    assert (status, err) == (
+        1,
+        f"ecswatch: error: DynamoDB Query on {TABLE!r}: ThrottlingException (try again)\n",
+    )
 
 
 def test_without_credentials_the_cli_says_how_to_give_them(

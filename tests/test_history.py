@@ -14,12 +14,20 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
-from common.adapters.history import DynamoRunHistory, MemoryRunHistory, from_item, iso_ms, to_item
+from common.adapters.history import (
+    DynamoRunHistory,
+    HistoryRefused,
+    MemoryRunHistory,
+    from_item,
+    iso_ms,
+    to_item,
+)
 from common.alerts import Attempt
 from common.history import run_record
-from common.ports import DeliveryError, RunHistory, RunRecord
+from common.ports import DeliveryError, RunHistory, RunRecord, TransientError
 from local.aws import FAKE_CREDENTIALS
 from tests.fakes import SampleReport, create_state_table_from_template
 
@@ -274,6 +282,99 @@ def test_a_missing_table_is_a_delivery_error_that_names_it(dynamodb: Any) -> Non
 
     with pytest.raises(DeliveryError, match="no-such-table"):
         store.runs("nightly-report", since=T0)
+
+
+def refusing(code: str, message: str, status: int = 400) -> tuple[DynamoRunHistory, Stubber]:
+    """A history whose next Query fails with this AWS error."""
+    client = boto3.client(
+        "dynamodb", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    stub = Stubber(client)
+    stub.add_client_error("query", code, message, http_status_code=status)
+    return DynamoRunHistory(client, TABLE), stub
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("ExpiredToken", "The security token included in the request is expired"),
+        ("ExpiredTokenException", "The security token included in the request is expired"),
+        ("UnrecognizedClientException", "The security token included in the request is invalid."),
+        ("InvalidClientTokenId", "The security token included in the request is invalid."),
+    ],
+)
+def test_refused_credentials_are_a_delivery_error_that_says_to_check_them(code: str, message: str) -> None:
+    store, stub = refusing(code, message)
+
+    with stub, pytest.raises(HistoryRefused) as raised:
+        store.runs("nightly-report", since=T0)
+
+    assert raised.value.fix == "credentials"
+    assert str(raised.value) == (
+        f"DynamoDB Query: AWS refused the credentials ({code}: {message}); check your AWS credentials/profile"
+    )
+
+
+@pytest.mark.parametrize(
+    ("message", "permission"),
+    [
+        (
+            "User: arn:aws:sts::123456789012:assumed-role/dev/me is not authorized to perform: "
+            "dynamodb:Query on resource: arn:aws:dynamodb:eu-west-1:123456789012:table/ecswatch-state",
+            "dynamodb:Query",
+        ),
+        (
+            "User: arn:aws:sts::123456789012:assumed-role/dev/me is not authorized to perform: "
+            "kms:Decrypt on resource: arn:aws:kms:eu-west-1:123456789012:key/1234",
+            "kms:Decrypt",
+        ),
+        ("Access denied", "dynamodb:Query"),
+    ],
+)
+def test_denied_access_is_a_delivery_error_that_names_the_missing_permission(
+    message: str, permission: str
+) -> None:
+    store, stub = refusing("AccessDeniedException", message)
+
+    with stub, pytest.raises(HistoryRefused) as raised:
+        store.runs("nightly-report", since=T0)
+
+    assert (raised.value.fix, str(raised.value)) == (
+        "permission",
+        f"DynamoDB Query on {TABLE!r} not allowed (AccessDeniedException); the credentials need {permission}",
+    )
+
+
+def test_a_table_without_the_run_id_index_is_a_delivery_error_that_names_the_index() -> None:
+    store, stub = refusing("ValidationException", "The table does not have the specified index: gsi1")
+
+    with stub, pytest.raises(HistoryRefused) as raised:
+        store.run("c50ead5370796d06e8a8c6c917151c46")
+
+    assert (raised.value.fix, str(raised.value)) == (
+        "table",
+        f"DynamoDB Query on {TABLE!r} refused (ValidationException: The table does not have the specified "
+        "index: gsi1); is it the ecswatch state table (keys pk/sk, index gsi1)?",
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("ProvisionedThroughputExceededException", 400),
+        ("ThrottlingException", 400),
+        ("RequestLimitExceeded", 400),
+        ("InternalServerError", 500),
+        ("ServiceUnavailable", 503),
+    ],
+)
+def test_throttling_and_server_errors_may_pass_and_stay_transient(code: str, status: int) -> None:
+    store, stub = refusing(code, "slow down", status)
+
+    with stub, pytest.raises(TransientError, match=code) as raised:
+        store.runs("nightly-report", since=T0)
+
+    assert not isinstance(raised.value, DeliveryError)
 
 
 # --------------------------------------------------------------------------- report -> record

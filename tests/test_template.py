@@ -1175,7 +1175,7 @@ def test_the_watchdog_reads_the_schedules_of_this_account_and_region_only() -> N
     assert rule is not None
     assert schedule is not None
     assert rule["Resource"] == f"arn:aws:events:{REGION}:{ACCOUNT}:rule/*"
-    assert schedule["Resource"] == f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/*"
+    assert schedule["Resource"] == f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/*/*"
 
 
 def test_the_watchdog_acts_on_every_resource_only_where_iam_offers_nothing_narrower() -> None:
@@ -1183,7 +1183,13 @@ def test_the_watchdog_acts_on_every_resource_only_where_iam_offers_nothing_narro
     wildcard = sorted(a for s in statements if s["Resource"] == "*" for a in _as_list(s["Action"]))
     actions = [a for s in function_statements(EVERYTHING_GIVEN, WATCHDOG) for a in _as_list(s["Action"])]
 
-    assert wildcard == ["ecs:DescribeTaskDefinition", "ecs:ListClusters", "ecs:ListTasks", "events:ListRules"]
+    assert wildcard == [
+        "ecs:DescribeTaskDefinition",
+        "ecs:ListClusters",
+        "ecs:ListTasks",
+        "events:ListRules",
+        "scheduler:ListSchedules",
+    ]
     assert [a for a in actions if "*" in a] == []
     assert not any(a.startswith(("ecs:RunTask", "iam:")) for a in actions)
 

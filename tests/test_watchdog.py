@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 from moto import mock_aws
 from moto.ecs.models import ecs_backends
 from moto.moto_api import state_manager
@@ -714,6 +715,105 @@ def test_a_scheduler_schedule_brings_its_time_zone_start_and_flexible_window(aws
     assert expectation.grace == timedelta(minutes=25)
 
 
+#: A Scheduler schedule whose name is longer than the 19 characters startedBy keeps of it.
+LONG_SCHEDULE = "warehouse-nightly-load-eu"
+CUT_STARTED_BY = f"chronos-schedule/{LONG_SCHEDULE}"[:36]  # chronos-schedule/warehouse-nightly-lo
+
+
+def test_a_scheduler_schedule_name_cut_to_36_characters_is_found_by_its_beginning_in_any_group(
+    aws: None,
+) -> None:
+    _create_schedule(LONG_SCHEDULE, group="etl", expression="cron(30 1 * * ? *)")
+    _create_schedule("invoice-export-hourly")
+
+    found = _finder().find(CUT_STARTED_BY)
+
+    assert found == FoundSchedule(
+        expression="cron(30 1 * * ? *)", source=f"Scheduler schedule etl/{LONG_SCHEDULE}"
+    )
+
+
+def test_a_cut_schedule_name_two_schedules_begin_with_is_not_guessed(aws: None) -> None:
+    _create_schedule(LONG_SCHEDULE)
+    _create_schedule("warehouse-nightly-load-us")
+
+    assert _finder().find(CUT_STARTED_BY) is None
+
+
+def test_a_cut_schedule_name_is_looked_up_through_every_page_of_list_schedules(aws: None) -> None:
+    scheduler = boto3.client("scheduler", region_name=REGION)
+    stub = Stubber(scheduler)
+    cut = CUT_STARTED_BY.removeprefix("chronos-schedule/")
+    stub.add_client_error(
+        "get_schedule", "ResourceNotFoundException", "Schedule not found", 404, expected_params={"Name": cut}
+    )
+    stub.add_response("list_schedules", {"Schedules": [], "NextToken": "page-2"}, {"NamePrefix": cut})
+    summary = {"Name": LONG_SCHEDULE, "GroupName": "default", "Target": {"Arn": "arn:aws:ecs:x"}}
+    stub.add_response("list_schedules", {"Schedules": [summary]}, {"NamePrefix": cut, "NextToken": "page-2"})
+    stub.add_response(
+        "get_schedule",
+        {"Name": LONG_SCHEDULE, "GroupName": "default", "ScheduleExpression": "rate(1 day)"},
+        {"Name": LONG_SCHEDULE, "GroupName": "default"},
+    )
+    finder = AwsScheduleFinder(boto3.client("events", region_name=REGION), scheduler)
+
+    with stub:
+        found = finder.find(CUT_STARTED_BY)
+
+    stub.assert_no_pending_responses()
+    assert found == FoundSchedule(expression="rate(1 day)", source=f"Scheduler schedule {LONG_SCHEDULE}")
+    assert finder.calls == 4
+
+
+def test_a_schedule_name_that_matches_nothing_is_no_schedule_and_no_problem(aws: None) -> None:
+    _create_schedule("invoice-export-hourly")
+    jobs = jobs_config(
+        {
+            "warehouse": {"match": {"family": "warehouse", "started_by": CUT_STARTED_BY}},
+            "data-sync": {"match": {"family": "data-sync", "started_by": "chronos-schedule/data-sync"}},
+        }
+    )
+    finder = _finder()
+
+    result = World().watchdog(jobs, FixedLiveTasks(), schedules=finder).run(NOW)
+
+    assert (result.scheduled_jobs, result.problems) == (0, [])
+    assert finder.calls == 3  # GetSchedule and ListSchedules for the cut name; GetSchedule alone else
+
+
+@pytest.mark.parametrize(
+    ("refused", "action"),
+    [("get_schedule", "scheduler:GetSchedule"), ("list_schedules", "scheduler:ListSchedules")],
+)
+def test_a_schedule_the_watchdog_may_not_read_is_a_problem_of_the_pass_naming_the_permission(
+    aws: None, refused: str, action: str
+) -> None:
+    scheduler = boto3.client("scheduler", region_name=REGION)
+    stub = Stubber(scheduler)
+    denied = f"User: arn:aws:sts::{ACCOUNT}:assumed-role/watchdog is not authorized to perform: {action}"
+    if refused == "list_schedules":
+        stub.add_client_error("get_schedule", "ResourceNotFoundException", "Schedule not found", 404)
+    stub.add_client_error(refused, "AccessDeniedException", denied, 400)
+    jobs = jobs_config(
+        {
+            "warehouse": {"match": {"family": "warehouse", "started_by": CUT_STARTED_BY}},
+            "nightly-report": {"match": {"family": "nightly-report"}, "schedule": "cron(0 2 * * ? *)"},
+        }
+    )
+    world = World()
+    world.watching_since("nightly-report", LONG_AGO)
+    finder = AwsScheduleFinder(boto3.client("events", region_name=REGION), scheduler)
+
+    with stub:
+        result = world.watchdog(jobs, FixedLiveTasks(), schedules=finder).run(NOW)
+
+    assert result.problems == [
+        f"warehouse: schedule not checked: {action} refused (AccessDeniedException: {denied}): "
+        f"the watchdog function's role needs {action}"
+    ]
+    assert result.missed == 1  # the other jobs are still checked
+
+
 def test_a_scheduler_schedules_rate_is_placed_from_its_start_date() -> None:
     job = jobs_config({"data-sync": {"match": {"family": "data-sync"}}}).jobs[0]
     found = FoundSchedule(
@@ -841,6 +941,22 @@ def test_a_schedule_aws_would_refuse_is_a_config_error() -> None:
 def _finder() -> AwsScheduleFinder:
     return AwsScheduleFinder(
         boto3.client("events", region_name=REGION), boto3.client("scheduler", region_name=REGION)
+    )
+
+
+def _create_schedule(name: str, *, group: str = "default", expression: str = "cron(0 3 * * ? *)") -> None:
+    scheduler = boto3.client("scheduler", region_name=REGION)
+    if group != "default":
+        scheduler.create_schedule_group(Name=group)
+    scheduler.create_schedule(
+        Name=name,
+        GroupName=group,
+        ScheduleExpression=expression,
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/batch",
+            "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/x",
+        },
     )
 
 

@@ -301,7 +301,8 @@ class FoundSchedule:
 class ScheduleFinder(Protocol):
     def find(self, started_by: str) -> FoundSchedule | None:
         """The schedule behind a job's ``match.started_by`` (``events-rule/<rule>`` or
-        ``chronos-schedule/<schedule>``), or None when it names none or cannot be read (logged)."""
+        ``chronos-schedule/<schedule>``), or None when it names none (logged). Raises
+        :class:`DeliveryError` when it may not be read (a refusal the configuration must end)."""
         ...
 
 

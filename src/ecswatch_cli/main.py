@@ -25,7 +25,7 @@ from typing import Any
 
 import boto3
 
-from common.adapters.history import DynamoRunHistory
+from common.adapters.history import DynamoRunHistory, HistoryRefused
 from common.config import ConfigError, JobsConfig, load_config, parse_duration
 from common.model import MalformedEvent, TaskRef
 from common.pipeline import readable_line
@@ -293,10 +293,20 @@ def main(argv: Sequence[str] | None = None, *, now: datetime | None = None) -> i
     return 0
 
 
+#: Where, on this command line, each kind of refused history read is fixed.
+_HINTS = {
+    "table": "--table/ECSWATCH_TABLE, --region, --profile",
+    "credentials": "--profile or AWS_PROFILE; renew an expired session, e.g. `aws sso login`",
+    "permission": "use a --profile whose role has it",
+}
+
+
 def explain(error: Exception) -> str:
     """One line (a config's problems: one per line) saying what is wrong and where to look."""
     if isinstance(error, ConfigError):
         return f"the jobs config is not valid:\n{error}"
+    if isinstance(error, HistoryRefused):
+        return f"{error} ({_HINTS[error.fix]})"
     if isinstance(error, DeliveryError):
         return f"{error} (check --table/ECSWATCH_TABLE, --region and --profile)"
     if isinstance(error, TransientError):

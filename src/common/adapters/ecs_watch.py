@@ -30,7 +30,7 @@ from common.adapters.aws import error_code
 from common.adapters.ecs_runner import task_event_from_description
 from common.launches import RULE_PREFIX, SCHEDULE_PREFIX, STARTED_BY_LIMIT
 from common.model import Arn, MalformedEvent, TaskEvent, TaskRef, parse_task_event
-from common.ports import FoundSchedule, TaskScan, TransientError
+from common.ports import DeliveryError, FoundSchedule, TaskScan, TransientError
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -45,15 +45,12 @@ PAGE_SIZE = 100
 #: maintenance stops being expected within this long.
 SCHEDULE_CACHE_SECONDS = 900
 
-_GONE_OR_DENIED = frozenset(
-    {
-        "ResourceNotFoundException",
-        "ClusterNotFoundException",
-        "AccessDeniedException",
-        "AccessDenied",
-        "UnauthorizedOperation",
-    }
-)
+#: A rule or schedule that is not there: the job is then expected on its configured schedule only.
+_NOT_FOUND = "ResourceNotFoundException"
+#: Refusals that only a change of the role's policy ends.
+_DENIED = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"})
+#: A name AWS will never accept (match.started_by is copied wrong): only the jobs config can fix it.
+_INVALID = frozenset({"ValidationException"})
 
 
 # --------------------------------------------------------------------------- live tasks
@@ -172,11 +169,15 @@ class AwsScheduleFinder:
     * ``events-rule/<prefix>*`` (a glob, as job configs write it): ListRules by that prefix; only
       when exactly one scheduled rule matches is it taken, since two would be two schedules.
     * ``chronos-schedule/<name>``: GetSchedule in the default group (startedBy does not say which
-      group; others are not found). Globs are not followed (that would need ListSchedules).
+      group). Only 19 characters of a schedule's name fit in startedBy, so when the value is 36
+      characters long and no schedule has that name, ListSchedules by that prefix (every group)
+      and take the one schedule that begins with it. Globs are not followed.
 
     Answers, "none" included, are cached for :data:`SCHEDULE_CACHE_SECONDS`. A rule or schedule
-    that is gone or may not be read gives None (logged): its job is then expected only on the
-    schedule its config names, if any.
+    that is not there gives None (logged): its job is then expected only on the schedule its config
+    names, if any. A refusal that only configuration can end (the role may not read it, or the name
+    is one AWS never accepts) raises :class:`DeliveryError` naming what to fix, so the pass lists it
+    as a problem and fails visibly instead of never checking the job; it is not cached.
     """
 
     def __init__(
@@ -211,11 +212,13 @@ class AwsScheduleFinder:
                     started_by[len(RULE_PREFIX) :], maybe_cut=len(started_by) == STARTED_BY_LIMIT
                 )
             if started_by.startswith(SCHEDULE_PREFIX):
-                return self._schedule(started_by[len(SCHEDULE_PREFIX) :])
+                return self._schedule(
+                    started_by[len(SCHEDULE_PREFIX) :], maybe_cut=len(started_by) == STARTED_BY_LIMIT
+                )
         except ClientError as e:
-            if error_code(e) in _GONE_OR_DENIED:
+            if error_code(e) == _NOT_FOUND:
                 logger.warning(
-                    "cannot read the schedule that starts a job; only its configured schedule counts",
+                    "no schedule starts the job under that name; only its configured schedule counts",
                     extra={"started_by": started_by, "error": _describe_error(e)},
                 )
                 return None
@@ -232,8 +235,7 @@ class AwsScheduleFinder:
                 return None
             return self._only_rule(prefix, pattern=name)
         try:
-            self.calls += 1
-            rule: Mapping[str, Any] = self._events.describe_rule(Name=name)
+            rule: Mapping[str, Any] = self._call("events:DescribeRule", self._events.describe_rule, Name=name)
         except ClientError as e:
             if error_code(e) != "ResourceNotFoundException" or not maybe_cut:
                 raise
@@ -244,11 +246,11 @@ class AwsScheduleFinder:
         rules: list[Mapping[str, Any]] = []
         token = ""
         while True:
-            self.calls += 1
-            page = (
-                self._events.list_rules(NamePrefix=prefix, NextToken=token)
-                if token
-                else self._events.list_rules(NamePrefix=prefix)
+            page = self._call(
+                "events:ListRules",
+                self._events.list_rules,
+                NamePrefix=prefix,
+                **({"NextToken": token} if token else {}),
             )
             rules += [
                 r
@@ -267,22 +269,83 @@ class AwsScheduleFinder:
             return None
         return _from_rule(rules[0])
 
-    def _schedule(self, name: str) -> FoundSchedule | None:
+    def _schedule(self, name: str, *, maybe_cut: bool) -> FoundSchedule | None:
         if not name or _is_glob(name):
             return None
+        get = self._scheduler.get_schedule
+        try:
+            schedule: Mapping[str, Any] = self._call("scheduler:GetSchedule", get, Name=name)
+        except ClientError as e:
+            if error_code(e) != _NOT_FOUND or not maybe_cut:
+                raise
+            whole = self._only_schedule(name)
+            if whole is None:
+                return None
+            schedule = self._call("scheduler:GetSchedule", get, Name=whole[0], GroupName=whole[1])
+        return _from_schedule(schedule)
+
+    def _only_schedule(self, prefix: str) -> tuple[str, str] | None:
+        """(name, group) of the one schedule, in any group, whose name begins with a cut name."""
+        found: list[tuple[str, str]] = []
+        token = ""
+        while True:
+            page = self._call(
+                "scheduler:ListSchedules",
+                self._scheduler.list_schedules,
+                NamePrefix=prefix,
+                **({"NextToken": token} if token else {}),
+            )
+            found += [
+                (str(s["Name"]), str(s.get("GroupName") or "default"))
+                for s in page.get("Schedules", [])
+                if s.get("Name")
+            ]
+            token = page.get("NextToken", "")
+            if not token:
+                break
+        if len(found) != 1:
+            logger.warning(
+                "several schedules begin with the cut name; the job's schedule must be configured"
+                if found
+                else "no schedule begins with the cut name; only the job's configured schedule counts",
+                extra={"prefix": prefix, "schedules": [f"{group}/{name}" for name, group in found]},
+            )
+            return None
+        return found[0]
+
+    def _call(self, action: str, operation: Callable[..., Any], **params: Any) -> Any:
+        """One API call, counted. A refusal only configuration ends becomes :class:`DeliveryError`
+        naming the IAM action or the jobs config; any other error is left to the caller."""
         self.calls += 1
-        schedule: Mapping[str, Any] = self._scheduler.get_schedule(Name=name)
-        window = schedule.get("FlexibleTimeWindow") or {}
-        minutes = int(window.get("MaximumWindowInMinutes") or 0) if window.get("Mode") == "FLEXIBLE" else 0
-        return FoundSchedule(
-            expression=str(schedule["ScheduleExpression"]),
-            source=f"Scheduler schedule {name}",
-            timezone=str(schedule.get("ScheduleExpressionTimezone") or "UTC"),
-            enabled=schedule.get("State", "ENABLED") == "ENABLED",
-            start=_utc(schedule.get("StartDate")),
-            end=_utc(schedule.get("EndDate")),
-            flexible_window_seconds=minutes * 60,
-        )
+        try:
+            return operation(**params)
+        except ClientError as e:
+            code = error_code(e)
+            if code in _DENIED:
+                raise DeliveryError(
+                    f"{action} refused ({_describe_error(e)}): the watchdog function's role needs {action}"
+                ) from e
+            if code in _INVALID:
+                raise DeliveryError(
+                    f"{action} refused ({_describe_error(e)}): match.started_by in the jobs config "
+                    "does not name a rule or schedule AWS accepts"
+                ) from e
+            raise
+
+
+def _from_schedule(schedule: Mapping[str, Any]) -> FoundSchedule:
+    name, group = schedule.get("Name", "?"), schedule.get("GroupName") or "default"
+    window = schedule.get("FlexibleTimeWindow") or {}
+    minutes = int(window.get("MaximumWindowInMinutes") or 0) if window.get("Mode") == "FLEXIBLE" else 0
+    return FoundSchedule(
+        expression=str(schedule["ScheduleExpression"]),
+        source=f"Scheduler schedule {name}" if group == "default" else f"Scheduler schedule {group}/{name}",
+        timezone=str(schedule.get("ScheduleExpressionTimezone") or "UTC"),
+        enabled=schedule.get("State", "ENABLED") == "ENABLED",
+        start=_utc(schedule.get("StartDate")),
+        end=_utc(schedule.get("EndDate")),
+        flexible_window_seconds=minutes * 60,
+    )
 
 
 def _from_rule(rule: Mapping[str, Any]) -> FoundSchedule | None:

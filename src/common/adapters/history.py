@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -42,8 +42,31 @@ INDEX = "gsi1"
 PAGE_SIZE = 50
 _UPPER = "RUN$"  # "$" sorts right after "#": above every RUN#... key
 _NOT_FOUND = frozenset({"ResourceNotFoundException"})
-_DENIED = frozenset({"AccessDeniedException", "UnrecognizedClientException"})
+_DENIED = frozenset({"AccessDeniedException", "AccessDenied"})
+#: The caller's credentials themselves were refused: expired, unknown, or signed with a wrong secret.
+_BAD_CREDENTIALS = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "InvalidSignatureException",
+    }
+)
+#: The request does not fit the table (a table that is not ecswatch's, without its index).
+_INVALID = frozenset({"ValidationException"})
+#: "... is not authorized to perform: dynamodb:Query on resource: ..." names the missing permission.
+_PERMISSION = re.compile(r"not authorized to perform: ([A-Za-z0-9-]+:[A-Za-z0-9*]+)")
 _ID_SHAPE = re.compile(r"[A-Za-z0-9:._/-]+")
+
+
+class HistoryRefused(DeliveryError):
+    """The history table refused in a way waiting will not mend. ``fix`` says what must change, so
+    a front end can name its own options for it (the CLI: --table, --profile)."""
+
+    def __init__(self, message: str, *, fix: Literal["table", "credentials", "permission"]) -> None:
+        super().__init__(message)
+        self.fix = fix
 
 
 def iso_ms(moment: datetime) -> str:
@@ -168,25 +191,56 @@ class DynamoRunHistory:
             self.reads += reads
 
     def _call(self, name: str, operation: Callable[..., Any], **kwargs: Any) -> Any:
-        """A missing table or missing rights will not pass by retrying: DeliveryError names them.
-        ConditionalCheckFailed is left for the caller; anything else may pass: TransientError."""
+        """A missing table, refused credentials, missing rights or a table of another shape will not
+        pass by retrying: :class:`HistoryRefused` says what to fix. ConditionalCheckFailed is left
+        for the caller; anything else (throttling, 5xx, timeouts) may pass: TransientError."""
         try:
             return operation(**kwargs)
         except ClientError as e:
             code = _code(e)
             if code == "ConditionalCheckFailedException":
                 raise
-            if code in _NOT_FOUND:
-                raise DeliveryError(f"DynamoDB {name}: table {self._table!r} not found ({code})") from e
-            if code in _DENIED:
-                raise DeliveryError(f"DynamoDB {name} on {self._table!r} not allowed ({code})") from e
+            refused = self._refused(name, code, _message(e))
+            if refused is not None:
+                raise refused from e
             raise TransientError(f"DynamoDB {name} on {self._table!r}: {code}") from e
         except BotoCoreError as e:
             raise TransientError(f"DynamoDB {name} on {self._table!r}: {e}") from e
 
+    def _refused(self, name: str, code: str, message: str) -> HistoryRefused | None:
+        said = f"{code}: {message}" if message else code
+        if code in _NOT_FOUND:
+            return HistoryRefused(
+                f"DynamoDB {name}: table {self._table!r} not found ({code}); check the table name and region",
+                fix="table",
+            )
+        if code in _BAD_CREDENTIALS:
+            return HistoryRefused(
+                f"DynamoDB {name}: AWS refused the credentials ({said}); check your AWS credentials/profile",
+                fix="credentials",
+            )
+        if code in _DENIED:
+            named = _PERMISSION.search(message)
+            permission = named.group(1) if named else f"dynamodb:{name}"
+            return HistoryRefused(
+                f"DynamoDB {name} on {self._table!r} not allowed ({code}); the credentials need {permission}",
+                fix="permission",
+            )
+        if code in _INVALID:
+            return HistoryRefused(
+                f"DynamoDB {name} on {self._table!r} refused ({said}); is it the ecswatch state table "
+                f"(keys pk/sk, index {INDEX})?",
+                fix="table",
+            )
+        return None
+
 
 def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _message(error: ClientError) -> str:
+    return " ".join(str(error.response.get("Error", {}).get("Message", "")).split())
 
 
 # --------------------------------------------------------------------------- items
