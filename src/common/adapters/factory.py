@@ -55,8 +55,6 @@ class Dependencies:
     retry_queue: RetryQueueScheduler | None = None
     #: Sinks that see every delivery (the structured log line); the notifier de-duplicates the rest.
     sinks: list[RunSink] = field(default_factory=list)
-    #: Run history and the slow-run warning (None: runs are not recorded).
-    recorder: HistoryRecorder | None = None
 
 
 def build_dependencies(
@@ -90,7 +88,6 @@ def build_dependencies(
         runner=runner,
         retry_queue=retry_queue,
         sinks=[LogSink()],
-        recorder=recorder,
     )
 
 
