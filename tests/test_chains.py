@@ -30,13 +30,14 @@ from common.adapters.idempotency import MemoryOnceGuard
 from common.adapters.state import DynamoNotificationState, MemoryLineage
 from common.alerts import DatadogEvent, MetricPoint
 from common.config import ConfigError, JobsConfig, parse_config
+from common.failed_launches import FailedLaunch, process_launch_event
 from common.notify import Notifier
 from common.pipeline import RunReport
 from common.ports import LaunchResult, Lineage, MessageRef
 from common.retry_request import RetryRequest
 from common.routing import Routing
 from common.runs import RunCoordinator, RunResult
-from common.settings import BUNDLED_JOBS_CONFIG
+from common.settings import BUNDLED_JOBS_CONFIG, Settings
 from tests.fakes import (
     MemoryThreads,
     RecordingChat,
@@ -88,6 +89,18 @@ JOBS = parse_config(yaml.safe_load(CHAIN_CONFIG), "chains.yaml")
 # --------------------------------------------------------------------------- fakes
 
 
+class CountingGuard(MemoryOnceGuard):
+    """The in-memory guard, keeping every key it is asked for (each a DynamoDB write in production)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+
+    def once(self, key: str, action: Callable[[], None]) -> bool:
+        self.asked.append(key)
+        return super().once(key, action)
+
+
 class Datadog:
     def __init__(self) -> None:
         self.events: list[DatadogEvent] = []
@@ -111,7 +124,7 @@ class World:
         self.chat, self.queue, self.datadog = RecordingChat(), RecordingQueue(), Datadog()
         self.runner = RecordingRunner(lambda request, n: f"{ARN_PREFIX}{request.job}{n}")
         self.lineage = MemoryLineage()
-        guard = MemoryOnceGuard()
+        self.guard = guard = CountingGuard()
         self.notifier = Notifier(
             guard=guard,
             routing=lambda job: Routing(
@@ -543,6 +556,199 @@ def test_a_run_in_no_chain_is_reported_as_before(world: World, run: Callable[...
     assert not [tag for tag in event.tags if tag.startswith(("chain_id:", "triggered_by:"))]
     [alert] = world.chat.alerts("cleanup")
     assert not [label for label, _ in alert.fields if label in {"Triggered by", "Starts"}]
+
+
+# ----------------------------------------------------------------------- runs that end with no task stopping
+
+
+def retried_config() -> JobsConfig:
+    """The chain config with extract retried (exit 2, 3 attempts) and load cleaned up after too."""
+    config = yaml.safe_load(CHAIN_CONFIG)
+    config["jobs"]["extract"]["retry"] = {
+        "attempts": 3,
+        "evaluate_on_exit": [{"on_exit_code": "2", "action": "RETRY"}],
+        "backoff": {"base_seconds": 60, "max_seconds": 60, "jitter": "none"},
+    }
+    config["jobs"]["load"]["on_failure"] = ["cleanup"]
+    return parse_config(config, "chains.yaml")
+
+
+RETRIED = retried_config()
+REFUSED = LaunchResult(failure="ClientException: TaskDefinition is inactive")
+
+
+@pytest.fixture
+def failed_launch(load_event: Callable[[str], dict[str, Any]]) -> Callable[..., FailedLaunch]:
+    """A CloudTrail RunTask failure (a sample record) as a launch of ``job`` by its nightly rule."""
+
+    def make(job: str, *, sample: str = "cloudtrail-runtask-invalid-parameter") -> FailedLaunch:
+        raw = copy.deepcopy(load_event(sample))
+        request = raw["detail"]["requestParameters"]
+        request["taskDefinition"] = f"arn:aws:ecs:eu-west-1:{ACCOUNT}:task-definition/{job}:3"
+        request["startedBy"] = f"events-rule/{job}-nightly"
+        result = process_launch_event(raw, settings=Settings(), jobs=JOBS)
+        assert isinstance(result, FailedLaunch), result
+        return result
+
+    return make
+
+
+def queued(world: World, job: str) -> RetryRequest:
+    """The newest request the retry queue holds for ``job``."""
+    return next(request for request, _ in reversed(world.queue.requests) if request.job == job)
+
+
+def test_a_failed_launch_that_is_not_retried_starts_the_clean_up_job_once(
+    world: World, failed_launch: Callable[..., FailedLaunch]
+) -> None:
+    launch = failed_launch("extract")
+    assert not launch.retryable
+
+    world.coordinator.handle_launch(launch)
+    world.coordinator.handle_launch(launch)  # CloudTrail's record, delivered twice
+
+    [(request, delay)] = world.queue.requests  # cleanup only: load (on_success) never
+    assert (request.job, request.trigger, delay) == ("cleanup", "chain", 0)
+    assert request.key == f"chain#{launch.run_id}#cleanup"
+    assert (request.chain_id, request.triggered_by, request.triggered_by_job) == (
+        launch.run_id,
+        launch.run_id,
+        "extract",
+    )
+    assert world.chat.replies() == ["extract failed: starting cleanup"]
+
+
+def test_the_job_a_failed_launch_started_names_that_launch_as_its_trigger(
+    world: World, failed_launch: Callable[..., FailedLaunch], run: Callable[..., RunReport]
+) -> None:
+    launch = failed_launch("extract")
+    world.coordinator.handle_launch(launch)
+    cleanup1 = world.launch("cleanup")
+
+    world.stop(run("cleanup", cleanup1, exit_code=1, started_by="ecswatch-chain/extract"))
+
+    [alert] = world.chat.alerts("cleanup")
+    assert ("Triggered by", f"extract ({launch.run_id})") in alert.fields  # no task to link to
+    assert not [link for link in alert.links if link.label.startswith("Triggered by")]
+    [tags] = world.datadog.tags_of("cleanup")
+    assert f"chain_id:{launch.run_id}" in tags
+
+
+def test_a_failed_launch_that_will_be_retried_starts_nothing_yet(
+    failed_launch: Callable[..., FailedLaunch],
+) -> None:
+    world = World(RETRIED)
+
+    world.coordinator.handle_launch(failed_launch("extract", sample="cloudtrail-runtask-capacity-failure"))
+
+    assert [(request.job, request.attempt) for request, _ in world.queue.requests] == [("extract", 2)]
+
+
+def test_a_failed_launch_whose_retry_ecs_refuses_starts_the_clean_up_in_a_chain_named_after_it(
+    failed_launch: Callable[..., FailedLaunch],
+) -> None:
+    world = World(RETRIED)
+    launch = failed_launch("extract", sample="cloudtrail-runtask-capacity-failure")
+    world.coordinator.handle_launch(launch)
+    world.runner.answers = [REFUSED]
+
+    world.coordinator.launch(queued(world, "extract"))
+
+    assert world.queue.jobs() == ["extract", "cleanup"]
+    cleanup = queued(world, "cleanup")
+    assert (cleanup.key, cleanup.chain_id) == (f"chain#{launch.run_id}#cleanup", launch.run_id)
+
+
+def test_a_retry_ecs_refuses_ends_the_run_and_starts_the_clean_up_job_once(
+    run: Callable[..., RunReport],
+) -> None:
+    world = World(RETRIED)
+    world.stop(run("extract", "extract1", exit_code=2))
+    retry = queued(world, "extract")
+    world.runner.answers = [REFUSED]
+
+    world.coordinator.launch(retry)
+    world.coordinator.launch(RetryRequest.from_json(retry.to_json()))
+
+    assert world.queue.jobs() == ["extract", "cleanup"]
+    cleanup = queued(world, "cleanup")
+    assert cleanup.key == f"chain#{task_arn('extract1')}#cleanup"
+    assert (cleanup.chain_id, cleanup.triggered_by, cleanup.triggered_by_job) == (
+        "extract1",
+        task_arn("extract1"),
+        "extract",
+    )
+    assert world.chat.replies()[-2:] == [
+        "extract retry 2/3 could not be launched",
+        "extract failed: starting cleanup",
+    ]
+    assert world.chat.updates[-1][1].title == "extract gave up: retry 2/3 could not be launched"
+
+
+def test_a_refused_retry_of_a_chained_job_starts_its_clean_up_in_the_same_chain(
+    run: Callable[..., RunReport],
+) -> None:
+    world = World(RETRIED)
+    world.stop(run("extract", "extract1"))
+    load1 = world.launch("load")
+    world.stop(run("load", load1, exit_code=2, started_by="ecswatch-chain/extract"))
+    world.runner.answers = [REFUSED]
+
+    world.coordinator.launch(queued(world, "load"))
+
+    assert world.queue.jobs() == ["load", "load", "cleanup"]
+    cleanup = queued(world, "cleanup")
+    assert cleanup.key == f"chain#{task_arn(load1)}#cleanup"
+    assert (cleanup.chain_id, cleanup.triggered_by, cleanup.triggered_by_job) == (
+        "extract1",
+        task_arn(load1),
+        "load",
+    )
+
+
+def test_an_abandoned_retry_starts_the_clean_up_job_once(run: Callable[..., RunReport]) -> None:
+    world = World(RETRIED)
+    world.stop(run("extract", "extract1", exit_code=2))
+    retry = queued(world, "extract")
+
+    world.coordinator.abandon(retry, "RESOURCE:MEMORY", 5)
+    world.coordinator.abandon(retry, "RESOURCE:MEMORY", 5)
+
+    assert world.queue.jobs() == ["extract", "cleanup"]
+    assert queued(world, "cleanup").key == f"chain#{task_arn('extract1')}#cleanup"
+    assert world.chat.replies().count("extract failed: starting cleanup") == 1
+
+
+def test_a_chain_launch_ecs_refuses_starts_nothing_further(run: Callable[..., RunReport]) -> None:
+    """load never ran, so its on_failure (cleanup) has no run to follow."""
+    world = World(RETRIED)
+    world.stop(run("extract", "extract1"))
+    world.runner.answers = [REFUSED]
+
+    world.coordinator.launch(queued(world, "load"))
+
+    assert world.queue.jobs() == ["load"]
+    assert not [title for title in world.chat.replies() if "starting cleanup" in title]
+
+
+def test_a_chain_launch_the_launcher_abandons_starts_nothing_further(run: Callable[..., RunReport]) -> None:
+    world = World(RETRIED)
+    world.stop(run("extract", "extract1"))
+
+    world.coordinator.abandon(queued(world, "load"), "RESOURCE:MEMORY", 5)
+
+    assert world.queue.jobs() == ["load"]
+    assert not [title for title in world.chat.replies() if "starting cleanup" in title]
+
+
+def test_a_failed_launch_of_a_job_that_starts_nothing_costs_no_chain_guard_write(
+    world: World, failed_launch: Callable[..., FailedLaunch]
+) -> None:
+    world.coordinator.handle_launch(failed_launch("cleanup"))
+
+    assert world.queue.requests == []
+    assert world.guard.asked
+    assert not [key for key in world.guard.asked if key.startswith(("chain#", "chain-news#"))]
 
 
 # --------------------------------------------------------------------------- lineage in DynamoDB

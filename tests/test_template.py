@@ -594,6 +594,14 @@ def test_the_launcher_may_delay_redelivery_of_the_retry_queue_only() -> None:
     assert statement["Resource"] == {"Fn::GetAtt": ["RetryQueue", "Arn"]}
 
 
+def test_the_launcher_may_queue_the_clean_up_jobs_of_failed_retries_to_the_retry_queue_only() -> None:
+    """A refused or abandoned retry starts its job's on_failure jobs through the retry queue."""
+    (statement,) = statements_with(Stack(), "sqs:SendMessage", LAUNCHER)
+
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Resource"] == {"Fn::GetAtt": ["RetryQueue", "Arn"]}
+
+
 @pytest.mark.parametrize(
     "field",
     [

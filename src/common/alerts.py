@@ -264,8 +264,10 @@ def _chain_fields(chain: ChainLink | None) -> tuple[tuple[str, str], ...]:
         return ()
     fields: list[tuple[str, str]] = []
     if chain.triggered_by:
-        task_id = chain.triggered_by.rsplit("/", 1)[-1]
-        fields.append(("Triggered by", f"{chain.triggered_by_job or 'another job'} (task {task_id})"))
+        # A task's ARN, or the ``launch:<eventID>`` of a failed launch (a run that created no task).
+        by = chain.triggered_by
+        run = f"task {by.rsplit('/', 1)[-1]}" if by.startswith("arn:") else by
+        fields.append(("Triggered by", f"{chain.triggered_by_job or 'another job'} ({run})"))
     if chain.starts:
         fields.append(("Starts", ", ".join(chain.starts)))
     return tuple(fields)

@@ -22,10 +22,21 @@ How each property is kept:
   Datadog event carries ``chain_id:<id>``. B's retries and the jobs B starts keep the chain id.
 
 The chain id is the task id of the root run of the job that started the chain: readable, unique,
-and pasteable into the ECS console.
+and pasteable into the ECS console (``launch:<CloudTrail eventID>`` when that run's first launch
+created no task).
+
+**A run can end without a task stopping.** A launch that created no task and will not be tried
+again (a failed RunTask the policy does not retry, a retry ECS refuses, a retry the launcher
+abandons) is the failed end of its run: it starts the job's ``on_failure`` jobs (never
+``on_success``) through :class:`RunEnd`, with the same keys, queue and thread reply as a stop.
+A chain launch that fails is not such an end: the job it should have started never ran, so
+nothing of that job's ``on_failure`` starts; the failure is told in the triggering run's thread.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
 
 from common.alerts import Alert, Attempt, ChainLink
 from common.analysis import Outcome
@@ -35,8 +46,45 @@ from common.ports import Lineage
 from common.retry_request import RetryRequest
 
 
+class InChain(Protocol):
+    """What a run inherits of the chain that started it: a task's lineage, or the request that
+    launches its next attempt (both carry the chain through a run's retries)."""
+
+    @property
+    def chain_id(self) -> str | None: ...
+
+    @property
+    def triggered_by(self) -> str | None: ...
+
+    @property
+    def triggered_by_job(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """A run that ended for good and starts the jobs of ``chain.starts``: all a link needs of it.
+
+    Either its final task stopped (:func:`run_end`) or its last launch created no task and will
+    not be tried again (:func:`failed_end`); both start the next jobs through the same code.
+    """
+
+    job: str
+    #: The run's root: its first task's ARN, or ``launch:<eventID>`` when its first launch failed.
+    root_run_id: str
+    #: The task (or failed launch) the run ended with: the started jobs' "triggered by".
+    last_run_id: str
+    region: str
+    chain: ChainLink
+    succeeded: bool
+
+    @property
+    def ended(self) -> str:
+        return "succeeded" if self.succeeded else "failed"
+
+
 def chain_id_for(root_task_arn: str) -> str:
-    """The id of a chain that a run with this root starts: the root task's id."""
+    """The id of a chain that a run with this root starts: the root task's id; a run whose first
+    launch created no task keeps its whole ``launch:<eventID>`` (a CloudTrail event id has no "/")."""
     return root_task_arn.rsplit("/", 1)[-1]
 
 
@@ -52,7 +100,7 @@ def next_jobs(report: RunReport, job: JobConfig) -> tuple[str, ...]:
 
 
 def chain_link(
-    job: JobConfig, lineage: Lineage | None, root_task_arn: str, *, starts: tuple[str, ...]
+    job: JobConfig, lineage: InChain | None, root_task_arn: str, *, starts: tuple[str, ...]
 ) -> ChainLink | None:
     """This run's place in a chain: inherited from its lineage (a chain started it), or a new chain
     when its job can start others; None for a run that is in no chain."""
@@ -70,13 +118,50 @@ def chain_of(lineage: Lineage | None) -> ChainLink | None:
     return ChainLink(lineage.chain_id, lineage.triggered_by, lineage.triggered_by_job)
 
 
-def launch_requests(report: RunReport, attempt: Attempt, jobs: JobsConfig) -> list[RetryRequest]:
-    """One launch request per job the run starts, built from each job's ``launch`` and ``network``."""
-    chain = attempt.chain
+def run_end(report: RunReport, attempt: Attempt) -> RunEnd | None:
+    """A run's final stop, with the chain place (and the jobs it starts) the coordinator gave it."""
+    if attempt.chain is None:
+        return None
+    return RunEnd(
+        job=report.job,
+        root_run_id=attempt.root_task_arn or report.event.task.arn,
+        last_run_id=report.event.task.arn,
+        region=report.event.task.region,
+        chain=attempt.chain,
+        succeeded=report.outcome is Outcome.SUCCEEDED,
+    )
+
+
+def failed_end(
+    job: JobConfig, inherited: InChain | None, *, root_run_id: str, last_run_id: str, region: str
+) -> RunEnd | None:
+    """A run that ended for good with no task stopping: a failure, so it starts ``on_failure`` only,
+    in the chain it inherited (a retry of a chained job) or a new one named after its root.
+    None when the job starts nothing, so such an end costs nothing."""
+    if not job.on_failure:
+        return None
+    chain = chain_link(job, inherited, root_run_id, starts=job.on_failure)
     if chain is None:
-        return []
-    root = attempt.root_task_arn or report.event.task.arn
-    ended = "succeeded" if report.outcome is Outcome.SUCCEEDED else "failed"
+        return None
+    return RunEnd(job.name, root_run_id, last_run_id, region, chain, succeeded=False)
+
+
+def failed_retry_end(job: JobConfig | None, request: RetryRequest) -> RunEnd | None:
+    """A retry (``request``) that will never start: its run ended with the attempt before it."""
+    if job is None:
+        return None
+    return failed_end(
+        job,
+        request,
+        root_run_id=request.root_task_arn,
+        last_run_id=request.previous_task_arn,
+        region=request.region,
+    )
+
+
+def launch_requests(end: RunEnd, jobs: JobsConfig) -> list[RetryRequest]:
+    """One launch request per job the run starts, built from each job's ``launch`` and ``network``."""
+    chain = end.chain
     requests = []
     for name in chain.starts:
         target = jobs.job(name)
@@ -85,11 +170,12 @@ def launch_requests(report: RunReport, attempt: Attempt, jobs: JobsConfig) -> li
         requests.append(
             RetryRequest.from_job(
                 target,
-                after=report.event,
-                root_task_arn=root,
-                after_job=report.job,
+                after_run=end.last_run_id,
+                region=end.region,
+                root_task_arn=end.root_run_id,
+                after_job=end.job,
                 chain_id=chain.chain_id,
-                reason=f"{report.job} {ended} (chain {chain.chain_id})",
+                reason=f"{end.job} {end.ended} (chain {chain.chain_id})",
             )
         )
     return requests
@@ -109,19 +195,17 @@ def lineage_of_chained(request: RetryRequest, task_arn: str) -> Lineage:
     )
 
 
-def starting_news(report: RunReport, attempt: Attempt) -> Alert:
+def starting_news(end: RunEnd) -> Alert:
     """The reply in A's thread: which jobs its end starts."""
-    assert attempt.chain is not None
-    chain = attempt.chain
-    ended = "succeeded" if report.outcome is Outcome.SUCCEEDED else "failed"
+    chain = end.chain
     started = ", ".join(chain.starts)
     return Alert(
-        run_key=attempt.root_task_arn or report.event.task.arn,
-        job=report.job,
-        title=f"{report.job} {ended}: starting {started}",
+        run_key=end.root_run_id,
+        job=end.job,
+        title=f"{end.job} {end.ended}: starting {started}",
         severity="info",
         outcome="chain",
-        cause=f"{'on_success' if ended == 'succeeded' else 'on_failure'} of {report.job} starts {started}",
+        cause=f"{'on_success' if end.succeeded else 'on_failure'} of {end.job} starts {started}",
         fields=(("Chain", chain.chain_id), ("Starts", started)),
         links=(),
     )

@@ -148,14 +148,17 @@ class RetryRequest:
         cls,
         job: JobConfig,
         *,
-        after: TaskEvent,
+        after_run: str,
+        region: str,
         root_task_arn: str,
         after_job: str,
         chain_id: str,
         reason: str,
     ) -> RetryRequest:
-        """Attempt 1 of ``job``, started by a dependency chain when the run ``after`` (of ``after_job``,
-        root ``root_task_arn``) ended for good: everything RunTask needs comes from the job's config.
+        """Attempt 1 of ``job``, started by a dependency chain when a run of ``after_job`` (root
+        ``root_task_arn``) ended for good with ``after_run``: its last task's ARN, or the
+        ``launch:<eventID>`` of a launch that created none. Everything RunTask needs comes from
+        the job's config; only the region is the ended run's.
         """
         launch = job.launch
         if launch is None:
@@ -163,10 +166,10 @@ class RetryRequest:
         return cls(
             job=job.name,
             root_task_arn=root_task_arn,
-            previous_task_arn=after.task.arn,
+            previous_task_arn=after_run,
             attempt=1,
             of=job.retry.attempts,
-            region=after.task.region,
+            region=region,
             cluster=launch.cluster,
             task_definition_arn=launch.task_definition,
             launch_type=launch.launch_type,
@@ -179,7 +182,7 @@ class RetryRequest:
             capacity_provider_strategy=launch.run_task_capacity_provider_strategy() or None,
             propagate_tags=launch.propagate_tags,
             chain_id=chain_id,
-            triggered_by=after.task.arn,
+            triggered_by=after_run,
             triggered_by_job=after_job,
         )
 

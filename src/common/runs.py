@@ -13,6 +13,8 @@ The Slack story of a run lives in the thread of its first alert:
 * attempt 3 fails for good -> reply "attempt 3/3 failed", parent "gave up after 3 attempts"
 * the final attempt ends and the job has on_success/on_failure -> reply "starting B, C", and
   the launcher starts B and C as it starts retries (see :mod:`common.chains`)
+* a run that ends with no task stopping (a failed launch not retried, a retry ECS refuses or the
+  launcher abandons) -> its on_failure jobs start the same way: reply "A failed: starting C"
 """
 
 from __future__ import annotations
@@ -27,12 +29,16 @@ from aws_lambda_powertools import Logger
 
 from common.alerts import Alert, Attempt, alert_for
 from common.chains import (
+    RunEnd,
     chain_link,
     chain_of,
+    failed_end,
+    failed_retry_end,
     launch_requests,
     lineage_of_chained,
     next_jobs,
     not_started_news,
+    run_end,
     starting_news,
 )
 from common.config import JobConfig, JobsConfig, RetryAction
@@ -172,7 +178,8 @@ class RunCoordinator:
 
     def handle_launch(self, failed: FailedLaunch) -> RunResult:
         """A failed launch is attempt 1 of a run of its job: alerted, then retried under the job's
-        policy when the failure may pass (capacity, throttling); its retries thread under its alert."""
+        policy when the failure may pass (capacity, throttling); its retries thread under its alert.
+        One that is not retried is the failed end of its run: it starts the job's ``on_failure``."""
         job = self._jobs.job(failed.job) or job_for_launch(self._jobs, failed.launch)
         attempt = Attempt(number=1, of=job.retry.attempts, root_task_arn=failed.run_id)
         decision = self._launch_decision(failed, job)
@@ -197,6 +204,11 @@ class RunCoordinator:
                     self._guard.once, f"retry#{failed.key}", lambda: self._schedule_launch_retry(retry, delay)
                 )
             )
+        else:
+            end = failed_end(
+                job, None, root_run_id=failed.run_id, last_run_id=failed.run_id, region=failed.launch.region
+            )
+            steps.append(partial(self._start_on_failure, end))
         if self._history is not None:
             steps.append(partial(self._history.record, launch_record(failed, attempt)))
         run_each(steps)
@@ -262,9 +274,12 @@ class RunCoordinator:
                 logger.warning("retry started; its thread reply was not posted", extra={"error": str(e)})
             return result
         why = result.failure or "RunTask started no task"
-        self._tell(
-            request,
-            _launch_news(request, attempt, f"retry {attempt.label} could not be launched", "error", why),
+        news = _launch_news(request, attempt, f"retry {attempt.label} could not be launched", "error", why)
+        run_each(
+            [
+                partial(self._tell, request, news),
+                partial(self._start_on_failure, failed_retry_end(self._jobs.job(request.job), request)),
+            ]
         )
         return result
 
@@ -280,7 +295,11 @@ class RunCoordinator:
 
     def abandon(self, request: RetryRequest, error: str, tries: int) -> None:
         """The launcher's last try failed for a passing reason (capacity, throttling): say so once,
-        in the run's thread, before the request goes to the retry dead-letter queue."""
+        in the run's thread, before the request goes to the retry dead-letter queue.
+
+        An abandoned retry ends its run: the job's ``on_failure`` jobs start. An abandoned chain
+        launch of B does not start B's ``on_failure``: B never ran, so no run of B ended.
+        """
         if request.trigger == CHAIN_TRIGGER:
             why = f"{error} (gave up after {tries} tries; the request is in the retry dead-letter queue)"
             self._guard.once(f"abandon#{request.key}", lambda: self._chain_not_started(request, why))
@@ -294,7 +313,12 @@ class RunCoordinator:
             )
             self._tell(request, news)
 
-        self._guard.once(f"abandon#{request.key}", alert)
+        run_each(
+            [
+                partial(self._guard.once, f"abandon#{request.key}", alert),
+                partial(self._start_on_failure, failed_retry_end(self._jobs.job(request.job), request)),
+            ]
+        )
 
     def _tell(self, request: RetryRequest, news: Alert) -> None:
         parent = replace(news, title=f"{request.job} gave up: {news.title.removeprefix(request.job + ' ')}")
@@ -339,27 +363,38 @@ class RunCoordinator:
         return replace(attempt, chain=chain) if chain is not None else attempt
 
     def _start_chain(self, report: RunReport, attempt: Attempt) -> None:
+        end = run_end(report, attempt)
+        if end is not None:
+            self._start_next(end)
+
+    def _start_on_failure(self, end: RunEnd | None) -> None:
+        """A run that ended with no task stopping (``end`` from :func:`failed_end`, None when its job
+        starts nothing): its on_failure jobs, as after a stop. Needs the queue, as ``_in_chain`` does."""
+        if end is not None and self._scheduler is not None:
+            self._start_next(end)
+
+    def _start_next(self, end: RunEnd) -> None:
         """Queue one launch per next job (once per root run and job), then tell A's thread once.
 
         The retry launcher does the RunTask: it alone holds ecs:RunTask and iam:PassRole.
         """
-        for request in launch_requests(report, attempt, self._jobs):
+        for request in launch_requests(end, self._jobs):
             self._guard.once(request.key, partial(self._queue_now, request))
-        root = attempt.root_task_arn or report.event.task.arn
-        self._guard.once(f"chain-news#{root}", partial(self._tell_chain_started, report, attempt))
+        self._guard.once(f"chain-news#{end.root_run_id}", partial(self._tell_chain_started, end))
 
     def _queue_now(self, request: RetryRequest) -> None:
         assert self._scheduler is not None
         self._scheduler.schedule(request, 0)
 
-    def _tell_chain_started(self, report: RunReport, attempt: Attempt) -> None:
+    def _tell_chain_started(self, end: RunEnd) -> None:
         """A reply in A's thread; a run nobody was alerted about (a quiet success) has none, and the
         started jobs' own alerts still say what triggered them."""
-        self._notifier.follow_up(
-            attempt.root_task_arn or report.event.task.arn, starting_news(report, attempt)
-        )
+        self._notifier.follow_up(end.root_run_id, starting_news(end))
 
     def _launch_chained(self, request: RetryRequest) -> LaunchResult:
+        """Attempt 1 of B, which a chain starts. If ECS refuses it, that is told in the triggering
+        run's thread, and B's own ``on_failure`` does not start: B never ran, so no run of B ended
+        (unlike a refused retry, which ends the run it retries)."""
         assert self._runner is not None, "the launcher needs a task runner"
         result = self._run_task(request)
         if result.task_arn:
