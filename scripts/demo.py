@@ -227,12 +227,22 @@ def _retry_story(stack: Any, task_events: Any) -> None:
     _show_thread(stack, "invoice-export")
 
 
+#: When the retried attempt is created: a minute after the sample failure it retries stopped
+#: (2025-03-04 05:41:44), so the history the CLI shows at the end reads in the samples' time.
+RETRY_CREATED = datetime(2025, 3, 4, 5, 42, 45, tzinfo=UTC)
+
+
 def _finished(task: dict[str, Any]) -> dict[str, Any]:
-    """The task as DescribeTasks shows it after its essential container exited 0, ten minutes on."""
-    started = datetime.now(UTC)
+    """The task as DescribeTasks shows it after its essential container exited 0, ten minutes on.
+
+    moto stamps the task with today's clock; the demo moves it next to the run it retries."""
+    started = RETRY_CREATED + timedelta(seconds=38)
     done = dict(task, lastStatus="STOPPED", desiredStatus="STOPPED", stopCode="EssentialContainerExited")
     done.update(
         stoppedReason="Essential container in task exited",
+        createdAt=RETRY_CREATED,
+        pullStartedAt=RETRY_CREATED + timedelta(seconds=15),
+        pullStoppedAt=RETRY_CREATED + timedelta(seconds=33),
         startedAt=started,
         executionStoppedAt=started + timedelta(minutes=10),
         stoppedAt=started + timedelta(minutes=10, seconds=20),
