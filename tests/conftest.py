@@ -4,16 +4,19 @@ run reports the pipeline makes of them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from moto import mock_aws
 
+from common.adapters.clients import ClientCache
 from common.pipeline import RunReport
 from common.ports import LogReader
 from common.settings import Settings
 from common.taskdef import TaskDefinition, parse_task_definition
+from local.aws import FAKE_CREDENTIALS
 from tests.fakes import SampleReport, report_from
 
 EVENTS_DIR = Path(__file__).parents[1] / "events"
@@ -67,3 +70,28 @@ def sample_report(
         return report_from(raw, task_definition=seeded_task_definition(raw), logs=logs, settings=settings)
 
     return make
+
+
+# ------------------------------------------------------------------ AWS for adapter tests
+
+
+@pytest.fixture
+def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and no endpoint override, so nothing here can reach a real account."""
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def aws(fake_credentials: None) -> Iterator[None]:
+    """moto in process, for one test."""
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def clients(fake_credentials: None) -> ClientCache:
+    """The adapters' client cache, as a Lambda container builds it once."""
+    return ClientCache()

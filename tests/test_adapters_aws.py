@@ -7,14 +7,12 @@ moto plays ECS and CloudWatch Logs for the normal answers. Throttling and access
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from common.adapters.aws import CloudWatchLogReader, EcsTaskDefinitions
 from common.adapters.clients import ClientCache
@@ -30,26 +28,6 @@ INVOICE_EXPORT_ARN = f"arn:aws:ecs:eu-west-1:{ACCOUNT}:task-definition/invoice-e
 UNKNOWN_ARN = f"arn:aws:ecs:eu-west-1:{ACCOUNT}:task-definition/never-registered:1"
 GROUP = "/ecs/nightly-report"
 STREAM = "ecs/report/c50ead5370796d06e8a8c6c917151c46"
-
-
-@pytest.fixture
-def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials and no endpoint override, so nothing here can reach a real account."""
-    for name, value in FAKE_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-
-@pytest.fixture
-def aws(fake_credentials: None) -> Iterator[None]:
-    with mock_aws():
-        yield
-
-
-@pytest.fixture
-def clients(fake_credentials: None) -> ClientCache:
-    return ClientCache()
 
 
 def task_definitions(clients: ClientCache) -> EcsTaskDefinitions:

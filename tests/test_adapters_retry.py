@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -20,7 +19,6 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from common.adapters.clients import ClientCache
 from common.adapters.ecs_runner import (
@@ -36,7 +34,6 @@ from common.adapters.retry_scheduler import RetryQueueScheduler, at_expression, 
 from common.model import parse_task_event
 from common.ports import DeliveryError, LaunchResult, TransientError
 from common.retry_request import RetryRequest
-from local.aws import FAKE_CREDENTIALS
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -60,26 +57,6 @@ RULE = "nightly-report-0200"
 FARGATE_NO_CAPACITY = (
     "Capacity is unavailable at this time. Please try again later or in a different availability zone"
 )
-
-
-@pytest.fixture
-def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials and no endpoint override, so nothing here can reach a real account."""
-    for name, value in FAKE_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-
-@pytest.fixture
-def aws(fake_credentials: None) -> Iterator[None]:
-    with mock_aws():
-        yield
-
-
-@pytest.fixture
-def clients(fake_credentials: None) -> ClientCache:
-    return ClientCache()
 
 
 def stubbed(clients: ClientCache, service: str, region: str = REGION) -> Stubber:
