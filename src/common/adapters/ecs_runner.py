@@ -22,7 +22,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
 
 logger = Logger(child=True)
+_V = TypeVar("_V")
 
 FARGATE_CAPACITY_PROVIDERS = frozenset({"FARGATE", "FARGATE_SPOT"})
 TAG_ROOT_TASK = "ecswatch:root-task"
@@ -303,6 +304,24 @@ class _Target(NamedTuple):
     network: Mapping[str, Any]
 
 
+class _ReadOnce(Generic[_V]):
+    """What an AWS lookup answered, per key, for the container's life ("nothing" included): rules
+    and schedules change rarely, and a burst of failures must not cost a lookup each."""
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[str, str], _V] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str], read: Callable[[], _V]) -> _V:
+        with self._lock:
+            if key in self._answers:
+                return self._answers[key]
+        answer = read()  # outside the lock: a slow call must not hold up other keys
+        with self._lock:
+            self._answers[key] = answer
+        return answer
+
+
 class RuleNetworkDiscovery:
     """The networkConfiguration an EventBridge rule gives its tasks (startedBy ``events-rule/<rule>``).
 
@@ -314,8 +333,7 @@ class RuleNetworkDiscovery:
 
     def __init__(self, client_for_region: Callable[[str], EventBridgeClient]) -> None:
         self._client_for_region = client_for_region
-        self._cache: dict[tuple[str, str], tuple[_Target, ...]] = {}
-        self._lock = threading.Lock()
+        self._targets_of: _ReadOnce[tuple[_Target, ...]] = _ReadOnce()
         #: EventBridge API calls made (each page counts).
         self.calls = 0
 
@@ -331,14 +349,7 @@ class RuleNetworkDiscovery:
         return None if chosen is None else _plain(chosen.network)
 
     def _targets(self, region: str, rule: str, *, maybe_cut: bool) -> tuple[_Target, ...]:
-        key = (region, rule)
-        with self._lock:
-            if key in self._cache:
-                return self._cache[key]
-        found = self._discover(region, rule, maybe_cut=maybe_cut)
-        with self._lock:
-            self._cache[key] = found
-        return found
+        return self._targets_of.get((region, rule), lambda: self._discover(region, rule, maybe_cut=maybe_cut))
 
     def _discover(self, region: str, rule: str, *, maybe_cut: bool) -> tuple[_Target, ...]:
         client = self._client_for_region(region)
@@ -453,8 +464,7 @@ class ScheduleNetworkDiscovery:
 
     def __init__(self, client_for_region: Callable[[str], EventBridgeSchedulerClient]) -> None:
         self._client_for_region = client_for_region
-        self._cache: dict[tuple[str, str], dict[str, Any] | None] = {}
-        self._lock = threading.Lock()
+        self._networks: _ReadOnce[dict[str, Any] | None] = _ReadOnce()
         #: Scheduler API calls made (each page counts).
         self.calls = 0
 
@@ -464,13 +474,8 @@ class ScheduleNetworkDiscovery:
         if not started_by or not started_by.startswith(SCHEDULE_PREFIX) or started_by == SCHEDULE_PREFIX:
             return None
         name = started_by[len(SCHEDULE_PREFIX) :]
-        key = (region, name)
-        with self._lock:
-            if key in self._cache:
-                return _plain(self._cache[key]) if self._cache[key] else None
-        found = self._discover(region, name, maybe_cut=len(started_by) == STARTED_BY_LIMIT)
-        with self._lock:
-            self._cache[key] = found
+        maybe_cut = len(started_by) == STARTED_BY_LIMIT
+        found = self._networks.get((region, name), lambda: self._discover(region, name, maybe_cut=maybe_cut))
         return _plain(found) if found else None
 
     def _discover(self, region: str, name: str, *, maybe_cut: bool) -> dict[str, Any] | None:
