@@ -1141,6 +1141,20 @@ def test_the_watchdog_logs_to_its_own_log_group_kept_30_days() -> None:
     assert log_group["RetentionInDays"] == 30
 
 
+def test_the_watchdog_thresholds_are_stack_parameters() -> None:
+    watchdog = Settings.from_env(
+        deployed_environment(
+            Stack(WatchdogStuckStartSeconds="900", WatchdogMissedRunGraceSeconds="1200"), WATCHDOG
+        )
+    )
+
+    assert (watchdog.watchdog_stuck_start_seconds, watchdog.watchdog_missed_run_grace_seconds) == (900, 1200)
+    assert PARAMETERS["WatchdogStuckStartSeconds"]["Default"] == Settings().watchdog_stuck_start_seconds
+    assert (
+        PARAMETERS["WatchdogMissedRunGraceSeconds"]["Default"] == Settings().watchdog_missed_run_grace_seconds
+    )
+
+
 def test_the_watchdog_watches_the_clusters_and_alerts_where_the_task_events_function_does() -> None:
     watchdog = Settings.from_env(deployed_environment(WATCHED, WATCHDOG))
     task_events = Settings.from_env(deployed_environment(WATCHED, "TaskEventsFunction"))
