@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from common.adapters.ecs_runner import run_task_parameters
 from common.alerts import Attempt
 from common.config import RetryAction
 from common.failed_launches import (
@@ -227,3 +228,21 @@ def test_a_failed_launch_is_kept_in_the_history_as_a_run_of_its_job(load_event: 
     assert run.started_at == run.stopped_at == launch.happened_at
     assert run.cause == launch.cause
     assert set(run.links or {}) == {"cloudtrail", "rule", "task_definition"}
+
+
+def test_the_retry_of_a_failed_launch_sends_its_placement_and_tags_again(load_event: LoadEvent) -> None:
+    raw = as_invoice_export(load_event(CAPACITY))
+    request = raw["detail"]["requestParameters"]
+    request["placementStrategy"] = [{"type": "spread", "field": "attribute:ecs.availability-zone"}]
+    request["enableExecuteCommand"] = True
+    request["tags"] = [{"key": "team", "value": "billing"}]
+    world = World()
+
+    world.coordinator.handle_launch(failed(raw))
+
+    [(retry, _)] = world.queue.requests
+    params = run_task_parameters(retry)
+    assert params["placementStrategy"] == [{"type": "spread", "field": "attribute:ecs.availability-zone"}]
+    assert params["enableExecuteCommand"] is True
+    assert {"key": "team", "value": "billing"} in params["tags"]
+    assert any(tag["key"].startswith("ecswatch:") for tag in params["tags"])

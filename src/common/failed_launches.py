@@ -41,6 +41,8 @@ from common.settings import Settings
 #: ``RunRecord.outcome`` and the Datadog ``outcome`` tag of a launch that created no task.
 FAILED_TO_LAUNCH = "failed_to_launch"
 RUN_ID_PREFIX = "launch:"
+#: Recorded RunTask parameters a retry sends again beyond those a task event also carries.
+_REPEATED = ("placementConstraints", "placementStrategy", "enableExecuteCommand", "tags")
 #: RunRecord link names (as common.history names a task's: task, task_definition, logs, insights).
 _LINK_KEYS = {
     "CloudTrail event": "cloudtrail",
@@ -243,6 +245,7 @@ def retry_request_for_launch(
         network_configuration=network
         or (dict(recorded_network) if isinstance(recorded_network, Mapping) else None),
         reason=f"launch failed: {failed.cause}",
+        run_task_extras={key: request[key] for key in _REPEATED if request.get(key) is not None},
     )
 
 

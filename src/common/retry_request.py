@@ -70,6 +70,9 @@ class RetryRequest:
     chain_id: str | None = None
     triggered_by: str | None = None
     triggered_by_job: str | None = None
+    #: RunTask parameters no task event carries, sent again as recorded: a failed launch's
+    #: placementConstraints, placementStrategy, enableExecuteCommand and its own tags.
+    run_task_extras: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:

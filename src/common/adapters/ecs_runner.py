@@ -164,8 +164,16 @@ def run_task_parameters(request: RetryRequest) -> dict[str, Any]:
         params["networkConfiguration"] = _plain(request.network_configuration)
     params["propagateTags"] = request.propagate_tags
     params["enableECSManagedTags"] = True
-    params["tags"] = retry_tags(request)
+    extras = _plain(request.run_task_extras)
+    own = retry_tags(request)
+    ours = {tag["key"] for tag in own}
+    params["tags"] = [t for t in extras.pop("tags", []) if t.get("key") not in ours] + own
+    params.update({key: value for key, value in extras.items() if key in _EXTRA_PARAMETERS})
     return params
+
+
+#: RunTask parameters a retry may carry over as recorded (see ``RetryRequest.run_task_extras``).
+_EXTRA_PARAMETERS = frozenset({"placementConstraints", "placementStrategy", "enableExecuteCommand"})
 
 
 def retry_tags(request: RetryRequest) -> list[dict[str, str]]:
