@@ -15,7 +15,7 @@ import pytest
 from common.adapters.idempotency import MemoryOnceGuard
 from common.alerts import Alert, Attempt, DatadogEvent, MetricPoint
 from common.config import ConfigError, JobsConfig, SlowRunConfig, parse_config
-from common.history import HistoryRecorder, run_record, slow_run, usual_run_time
+from common.history import SLOW_RUN_READ, HistoryRecorder, run_record, slow_run, usual_run_time
 from common.notify import Notifier
 from common.pipeline import RunReport
 from common.ports import MessageRef, RunRecord, TransientError
@@ -386,3 +386,43 @@ def test_the_bundled_config_asks_for_slack_notes_of_slow_nightly_reports() -> No
 
     assert job is not None
     assert job.slow_run.notify_slack
+
+
+def test_the_check_reads_one_bounded_page_of_latest_runs_and_picks_the_successes_itself(
+    success: RunReport,
+) -> None:
+    """Filtering on outcome in DynamoDB would apply the limit before the filter and page back through
+    every failure of a mostly failing job; the check asks for a fixed number of latest runs instead."""
+    world = World(jobs())
+    asked: list[dict[str, Any]] = []
+    runs = world.history.runs
+
+    def spy(job: str, **kwargs: Any) -> list[RunRecord]:
+        asked.append(kwargs)
+        return runs(job, **kwargs)
+
+    world.history.runs = spy  # type: ignore[method-assign]
+
+    world.recorder.record_run(success)
+
+    [kwargs] = asked
+    assert kwargs.get("outcome") is None
+    assert kwargs["limit"] == SLOW_RUN_READ
+
+
+def test_failures_among_the_latest_runs_leave_the_successes_to_judge_by(success: RunReport) -> None:
+    world = World(jobs())
+    world.usual(success, run_seconds(success) / 3)
+    start = run_record(success).started_at
+    for i in range(10):  # the newest runs failed
+        world.history.record(
+            replace(
+                run(5.0, day=1, outcome="failed"),
+                run_id=f"{ARN}f{i}",
+                started_at=start - timedelta(minutes=i + 1),
+            )
+        )
+
+    recorded = world.recorder.record_run(success)
+
+    assert recorded.slow is not None

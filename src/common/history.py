@@ -38,6 +38,8 @@ from common.render import human_duration
 
 SLOW_RUN_WINDOW = 20
 SLOW_RUN_MIN_RUNS = 5
+#: How many of a job's latest runs (any outcome) the slow-run check reads: one Query page.
+SLOW_RUN_READ = 3 * SLOW_RUN_WINDOW
 SUCCEEDED = Outcome.SUCCEEDED.value
 
 #: RunRecord.durations keys, from PhaseDurations fields.
@@ -284,13 +286,14 @@ class HistoryRecorder:
         slack = self._notifier is not None and config.notify_slack
         if self._events is None and not slack:
             return Recorded(run)  # nobody to tell: spare the read
-        previous = self._history.runs(
-            run.job,
-            since=run.started_at - self._lookback,
-            until=run.started_at,
-            limit=SLOW_RUN_WINDOW + 1,  # + 1: a redelivery finds its own record among them
-            outcome=SUCCEEDED,
+        # One page of the job's latest runs, successes picked here: filtering on outcome in the
+        # Query would make DynamoDB apply the limit before the filter and page back through every
+        # failure of a job that mostly fails. A job with fewer successes among them has less to
+        # compare with (and no verdict under SLOW_RUN_MIN_RUNS).
+        latest = self._history.runs(
+            run.job, since=run.started_at - self._lookback, until=run.started_at, limit=SLOW_RUN_READ
         )
+        previous = [r for r in latest if r.outcome == SUCCEEDED][: SLOW_RUN_WINDOW + 1]  # + 1: itself
         slow = slow_run(run, previous, factor=config.factor)
         if slow is not None:
             self._warn(report, attempt, run, slow, slack=slack)
