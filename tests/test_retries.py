@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -459,3 +460,22 @@ def test_a_redelivered_retry_decision_names_the_delay_it_was_scheduled_with(
         delays.append(world.queue.requests[0][1])
 
     assert delays[0] == delays[1]
+
+
+def test_the_log_line_of_a_retry_names_the_job_its_lineage_says(
+    world: World, run: Callable[..., RunReport]
+) -> None:
+    seen: list[RunReport] = []
+
+    class Sink:
+        def publish(self, report: RunReport) -> None:
+            seen.append(report)
+
+    world.coordinator._sinks = [Sink()]
+    world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
+    second = launched_id(world.launch_last())
+    retry = run("stopped-nonzero-exit", task_id=second, startedBy="ecswatch-retry/2")
+
+    world.stop(replace(retry, job="invoice-export-family"))  # what its startedBy alone would give
+
+    assert [report.job for report in seen] == ["invoice-export", "invoice-export"]

@@ -20,7 +20,7 @@ The Slack story of a run lives in the thread of its first alert:
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -65,6 +65,7 @@ from common.ports import (
     NetworkDiscovery,
     OnceGuard,
     RetryScheduler,
+    RunSink,
     TaskRunner,
     TransientError,
 )
@@ -95,6 +96,7 @@ class RunCoordinator:
         runner: TaskRunner | None = None,
         network: NetworkDiscovery | None = None,
         history: HistoryRecorder | None = None,
+        sinks: Sequence[RunSink] = (),
         rng: random.Random | None = None,
     ) -> None:
         self._notifier = notifier
@@ -105,6 +107,8 @@ class RunCoordinator:
         self._runner = runner
         self._network = network
         self._history = history
+        #: Sinks that see every delivery (the structured log line), with the job its lineage names.
+        self._sinks = sinks
         #: Backoff jitter. By default seeded with the run's key, so a redelivery that tells of a
         #: retry already scheduled names the delay it was scheduled with.
         self._rng = rng
@@ -121,7 +125,8 @@ class RunCoordinator:
         if report.phase is RunPhase.STOPPED and report.outcome is not None:
             decision = decide(report, job.retry, attempt.number, rng=self._jitter(report.key))
         attempt = self._in_chain(report, job, lineage, attempt, decision)
-        steps: list[Callable[[], object]] = [partial(self._notifier.publish, report, attempt)]
+        steps: list[Callable[[], object]] = [partial(sink.publish, report) for sink in self._sinks]
+        steps.append(partial(self._notifier.publish, report, attempt))
         if decision is not None:
             steps.append(partial(self._after_stop, report, job, attempt, decision, lineage))
         if self._history is not None:

@@ -52,9 +52,7 @@ def handle_event(raw: Any) -> RunReport | FailedLaunch | Skipped:
         logger.info("event skipped", extra={"skip_reason": result.reason, "skip_kind": result.kind})
         return result
     logger.append_keys(task_arn=result.event.task.arn, job=result.job)
-    for sink in deps.sinks:
-        sink.publish(result)
-    deps.coordinator.handle(result)  # alerts, retries, chained jobs and the history record
+    deps.coordinator.handle(result)  # the log line, alerts, retries, chained jobs, the history record
     return result
 
 

@@ -8,6 +8,7 @@ only for what the deployment uses.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,7 @@ class Dependencies:
     #: The retry queue, when retries are configured (the launcher sets its backoff through it).
     retry_queue: RetryQueueScheduler | None = None
     #: Sinks that see every delivery (the structured log line); the notifier de-duplicates the rest.
+    #: The coordinator holds the same list: a sink appended here sees the reports too.
     sinks: list[RunSink] = field(default_factory=list)
 
 
@@ -68,6 +70,7 @@ def build_dependencies(
     runner = EcsTaskRunner(lambda region: clients.get("ecs", region))
     retry_queue = build_retry_queue(settings, clients)
     recorder = build_recorder(settings, clients, jobs, guard=guard, notifier=notifier)
+    sinks: list[RunSink] = [LogSink()]
     return Dependencies(
         settings=settings,
         clients=clients,
@@ -84,10 +87,11 @@ def build_dependencies(
             runner=runner,
             scheduler=retry_queue,
             history=recorder,
+            sinks=sinks,
         ),
         runner=runner,
         retry_queue=retry_queue,
-        sinks=[LogSink()],
+        sinks=sinks,
     )
 
 
@@ -122,6 +126,7 @@ def build_coordinator(
     runner: EcsTaskRunner,
     scheduler: RetryQueueScheduler | None,
     history: HistoryRecorder | None = None,
+    sinks: Sequence[RunSink] = (),
 ) -> RunCoordinator:
     """Retries need the state table (lineage) and the retry queue; without them runs are only reported."""
 
@@ -141,6 +146,7 @@ def build_coordinator(
             ScheduleNetworkDiscovery(lambda region: clients.get("scheduler", region)),
         ),
         history=history,
+        sinks=sinks,
     )
 
 
