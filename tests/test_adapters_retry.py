@@ -28,6 +28,7 @@ from common.adapters.ecs_runner import (
     StartedByNetworkDiscovery,
     retry_tags,
     run_task_network,
+    run_task_parameters,
     task_event_from_description,
 )
 from common.adapters.retry_scheduler import RetryQueueScheduler, at_expression, schedule_name
@@ -688,6 +689,34 @@ def test_access_denied_to_the_rules_targets_is_no_network(clients: ClientCache) 
     )
 
     assert discovery(clients).network_for(REGION, f"events-rule/{RULE}") is None
+
+
+def test_access_denied_is_not_remembered_so_a_fixed_policy_works_on_the_next_retry(
+    clients: ClientCache,
+) -> None:
+    stubber = stubbed(clients, "events")
+    stubber.add_client_error("list_targets_by_rule", "AccessDeniedException", "not authorized", 400)
+    stubber.add_response(
+        "list_targets_by_rule", {"Targets": [ecs_target("report", TASK_DEFINITION_ARN, EVENTS_NETWORK)]}
+    )
+    adapter = discovery(clients)
+
+    first = adapter.network_for(REGION, f"events-rule/{RULE}")
+    second = adapter.network_for(REGION, f"events-rule/{RULE}")
+
+    assert (first, second) == (None, NETWORK)
+
+
+def test_a_retry_carries_at_most_fifty_tags_and_none_with_the_reserved_aws_prefix() -> None:
+    recorded = [{"key": "aws:cloudformation:stack-name", "value": "x"}] + [
+        {"key": f"team{i}", "value": "billing"} for i in range(60)
+    ]
+
+    params = run_task_parameters(retry_request(run_task_extras={"tags": recorded}))
+
+    assert len(params["tags"]) == 50
+    assert not any(tag["key"].startswith("aws:") for tag in params["tags"])
+    assert all(tag in params["tags"] for tag in tags_for(retry_request()))
 
 
 def test_throttled_discovery_is_transient_and_asked_again_on_redelivery(clients: ClientCache) -> None:

@@ -33,7 +33,7 @@ from common.config import ConfigError, JobsConfig, parse_config
 from common.failed_launches import FailedLaunch, process_launch_event
 from common.notify import Notifier
 from common.pipeline import RunReport
-from common.ports import LaunchResult, Lineage, MessageRef
+from common.ports import LaunchResult, Lineage, MessageRef, TransientError
 from common.retry_request import RetryRequest
 from common.routing import Routing
 from common.runs import RunCoordinator, RunResult
@@ -683,6 +683,30 @@ def test_a_retry_ecs_refuses_ends_the_run_and_starts_the_clean_up_job_once(
         "extract failed: starting cleanup",
     ]
     assert world.chat.updates[-1][1].title == "extract gave up: retry 2/3 could not be launched"
+
+
+def test_a_refused_retry_whose_clean_up_cannot_be_queued_yet_tells_the_thread_once(
+    run: Callable[..., RunReport],
+) -> None:
+    world = World(RETRIED)
+    world.stop(run("extract", "extract1", exit_code=2))
+    retry = queued(world, "extract")
+    world.runner.answers = [REFUSED, REFUSED]  # RunTask's token gives the same answer again
+    schedule, failures = world.queue.schedule, [TransientError("SQS 503")]
+
+    def flaky(request: RetryRequest, delay_seconds: int) -> str:
+        if failures:
+            raise failures.pop()
+        return schedule(request, delay_seconds)
+
+    world.queue.schedule = flaky  # type: ignore[method-assign]
+
+    with pytest.raises(TransientError):
+        world.coordinator.launch(retry)
+    world.coordinator.launch(retry)  # the redelivery
+
+    assert world.chat.replies().count("extract retry 2/3 could not be launched") == 1
+    assert world.queue.jobs()[-1] == "cleanup"
 
 
 def test_a_refused_retry_of_a_chained_job_starts_its_clean_up_in_the_same_chain(

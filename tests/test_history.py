@@ -18,6 +18,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from common.adapters.history import (
+    PAGE_SIZE,
     DynamoRunHistory,
     HistoryRefused,
     MemoryRunHistory,
@@ -26,7 +27,7 @@ from common.adapters.history import (
     to_item,
 )
 from common.alerts import Attempt
-from common.history import run_record
+from common.history import SLOW_RUN_READ, run_record
 from common.ports import DeliveryError, RunHistory, RunRecord, TransientError
 from local.aws import FAKE_CREDENTIALS
 from tests.fakes import SampleReport, create_state_table_from_template
@@ -459,3 +460,7 @@ def test_the_task_events_handler_records_each_run_once_under_its_job(
         1,
         datetime(2025, 3, 4, 2, 15, 19, 502000, tzinfo=UTC),
     )
+
+
+def test_the_slow_run_check_reads_exactly_one_page_of_the_history() -> None:
+    assert SLOW_RUN_READ == PAGE_SIZE

@@ -311,9 +311,13 @@ class RuleNetworks:
 
     def __init__(self) -> None:
         self.asked: list[str | None] = []
+        self.families: list[str] = []
 
-    def network_for(self, region: str, started_by: str | None) -> dict[str, Any] | None:
+    def network_for(
+        self, region: str, started_by: str | None, task_definition_arn: str | None = None
+    ) -> dict[str, Any] | None:
         self.asked.append(started_by)
+        self.families.append((task_definition_arn or "").rsplit("/", 1)[-1])
         return RULE_NETWORK if (started_by or "").startswith("events-rule/") else None
 
 
@@ -339,6 +343,7 @@ def test_the_third_attempt_reuses_the_network_the_rule_gave_the_second(
 
     assert [r.network_configuration for r, _ in world.queue.requests] == [RULE_NETWORK, RULE_NETWORK]
     assert networks.asked == ["events-rule/features-nightly"]  # attempt 2's network came from lineage
+    assert networks.families == ["invoice-export:12"]  # the rule's target that runs this family
 
 
 # ------------------------------------------------------------------ a launch that keeps failing

@@ -38,8 +38,9 @@ from common.render import human_duration
 
 SLOW_RUN_WINDOW = 20
 SLOW_RUN_MIN_RUNS = 5
-#: How many of a job's latest runs (any outcome) the slow-run check reads: one Query page.
-SLOW_RUN_READ = 3 * SLOW_RUN_WINDOW
+#: How many of a job's latest runs (any outcome) the slow-run check reads: one Query page of
+#: ``DynamoRunHistory`` (its PAGE_SIZE; a test holds the two together).
+SLOW_RUN_READ = 50
 SUCCEEDED = Outcome.SUCCEEDED.value
 
 #: RunRecord.durations keys, from PhaseDurations fields.

@@ -167,8 +167,11 @@ class RetryScheduler(Protocol):
 
 
 class NetworkDiscovery(Protocol):
-    def network_for(self, region: str, started_by: str | None) -> Mapping[str, Any] | None:
-        """RunTask's networkConfiguration of the EventBridge rule target that started a task, if any."""
+    def network_for(
+        self, region: str, started_by: str | None, task_definition_arn: str | None = None
+    ) -> Mapping[str, Any] | None:
+        """RunTask's networkConfiguration of the rule or schedule target that started a task, if any;
+        with ``task_definition_arn``, the target that runs the same family."""
         ...
 
 

@@ -280,9 +280,11 @@ class RunCoordinator:
             return result
         why = result.failure or "RunTask started no task"
         news = _launch_news(request, attempt, f"retry {attempt.label} could not be launched", "error", why)
+        # Each effect under its own key: if queueing the clean-up jobs fails, the redelivery calls
+        # RunTask again (its token gives the same refusal) but does not tell the thread twice.
         run_each(
             [
-                partial(self._tell, request, news),
+                partial(self._guard.once, f"refused#{request.key}", partial(self._tell, request, news)),
                 partial(self._start_on_failure, failed_retry_end(self._jobs.job(request.job), request)),
             ]
         )
@@ -444,7 +446,7 @@ class RunCoordinator:
         if lineage is not None and lineage.network is not None:
             return lineage.network
         if self._network is not None:
-            return self._network.network_for(event.task.region, event.started_by)
+            return self._network.network_for(event.task.region, event.started_by, event.task_definition.arn)
         return None
 
 

@@ -166,10 +166,26 @@ def run_task_parameters(request: RetryRequest) -> dict[str, Any]:
     params["enableECSManagedTags"] = True
     extras = _plain(request.run_task_extras)
     own = retry_tags(request)
-    ours = {tag["key"] for tag in own}
-    params["tags"] = [t for t in extras.pop("tags", []) if t.get("key") not in ours] + own
+    params["tags"] = _carried_tags(extras.pop("tags", []), own) + own
     params.update({key: value for key, value in extras.items() if key in _EXTRA_PARAMETERS})
     return params
+
+
+#: ECS allows 50 tags on a task; the ``aws:`` prefix is reserved (RunTask refuses both).
+MAX_TASK_TAGS = 50
+
+
+def _carried_tags(recorded: list[dict[str, Any]], own: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """The recorded request's own tags that RunTask will take next to ecswatch's."""
+    ours = {tag["key"] for tag in own}
+    kept = [
+        tag
+        for tag in recorded
+        if isinstance(tag, dict)
+        and tag.get("key") not in ours
+        and not str(tag.get("key", "")).lower().startswith("aws:")
+    ]
+    return kept[: MAX_TASK_TAGS - len(own)]
 
 
 #: RunTask parameters a retry may carry over as recorded (see ``RetryRequest.run_task_extras``).
@@ -312,6 +328,11 @@ class _Target(NamedTuple):
     network: Mapping[str, Any]
 
 
+class _NotNow(Exception):
+    """A lookup refused for a reason an operator will fix (access denied): answer "none" this
+    time, but do not remember it for the container's life."""
+
+
 class _ReadOnce(Generic[_V]):
     """What an AWS lookup answered, per key, for the container's life ("nothing" included): rules
     and schedules change rarely, and a burst of failures must not cost a lookup each."""
@@ -357,7 +378,12 @@ class RuleNetworkDiscovery:
         return None if chosen is None else _plain(chosen.network)
 
     def _targets(self, region: str, rule: str, *, maybe_cut: bool) -> tuple[_Target, ...]:
-        return self._targets_of.get((region, rule), lambda: self._discover(region, rule, maybe_cut=maybe_cut))
+        try:
+            return self._targets_of.get(
+                (region, rule), lambda: self._discover(region, rule, maybe_cut=maybe_cut)
+            )
+        except _NotNow:
+            return ()
 
     def _discover(self, region: str, rule: str, *, maybe_cut: bool) -> tuple[_Target, ...]:
         client = self._client_for_region(region)
@@ -377,6 +403,8 @@ class RuleNetworkDiscovery:
                     "cannot read the rule's targets; retries go without a network configuration",
                     extra={"region": region, "rule": rule, "error_code": code, "error": str(e)},
                 )
+                if code in _DENIED:
+                    raise _NotNow from e  # not remembered: a fixed policy works on the next retry
                 return ()
             raise TransientError(f"ListTargetsByRule {rule}: {code}") from e
         except BotoCoreError as e:
@@ -483,7 +511,12 @@ class ScheduleNetworkDiscovery:
             return None
         name = started_by[len(SCHEDULE_PREFIX) :]
         maybe_cut = len(started_by) == STARTED_BY_LIMIT
-        found = self._networks.get((region, name), lambda: self._discover(region, name, maybe_cut=maybe_cut))
+        try:
+            found = self._networks.get(
+                (region, name), lambda: self._discover(region, name, maybe_cut=maybe_cut)
+            )
+        except _NotNow:
+            return None
         return _plain(found) if found else None
 
     def _discover(self, region: str, name: str, *, maybe_cut: bool) -> dict[str, Any] | None:
@@ -503,6 +536,8 @@ class ScheduleNetworkDiscovery:
                     "cannot read the schedule; retries go without a network configuration",
                     extra={"region": region, "schedule": name, "error_code": code, "error": str(e)},
                 )
+                if code in _DENIED:
+                    raise _NotNow from e  # not remembered: a fixed policy works on the next retry
                 return None
             raise TransientError(f"GetSchedule {name}: {code}") from e
         except BotoCoreError as e:
