@@ -830,7 +830,7 @@ def test_only_actions_without_resource_level_permissions_act_on_every_resource(
     scheduler:ListSchedules (Service Authorization Reference); every other action is scoped."""
     wildcard = [s for s in function_statements(EVERYTHING_GIVEN, function) if s["Resource"] == "*"]
 
-    assert [s["Action"] for s in wildcard] == expected
+    assert sorted(s["Action"] for s in wildcard) == sorted(expected)
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -1298,3 +1298,8 @@ def test_retries_may_read_the_schedule_that_started_a_task(function: str) -> Non
     (statement,) = statements_with(Stack(), "scheduler:GetSchedule", function)
 
     assert statement["Resource"] == f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/*/*"
+
+
+def test_both_retry_paths_read_the_starting_rule_or_schedule_through_one_policy() -> None:
+    for function in ("TaskEventsFunction", LAUNCHER):
+        assert {"Ref": "ReadStartingRuleOrSchedulePolicy"} in props(function)["Policies"]
