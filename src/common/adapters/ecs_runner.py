@@ -28,6 +28,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from common.adapters.aws import error_code
+from common.adapters.schedules import find_schedule
 from common.launches import RULE_PREFIX, SCHEDULE_PREFIX, STARTED_BY_LIMIT
 from common.model import ECS_SOURCE, TASK_STATE_CHANGE, TaskRef
 from common.ports import DeliveryError, LaunchResult, TransientError
@@ -522,13 +523,7 @@ class ScheduleNetworkDiscovery:
     def _discover(self, region: str, name: str, *, maybe_cut: bool) -> dict[str, Any] | None:
         client = self._client_for_region(region)
         try:
-            try:
-                return self._network(client, name, None)
-            except ClientError as e:
-                if error_code(e) != "ResourceNotFoundException" or not maybe_cut:
-                    raise
-            whole = self._only_schedule_starting(client, name)
-            return self._network(client, *whole) if whole else None
+            return self._network(client, name, maybe_cut=maybe_cut)
         except ClientError as e:
             code = error_code(e)
             if code in _GONE or code in _DENIED:
@@ -544,33 +539,15 @@ class ScheduleNetworkDiscovery:
             raise TransientError(f"GetSchedule {name}: {e}") from e
 
     def _network(
-        self, client: EventBridgeSchedulerClient, name: str, group: str | None
+        self, client: EventBridgeSchedulerClient, name: str, *, maybe_cut: bool
     ) -> dict[str, Any] | None:
-        self.calls += 1
-        schedule = (
-            client.get_schedule(Name=name, GroupName=group) if group else client.get_schedule(Name=name)
-        )
-        ecs: Mapping[str, Any] = dict(schedule.get("Target", {}).get("EcsParameters") or {})
+        schedule = find_schedule(client, name, maybe_cut=maybe_cut, call=self._counted)
+        ecs: Mapping[str, Any] = dict((schedule or {}).get("Target", {}).get("EcsParameters") or {})
         return run_task_network(ecs.get("NetworkConfiguration"))
 
-    def _only_schedule_starting(
-        self, client: EventBridgeSchedulerClient, prefix: str
-    ) -> tuple[str, str | None] | None:
-        found: list[tuple[str, str | None]] = []
-        token = ""
-        while True:
-            self.calls += 1
-            page = (
-                client.list_schedules(NamePrefix=prefix, NextToken=token)
-                if token
-                else client.list_schedules(NamePrefix=prefix)
-            )
-            found.extend(
-                (str(s["Name"]), s.get("GroupName")) for s in page.get("Schedules", []) if s.get("Name")
-            )
-            token = page.get("NextToken", "")
-            if not token:
-                return found[0] if len(found) == 1 else None
+    def _counted(self, action: str, operation: Callable[..., Any], **params: Any) -> Any:
+        self.calls += 1
+        return operation(**params)
 
 
 class StartedByNetworkDiscovery:

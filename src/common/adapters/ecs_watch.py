@@ -28,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from common.adapters.aws import error_code
 from common.adapters.ecs_runner import task_event_from_description
+from common.adapters.schedules import find_schedule
 from common.launches import RULE_PREFIX, SCHEDULE_PREFIX, STARTED_BY_LIMIT
 from common.model import Arn, MalformedEvent, TaskEvent, TaskRef, parse_task_event
 from common.ports import DeliveryError, FoundSchedule, TaskScan, TransientError
@@ -272,46 +273,8 @@ class AwsScheduleFinder:
     def _schedule(self, name: str, *, maybe_cut: bool) -> FoundSchedule | None:
         if not name or _is_glob(name):
             return None
-        get = self._scheduler.get_schedule
-        try:
-            schedule: Mapping[str, Any] = self._call("scheduler:GetSchedule", get, Name=name)
-        except ClientError as e:
-            if error_code(e) != _NOT_FOUND or not maybe_cut:
-                raise
-            whole = self._only_schedule(name)
-            if whole is None:
-                return None
-            schedule = self._call("scheduler:GetSchedule", get, Name=whole[0], GroupName=whole[1])
-        return _from_schedule(schedule)
-
-    def _only_schedule(self, prefix: str) -> tuple[str, str] | None:
-        """(name, group) of the one schedule, in any group, whose name begins with a cut name."""
-        found: list[tuple[str, str]] = []
-        token = ""
-        while True:
-            page = self._call(
-                "scheduler:ListSchedules",
-                self._scheduler.list_schedules,
-                NamePrefix=prefix,
-                **({"NextToken": token} if token else {}),
-            )
-            found += [
-                (str(s["Name"]), str(s.get("GroupName") or "default"))
-                for s in page.get("Schedules", [])
-                if s.get("Name")
-            ]
-            token = page.get("NextToken", "")
-            if not token:
-                break
-        if len(found) != 1:
-            logger.warning(
-                "several schedules begin with the cut name; the job's schedule must be configured"
-                if found
-                else "no schedule begins with the cut name; only the job's configured schedule counts",
-                extra={"prefix": prefix, "schedules": [f"{group}/{name}" for name, group in found]},
-            )
-            return None
-        return found[0]
+        schedule = find_schedule(self._scheduler, name, maybe_cut=maybe_cut, call=self._call)
+        return _from_schedule(schedule) if schedule is not None else None
 
     def _call(self, action: str, operation: Callable[..., Any], **params: Any) -> Any:
         """One API call, counted. A refusal only configuration ends becomes :class:`DeliveryError`
