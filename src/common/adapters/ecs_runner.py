@@ -329,6 +329,14 @@ class _Target(NamedTuple):
     network: Mapping[str, Any]
 
 
+def _named_after(started_by: str | None, prefix: str) -> tuple[str, bool] | None:
+    """The rule or schedule name after ``prefix`` in startedBy, and whether ECS may have cut it
+    (it keeps 36 characters); None when startedBy names no such thing."""
+    if not started_by or not started_by.startswith(prefix) or started_by == prefix:
+        return None
+    return started_by[len(prefix) :], len(started_by) == STARTED_BY_LIMIT
+
+
 class _NotNow(Exception):
     """A lookup refused for a reason an operator will fix (access denied): answer "none" this
     time, but do not remember it for the container's life."""
@@ -371,10 +379,11 @@ class RuleNetworkDiscovery:
         self, region: str, started_by: str | None, task_definition_arn: str | None = None
     ) -> Mapping[str, Any] | None:
         """The rule's network; with ``task_definition_arn``, that of the target running the same family."""
-        if not started_by or not started_by.startswith(RULE_PREFIX) or started_by == RULE_PREFIX:
+        named = _named_after(started_by, RULE_PREFIX)
+        if named is None:
             return None
-        rule = started_by[len(RULE_PREFIX) :]
-        targets = self._targets(region, rule, maybe_cut=len(started_by) == STARTED_BY_LIMIT)
+        rule, maybe_cut = named
+        targets = self._targets(region, rule, maybe_cut=maybe_cut)
         chosen = _choose(targets, task_definition_arn)
         return None if chosen is None else _plain(chosen.network)
 
@@ -508,10 +517,10 @@ class ScheduleNetworkDiscovery:
     def network_for(
         self, region: str, started_by: str | None, task_definition_arn: str | None = None
     ) -> Mapping[str, Any] | None:
-        if not started_by or not started_by.startswith(SCHEDULE_PREFIX) or started_by == SCHEDULE_PREFIX:
+        named = _named_after(started_by, SCHEDULE_PREFIX)
+        if named is None:
             return None
-        name = started_by[len(SCHEDULE_PREFIX) :]
-        maybe_cut = len(started_by) == STARTED_BY_LIMIT
+        name, maybe_cut = named
         try:
             found = self._networks.get(
                 (region, name), lambda: self._discover(region, name, maybe_cut=maybe_cut)
