@@ -69,7 +69,7 @@ with open(sys.argv[1], "w") as out:
 _SUBJECT = """\
 import time
 t0 = time.perf_counter()
-from handlers.task_events import dependencies, lambda_handler
+from ecswatch.handlers.task_events import dependencies, lambda_handler
 t1 = time.perf_counter()
 import json, sys
 from local.lambda_runtime import LambdaContext
@@ -88,7 +88,7 @@ with open(sys.argv[1], "w") as out:
 _IMPORT_ONLY = """\
 import time
 t0 = time.perf_counter()
-import handlers.task_events
+import ecswatch.handlers.task_events
 t1 = time.perf_counter()
 import json, sys
 with open(sys.argv[1], "w") as out:
@@ -105,7 +105,7 @@ class Kind:
 
 BASELINE = Kind("baseline", "baseline: import boto3 + ecs client + DescribeClusters", _BASELINE)
 SUBJECT = Kind("subject", "subject: handler + 1 SQS-wrapped event", _SUBJECT)
-IMPORT_ONLY = Kind("import_only", "import handlers.task_events only", _IMPORT_ONLY)
+IMPORT_ONLY = Kind("import_only", "import ecswatch.handlers.task_events only", _IMPORT_ONLY)
 INTERPRETER = Kind("interpreter", "bare interpreter start (the floor)", "import sys\n" + _EXIT.format(code=0))
 KINDS = (BASELINE, SUBJECT, IMPORT_ONLY, INTERPRETER)
 

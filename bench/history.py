@@ -1,7 +1,7 @@
 """What recording run history costs: extra AWS calls per event, measured against the same burst without it.
 
 Every run sends two events (RUNNING, then STOPPED), half of the runs succeed. The burst goes through
-the real ``handlers.task_events.lambda_handler`` in SQS batches of 10 over the offline stack twice:
+the real ``ecswatch.handlers.task_events.lambda_handler`` in SQS batches of 10 over the offline stack twice:
 once with the history recorder switched off and once with it on (fresh task ids and job names each
 time, so neither pass finds the other's idempotency records or storm windows). Every DynamoDB call
 is counted by operation, and the calls that touch history items (``pk = JOB#...`` or the ``gsi1``
@@ -155,7 +155,7 @@ def measure(runs: int = 200, jobs: int = 10) -> HistoryCost:
     quiet_moto()
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
     with offline_stack(seed=False):
-        from handlers import task_events
+        from ecswatch.handlers import task_events
 
         without = _pass(task_events, run_events(runs, jobs, "a"), record=False)
         with_history = _pass(task_events, run_events(runs, jobs, "b"), record=True)

@@ -94,7 +94,7 @@ def measure(burst: int = 1_000, jobs: int = 10) -> Notifications:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
     events = burst_events(burst, jobs)
     with offline_stack(seed=False) as stack:
-        from handlers import task_events
+        from ecswatch.handlers import task_events
 
         task_events.dependencies.cache_clear()
         dynamodb = Counter[str]()

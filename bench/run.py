@@ -41,7 +41,7 @@ def _cold_rows(result: cold_start.ColdStart) -> list[list[str]]:
             f"{kinds['subject'].wall.p90 / kinds['baseline'].wall.p90:.2f}x",
         ),
         _row(
-            "import handlers.task_events alone",
+            "import ecswatch.handlers.task_events alone",
             f"{kinds['import_only'].wall.median * 1000:.0f} ms",
             base,
             f"{kinds['import_only'].ratio_to_baseline:.2f}x",

@@ -1,6 +1,6 @@
 """Warm throughput: events per second on one core, for the pure analysis and for the whole handler.
 
-Pure path: ``common.pipeline.process_task_event`` (json.loads included) over every
+Pure path: ``ecswatch.analysis.pipeline.process_task_event`` (json.loads included) over every
 ``events/stopped-*.json``, cycled, with in-memory collaborators that answer the way
 the warm adapters do (task definitions parsed once per ARN from ``events/seed``,
 log lines from ``events/seed/log-events.json``). Its same-run baseline is
@@ -35,11 +35,11 @@ from typing import Any
 
 from bench import ROOT
 from bench.common import BenchError, Goal, child_env, quiet_moto, write_results
-from common.model import parse_task_event
-from common.pipeline import RunReport, Skipped, process_task_event
-from common.ports import LogTail
-from common.settings import Settings
-from common.taskdef import TaskDefinition, parse_task_definition
+from ecswatch.analysis.pipeline import RunReport, Skipped, process_task_event
+from ecswatch.config.settings import Settings
+from ecswatch.events.task import parse_task_event
+from ecswatch.events.taskdef import TaskDefinition, parse_task_definition
+from ecswatch.ports import LogTail
 
 EVENTS = ROOT / "events"
 SEED = EVENTS / "seed"
@@ -372,7 +372,7 @@ def _handler_result(seen: Mapping[str, Any], events: int, definitions: int) -> H
 
 def handler_child(batches_file: Path, out_file: Path) -> None:
     """Runs in the child: every batch through the real handler, timed per batch (wall and CPU)."""
-    from handlers.task_events import dependencies, lambda_handler
+    from ecswatch.handlers.task_events import dependencies, lambda_handler
     from local.lambda_runtime import LambdaContext
 
     batches = json.loads(batches_file.read_text())

@@ -50,8 +50,8 @@ def main() -> int:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")  # the demo prints its own view
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     with offline_stack(retries=True) as stack, tempfile.TemporaryDirectory() as scratch:
-        from common.render import render_text
-        from handlers import task_events
+        from ecswatch.handlers import task_events
+        from ecswatch.notifications.render import render_text
 
         os.environ["JOBS_CONFIG_PATH"] = str(_demo_jobs_config(Path(scratch), _moto_network()))
 
@@ -184,9 +184,9 @@ def _moto_network() -> dict[str, Any]:
 
 
 def _demo_jobs_config(scratch: Path, network: dict[str, Any]) -> Path:
-    """The shipped src/config/jobs.yaml with two changes so the demo need not wait or own a VPC:
+    """The shipped src/ecswatch/config/jobs.yaml with two changes so the demo need not wait or own a VPC:
     invoice-export retries after at most 1 s (instead of up to 2 min) in moto's subnet."""
-    config = yaml.safe_load((ROOT / "src" / "config" / "jobs.yaml").read_text())
+    config = yaml.safe_load((ROOT / "src" / "ecswatch" / "config" / "jobs.yaml").read_text())
     job = config["jobs"]["invoice-export"]
     job["retry"]["backoff"] = {"base_seconds": 1, "max_seconds": 1}
     job["network"] = network
@@ -199,8 +199,8 @@ def _retry_story(stack: Any, task_events: Any) -> None:
     """invoice-export exited 2, which its retry policy retries: the request waits on the retry queue,
     the retry launcher starts attempt 2 with RunTask (moto), attempt 2 succeeds, and the first
     alert's thread tells the whole story."""
-    from common.adapters.ecs_runner import task_event_from_description
-    from handlers import retry_launcher
+    from ecswatch.adapters.aws.ecs_runner import task_event_from_description
+    from ecswatch.handlers import retry_launcher
 
     print(f"\n{RULE}\na failed job retried: invoice-export exited 2, its policy says RETRY\n{RULE}")
     sqs, ecs = boto3.client("sqs"), boto3.client("ecs")
@@ -275,8 +275,8 @@ def _watchdog_story(stack: Any, task_events: Any) -> None:
     from moto.ecs.models import ecs_backends
     from moto.moto_api import state_manager
 
-    from common.adapters.watchdog_state import DynamoWatchdogState
-    from handlers import watchdog
+    from ecswatch.adapters.dynamodb.watchdog_state import DynamoWatchdogState
+    from ecswatch.handlers import watchdog
     from local.aws import load_event
 
     night = WATCHDOG_NIGHT
@@ -369,8 +369,8 @@ def _watchdog_pass(stack: Any, watchdog: Any, now: datetime, mark: int) -> int:
 
 def _watchdog_stop_report(stopped: dict[str, Any], task_events: Any) -> None:
     """The stop the watchdog caused arrives as an ECS Task State Change like any other."""
-    from common.adapters.ecs_runner import task_event_from_description
-    from common.render import render_text
+    from ecswatch.adapters.aws.ecs_runner import task_event_from_description
+    from ecswatch.notifications.render import render_text
 
     arn = stopped["taskArn"]
     event = task_event_from_description(stopped, arn.split(":")[3], arn.split(":")[4])
@@ -382,7 +382,7 @@ def _watchdog_stop_report(stopped: dict[str, Any], task_events: Any) -> None:
 
 def _watchdog_jobs_config(scratch: Path) -> Path:
     """The shipped nightly-report and invoice-export jobs; invoice-export says stop_on_overrun."""
-    shipped = yaml.safe_load((ROOT / "src" / "config" / "jobs.yaml").read_text())
+    shipped = yaml.safe_load((ROOT / "src" / "ecswatch" / "config" / "jobs.yaml").read_text())
     jobs = {name: shipped["jobs"][name] for name in ("nightly-report", "invoice-export")}
     jobs["invoice-export"]["stop_on_overrun"] = True
     path = scratch / "watchdog-jobs.yaml"
@@ -423,7 +423,7 @@ FAILED_TASK = "f77fae8dc62fd89bd256b1c897d44a25"
 def _history_story() -> None:
     """`ecswatch status`, `ecswatch runs` and `ecswatch logs` over the history the task-events function
     recorded while the demo ran: the same CLI, moto serving DynamoDB and CloudWatch Logs."""
-    from ecswatch_cli.main import main as ecswatch
+    from ecswatch.cli.main import main as ecswatch
 
     common = ["--table", os.environ["STATE_TABLE_NAME"]]
     if os.environ.get("JOBS_CONFIG_PATH"):

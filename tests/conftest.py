@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from common.adapters.clients import ClientCache
-from common.pipeline import RunReport
-from common.ports import LogReader
-from common.settings import Settings
-from common.taskdef import TaskDefinition, parse_task_definition
+from ecswatch.adapters.aws.clients import ClientCache
+from ecswatch.analysis.pipeline import RunReport
+from ecswatch.config.settings import Settings
+from ecswatch.events.taskdef import TaskDefinition, parse_task_definition
+from ecswatch.ports import LogReader
 from local.aws import FAKE_CREDENTIALS
 from tests.fakes import SampleReport, report_from
 

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 # The in-memory run history lives next to the DynamoDB one (it also serves `sam local invoke`).
-from common.adapters.history import MemoryRunHistory  # noqa: F401 (re-exported for tests)
-from common.alerts import Alert
-from common.config import JobsConfig
-from common.pipeline import RunReport, process_task_event
-from common.ports import LaunchResult, LogReader, LogTail, MessageRef
-from common.retry_request import RetryRequest
-from common.settings import Settings
-from common.taskdef import TaskDefinition
+from ecswatch.adapters.dynamodb.history import MemoryRunHistory  # noqa: F401 (re-exported for tests)
+from ecswatch.analysis.pipeline import RunReport, process_task_event
+from ecswatch.config.model import JobsConfig
+from ecswatch.config.settings import Settings
+from ecswatch.events.taskdef import TaskDefinition
+from ecswatch.notifications.alerts import Alert
+from ecswatch.ports import LaunchResult, LogReader, LogTail, MessageRef
+from ecswatch.retries.request import RetryRequest
 
 #: (region, log group, log stream, lines), as the pipeline asked a log reader for a tail.
 TailCall = tuple[str, str, str, int]

@@ -14,10 +14,10 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
-from common.adapters.aws import CloudWatchLogReader, EcsTaskDefinitions
-from common.adapters.clients import ClientCache
-from common.ports import LogTail, TransientError
-from common.taskdef import LogConfig
+from ecswatch.adapters.aws.clients import ClientCache
+from ecswatch.adapters.aws.reads import CloudWatchLogReader, EcsTaskDefinitions
+from ecswatch.events.taskdef import LogConfig
+from ecswatch.ports import LogTail, TransientError
 from local.aws import FAKE_CREDENTIALS, seed_logs, seed_task_definitions
 
 if TYPE_CHECKING:

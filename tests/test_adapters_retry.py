@@ -20,8 +20,8 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
-from common.adapters.clients import ClientCache
-from common.adapters.ecs_runner import (
+from ecswatch.adapters.aws.clients import ClientCache
+from ecswatch.adapters.aws.ecs_runner import (
     EcsTaskRunner,
     RuleNetworkDiscovery,
     ScheduleNetworkDiscovery,
@@ -31,10 +31,10 @@ from common.adapters.ecs_runner import (
     run_task_parameters,
     task_event_from_description,
 )
-from common.adapters.retry_scheduler import RetryQueueScheduler, at_expression, schedule_name
-from common.model import parse_task_event
-from common.ports import DeliveryError, LaunchResult, TransientError
-from common.retry_request import RetryRequest
+from ecswatch.adapters.aws.retry_scheduler import RetryQueueScheduler, at_expression, schedule_name
+from ecswatch.events.task import parse_task_event
+from ecswatch.ports import DeliveryError, LaunchResult, TransientError
+from ecswatch.retries.request import RetryRequest
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"

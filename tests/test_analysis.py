@@ -1,4 +1,4 @@
-"""Specification of ``common.analysis``: how a stopped task ended, who decided it, how long it took.
+"""Specification of ``ecswatch.analysis.outcome``: how a stopped task ended, who decided it, how long it took.
 
 Every sample in ``events/`` has its verdict pinned in one table. Each edge case changes one field of a
 sample (or builds a small task inline) to isolate a rule that AWS's real strings demand; the strings are
@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from common.analysis import Outcome, PhaseDurations, analyse, phase_durations
-from common.model import TaskEvent, parse_task_event
-from common.taskdef import TaskDefinition, parse_task_definition
+from ecswatch.analysis.outcome import Outcome, PhaseDurations, analyse, phase_durations
+from ecswatch.events.task import TaskEvent, parse_task_event
+from ecswatch.events.taskdef import TaskDefinition, parse_task_definition
 
 LoadEvent = Callable[[str], dict[str, Any]]
 SeededTaskDefinition = Callable[[dict[str, Any]], TaskDefinition | None]

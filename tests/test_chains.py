@@ -25,19 +25,19 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from common.adapters.ecs_runner import run_task_parameters
-from common.adapters.idempotency import MemoryOnceGuard
-from common.adapters.state import DynamoNotificationState, MemoryLineage
-from common.alerts import DatadogEvent, MetricPoint
-from common.config import ConfigError, JobsConfig, parse_config
-from common.failed_launches import FailedLaunch, process_launch_event
-from common.notify import Notifier
-from common.pipeline import RunReport
-from common.ports import LaunchResult, Lineage, MessageRef, TransientError
-from common.retry_request import RetryRequest
-from common.routing import Routing
-from common.runs import RunCoordinator, RunResult
-from common.settings import BUNDLED_JOBS_CONFIG, Settings
+from ecswatch.adapters.aws.ecs_runner import run_task_parameters
+from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard
+from ecswatch.adapters.dynamodb.state import DynamoNotificationState, MemoryLineage
+from ecswatch.analysis.failed_launch import FailedLaunch, process_launch_event
+from ecswatch.analysis.pipeline import RunReport
+from ecswatch.config.model import ConfigError, JobsConfig, parse_config
+from ecswatch.config.routing import Routing
+from ecswatch.config.settings import BUNDLED_JOBS_CONFIG, Settings
+from ecswatch.notifications.alerts import DatadogEvent, MetricPoint
+from ecswatch.notifications.notifier import Notifier
+from ecswatch.ports import LaunchResult, Lineage, MessageRef, TransientError
+from ecswatch.retries.coordinator import RunCoordinator, RunResult
+from ecswatch.retries.request import RetryRequest
 from tests.fakes import (
     MemoryThreads,
     RecordingChat,

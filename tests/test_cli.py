@@ -21,16 +21,16 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from common.adapters.history import DynamoRunHistory
-from common.config import parse_config
-from common.history import run_record
-from common.pipeline import readable_line
-from common.ports import RunRecord
-from common.redact import fit_tail
-from ecswatch_cli import aws as cli_aws
-from ecswatch_cli import main as cli_main
-from ecswatch_cli import views
-from ecswatch_cli.main import main
+from ecswatch.adapters.dynamodb.history import DynamoRunHistory
+from ecswatch.analysis.pipeline import readable_line
+from ecswatch.analysis.redact import fit_tail
+from ecswatch.cli import aws as cli_aws
+from ecswatch.cli import main as cli_main
+from ecswatch.cli import views
+from ecswatch.cli.main import main
+from ecswatch.config.model import parse_config
+from ecswatch.history.records import run_record
+from ecswatch.ports import RunRecord
 from local.aws import FAKE_CREDENTIALS, SEED, seed_logs
 from tests.fakes import SampleReport, create_state_table_from_template
 
@@ -310,7 +310,7 @@ def seeded_lines(group: str, stream: str) -> list[str]:
 
 
 def alert_redaction(lines: list[str]) -> list[str]:
-    """What the alert path does to log lines: FireLens records read as text, then common.redact."""
+    """What the alert path does to log lines: FireLens records read as text, then ecswatch.analysis.redact."""
     readable = [readable_line(line) for line in lines]
     return list(fit_tail(readable, max_lines=len(readable), max_bytes=10**9, max_line_chars=10**6).lines)
 

@@ -1,4 +1,4 @@
-"""Specification of ``common.config``: the shipped jobs file, how tasks find their job, and what each
+"""Specification of ``ecswatch.config.model``: the shipped jobs file, how tasks find their job, and what each
 kind of mistake in the file says (file, job and field, all problems at once)."""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from common.analysis import Outcome
-from common.config import (
+from ecswatch.analysis.links import LogLocation
+from ecswatch.analysis.outcome import Outcome
+from ecswatch.config.model import (
     Backoff,
     ConfigError,
     ExitRule,
@@ -29,13 +30,13 @@ from common.config import (
     parse_config,
     parse_duration,
 )
-from common.links import LogLocation
-from common.model import TaskEvent, parse_task_event
-from common.routing import Routing
+from ecswatch.config.routing import Routing
+from ecswatch.events.task import TaskEvent, parse_task_event
 
 ROOT = Path(__file__).parents[1]
-SHIPPED = ROOT / "src" / "config" / "jobs.yaml"
-SOURCE = "src/config/jobs.yaml"
+SHIPPED = ROOT / "src" / "ecswatch" / "config" / "jobs.yaml"
+SHIPPED_SOURCE = "src/ecswatch/config/jobs.yaml"
+SOURCE = "jobs.yaml"
 #: How every problem with the job most tests use begins: file, then job.
 JOB = f"{SOURCE}: jobs.invoice-export"
 OUTCOMES = (
@@ -184,7 +185,7 @@ def test_invoice_export_retries_exit_2_spot_and_start_failures_three_times(shipp
 
 def test_the_config_check_command_reports_the_shipped_file_ok() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "common.config", SOURCE],
+        [sys.executable, "-m", "ecswatch.config.model", SHIPPED_SOURCE],
         cwd=ROOT,
         env={"PYTHONPATH": str(ROOT / "src")},
         capture_output=True,
@@ -192,7 +193,11 @@ def test_the_config_check_command_reports_the_shipped_file_ok() -> None:
         check=False,
     )
 
-    assert (result.returncode, result.stdout, result.stderr) == (0, "src/config/jobs.yaml: 9 jobs OK\n", "")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        "src/ecswatch/config/jobs.yaml: 9 jobs OK\n",
+        "",
+    )
 
 
 # --------------------------------------------------------------------------- matching
@@ -453,7 +458,7 @@ def test_an_unknown_key_with_no_near_miss_lists_the_allowed_keys() -> None:
 
 
 def test_an_unknown_top_level_key_is_an_error() -> None:
-    assert problems({"job": {}}) == ["src/config/jobs.yaml: job: unknown key (did you mean 'jobs'?)"]
+    assert problems({"job": {}}) == ["jobs.yaml: job: unknown key (did you mean 'jobs'?)"]
 
 
 def test_a_job_without_match_is_refused() -> None:
@@ -472,7 +477,7 @@ def test_a_job_that_is_not_a_mapping_is_refused() -> None:
 
 def test_a_job_name_with_spaces_is_refused() -> None:
     assert job_problems(with_family(), name="invoice export") == [
-        "src/config/jobs.yaml: jobs.invoice export: a job name is letters, digits, '-', '_' and '.', "
+        "jobs.yaml: jobs.invoice export: a job name is letters, digits, '-', '_' and '.', "
         "and starts with a letter or digit"
     ]
 
@@ -588,13 +593,13 @@ def test_a_slack_channel_with_spaces_is_refused() -> None:
 
 def test_a_job_shadowed_by_an_earlier_job_with_the_same_rules_is_refused() -> None:
     assert problems({"jobs": {"a": {"match": {"family": "x"}}, "b": {"match": {"family": "x"}}}}) == [
-        "src/config/jobs.yaml: jobs.b.match: never matches: jobs.a has the same match rules and comes first"
+        "jobs.yaml: jobs.b.match: never matches: jobs.a has the same match rules and comes first"
     ]
 
 
 def test_jobs_must_be_a_mapping_of_names() -> None:
     assert problems({"jobs": [{"match": {"family": "x"}}]}) == [
-        "src/config/jobs.yaml: jobs: must be a mapping, not a list"
+        "jobs.yaml: jobs: must be a mapping, not a list"
     ]
 
 
@@ -616,13 +621,13 @@ def test_all_problems_are_reported_together_in_file_order() -> None:
 
     assert str(caught.value) == "\n".join(
         [
-            "src/config/jobs.yaml: defaults.slack_chanel: unknown key (did you mean 'slack_channel'?)",
+            "jobs.yaml: defaults.slack_chanel: unknown key (did you mean 'slack_channel'?)",
             f"{JOB}.retry.evaluate_on_exit[0].action: must be RETRY or EXIT, not 'RESTART'",
             f"{JOB}.retry.evaluate_on_exit[0].on_outcome: must be one of {OUTCOMES}, not 'oom'",
             f"{JOB}.retry.attempts: must be between 1 and 10, not 12",
             f"{JOB}.max_run_time: must be a duration like '2h', '90m', '45s' or '1h30m', not '2 hours'",
-            "src/config/jobs.yaml: jobs.data-sync.match.family: is required",
-            "src/config/jobs.yaml: jobs.data-sync.schedule: must be cron(...) or rate(...) as EventBridge "
+            "jobs.yaml: jobs.data-sync.match.family: is required",
+            "jobs.yaml: jobs.data-sync.schedule: must be cron(...) or rate(...) as EventBridge "
             "writes them, not 'hourly'",
         ]
     )
@@ -716,4 +721,4 @@ def test_the_check_prints_every_problem_and_exits_1_for_an_invalid_file(
 
 
 def test_the_check_without_a_file_prints_its_usage_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert (main([]), capsys.readouterr().err) == (2, "usage: python -m common.config CONFIG.yaml\n")
+    assert (main([]), capsys.readouterr().err) == (2, "usage: python -m ecswatch.config.model CONFIG.yaml\n")

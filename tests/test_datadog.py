@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from common.adapters.datadog import DatadogSink, clean_title, event_text
-from common.adapters.secrets import SecretError
-from common.alerts import DatadogEvent, MetricPoint, datadog_event, metric_points
-from common.pipeline import RunReport
-from common.ports import DeliveryError, TransientError
+from ecswatch.adapters.datadog import DatadogSink, clean_title, event_text
+from ecswatch.adapters.secrets import SecretError
+from ecswatch.analysis.pipeline import RunReport
+from ecswatch.notifications.alerts import DatadogEvent, MetricPoint, datadog_event, metric_points
+from ecswatch.ports import DeliveryError, TransientError
 from local.capture import Captured
 from local.fake_datadog import (
     EVENTS_PATH,

@@ -12,10 +12,8 @@ from typing import Any
 
 import pytest
 
-from common.adapters.ecs_runner import run_task_parameters
-from common.alerts import Attempt
-from common.config import RetryAction
-from common.failed_launches import (
+from ecswatch.adapters.aws.ecs_runner import run_task_parameters
+from ecswatch.analysis.failed_launch import (
     FAILED_TO_LAUNCH,
     FailedLaunch,
     launch_alert,
@@ -23,10 +21,12 @@ from common.failed_launches import (
     launch_record,
     process_launch_event,
 )
-from common.model import MalformedEvent
-from common.pipeline import Skipped
-from common.render import human_duration
-from common.settings import Settings
+from ecswatch.analysis.pipeline import Skipped
+from ecswatch.config.model import RetryAction
+from ecswatch.config.settings import Settings
+from ecswatch.events.task import MalformedEvent
+from ecswatch.notifications.alerts import Attempt
+from ecswatch.notifications.render import human_duration
 from tests.test_retries import JOBS, World
 
 LoadEvent = Callable[[str], dict[str, Any]]

@@ -1,4 +1,4 @@
-"""Specification of ``handlers.task_events.lambda_handler``, end to end against moto.
+"""Specification of ``ecswatch.handlers.task_events.lambda_handler``, end to end against moto.
 
 A batch with bad messages in it: each bad message is reported as a batch item failure (so SQS retries
 it and then dead-letters it) with an error log line that names the problem, and every other message in
@@ -17,8 +17,8 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from common.model import MalformedEvent
-from handlers import task_events
+from ecswatch.events.task import MalformedEvent
+from ecswatch.handlers import task_events
 from local.aws import EVENTS, FAKE_CREDENTIALS, seed_logs, seed_task_definitions
 from local.lambda_runtime import LambdaContext, sqs_batch
 

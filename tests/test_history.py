@@ -17,7 +17,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from common.adapters.history import (
+from ecswatch.adapters.dynamodb.history import (
     PAGE_SIZE,
     DynamoRunHistory,
     HistoryRefused,
@@ -26,9 +26,9 @@ from common.adapters.history import (
     iso_ms,
     to_item,
 )
-from common.alerts import Attempt
-from common.history import SLOW_RUN_READ, run_record
-from common.ports import DeliveryError, RunHistory, RunRecord, TransientError
+from ecswatch.history.records import SLOW_RUN_READ, run_record
+from ecswatch.notifications.alerts import Attempt
+from ecswatch.ports import DeliveryError, RunHistory, RunRecord, TransientError
 from local.aws import FAKE_CREDENTIALS
 from tests.fakes import SampleReport, create_state_table_from_template
 
@@ -433,7 +433,7 @@ def test_a_run_whose_log_cannot_be_located_keeps_the_reason(sample_report: Sampl
 def test_the_task_events_handler_records_each_run_once_under_its_job(
     dynamodb: Any, monkeypatch: pytest.MonkeyPatch, load_event: Callable[[str], dict[str, Any]]
 ) -> None:
-    from handlers import task_events
+    from ecswatch.handlers import task_events
 
     for name in (
         "SLACK_TOKEN_PARAMETER",

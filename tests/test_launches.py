@@ -1,4 +1,5 @@
-"""Specification of ``common.launches``: RunTask calls read from CloudTrail, what failed, who launched them,
+"""Specification of ``ecswatch.events.cloudtrail``:
+RunTask calls read from CloudTrail, what failed, who launched them,
 whether to retry, where to look, and which job they belong to."""
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from common.config import JobsConfig, MatchRule, load_config
-from common.launches import (
+from ecswatch.config.model import JobsConfig, MatchRule, load_config
+from ecswatch.events.cloudtrail import (
     RETRY_PREFIX,
     LaunchAttempt,
     LaunchFailureKind,
@@ -31,11 +32,11 @@ from common.launches import (
     schedule_name,
     schedule_url,
 )
-from common.model import MalformedEvent, TaskDefinitionRef
+from ecswatch.events.task import MalformedEvent, TaskDefinitionRef
 
 LoadEvent = Callable[[str], dict[str, Any]]
 
-SHIPPED = Path(__file__).parents[1] / "src" / "config" / "jobs.yaml"
+SHIPPED = Path(__file__).parents[1] / "src" / "ecswatch" / "config" / "jobs.yaml"
 ACCOUNT = "123456789012"
 CAPACITY = "cloudtrail-runtask-capacity-failure"
 DENIED = "cloudtrail-runtask-access-denied"
@@ -574,14 +575,14 @@ def test_ecswatch_retries_are_named_after_the_retry_launcher(load_event: LoadEve
 
 
 def test_the_retry_prefix_is_the_one_the_retry_launcher_starts_tasks_with() -> None:
-    from common.retry_request import STARTED_BY_PREFIX
+    from ecswatch.retries.request import STARTED_BY_PREFIX
 
     assert RETRY_PREFIX == STARTED_BY_PREFIX
 
 
 def test_the_chain_prefix_is_the_one_chained_jobs_are_started_with() -> None:
-    from common.launches import CHAIN_PREFIX
-    from common.retry_request import CHAIN_STARTED_BY_PREFIX
+    from ecswatch.events.cloudtrail import CHAIN_PREFIX
+    from ecswatch.retries.request import CHAIN_STARTED_BY_PREFIX
 
     assert CHAIN_PREFIX == CHAIN_STARTED_BY_PREFIX
 

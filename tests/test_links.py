@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from common.links import (
+from ecswatch.analysis.links import (
     LogLocation,
     build_links,
     console_fragment_decode,
@@ -21,8 +21,8 @@ from common.links import (
     logs_insights_url,
     task_definition_url,
 )
-from common.model import TaskEvent, parse_task_event
-from common.taskdef import TaskDefinition, parse_task_definition
+from ecswatch.events.task import TaskEvent, parse_task_event
+from ecswatch.events.taskdef import TaskDefinition, parse_task_definition
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"

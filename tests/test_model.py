@@ -1,4 +1,4 @@
-"""Specification of ``common.model``: how a raw ``ECS Task State Change`` becomes a ``TaskEvent``.
+"""Specification of ``ecswatch.events.task``: how a raw ``ECS Task State Change`` becomes a ``TaskEvent``.
 
 Each case starts from a sample in ``events/`` (shaped like what AWS delivers, see events/SOURCES.md)
 and, where one quirk needs isolating, edits a single field of it.
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from common.model import (
+from ecswatch.events.task import (
     TASK_STATE_CHANGE,
     MalformedEvent,
     TaskRef,

@@ -1,6 +1,6 @@
 """Notifications end to end: what the Slack and Datadog endpoints receive when SQS batches reach the handler.
 
-``handlers.task_events.lambda_handler`` runs inside the offline stack: AWS is
+``ecswatch.handlers.task_events.lambda_handler`` runs inside the offline stack: AWS is
 moto in server mode (task definitions, log streams, the state table and the
 secrets seeded), Slack and Datadog are local HTTP fakes, and the real boto3,
 slack-sdk and datadog-api-client talk to them. So every assertion is about a
@@ -10,7 +10,7 @@ redeliveries, new containers, throttling, 5xx and timeouts.
 One stack serves the module (moto and its seed take seconds); each test starts
 from an empty state table, empty fakes and a cold container. The job config is
 the test's own (every job on the defaults: failures to #batch-alerts, no success
-alerts), so editing the shipped src/config/jobs.yaml cannot change these specs.
+alerts), so editing the shipped src/ecswatch/config/jobs.yaml cannot change these specs.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from datadog_api_client.rest import ClientRetry
 
-from common.adapters import slack as slack_adapter
-from common.adapters.history import DynamoRunHistory
-from common.adapters.slack import SlackPoster
-from common.pipeline import RunReport
-from handlers import task_events
+from ecswatch.adapters import slack as slack_adapter
+from ecswatch.adapters.dynamodb.history import DynamoRunHistory
+from ecswatch.adapters.slack import SlackPoster
+from ecswatch.analysis.pipeline import RunReport
+from ecswatch.handlers import task_events
 from local.capture import Captured
 from local.fake_datadog import EVENTS_PATH, SERIES_PATH, decoded_json
 from local.lambda_runtime import LambdaContext, sqs_batch

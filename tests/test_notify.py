@@ -15,14 +15,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from common.adapters import state as state_module
-from common.adapters.idempotency import MemoryOnceGuard, PowertoolsOnceGuard
-from common.adapters.state import DynamoNotificationState
-from common.alerts import Alert, Attempt, DatadogEvent, MetricPoint
-from common.notify import Notifier, is_update_milestone
-from common.pipeline import RunReport
-from common.ports import MessageRef, TransientError
-from common.routing import Routing
+from ecswatch.adapters.dynamodb import state as state_module
+from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard, PowertoolsOnceGuard
+from ecswatch.adapters.dynamodb.state import DynamoNotificationState
+from ecswatch.analysis.pipeline import RunReport
+from ecswatch.config.routing import Routing
+from ecswatch.notifications.alerts import Alert, Attempt, DatadogEvent, MetricPoint
+from ecswatch.notifications.notifier import Notifier, is_update_milestone
+from ecswatch.ports import MessageRef, TransientError
 from tests.fakes import FixedLogs, report_from
 
 TABLE = "ecswatch-state"

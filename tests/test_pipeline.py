@@ -1,4 +1,5 @@
-"""Specification of ``common.pipeline.process_task_event``: one raw event in, a run report or a skip out.
+"""Specification of ``ecswatch.analysis.pipeline.process_task_event``:
+One raw event in, a run report or a skip out.
 
 The collaborators are tiny fakes of the ports (no moto): ``tests.fakes.FixedTaskDefinitions`` answering with
 a seeded definition and remembering each ask, and a log reader that answers from a dict of streams and
@@ -13,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from common.analysis import Outcome, PhaseDurations
-from common.model import MalformedEvent
-from common.pipeline import RunPhase, RunReport, Skipped, process_task_event, readable_line
-from common.ports import LogTail
-from common.settings import Settings
-from common.taskdef import TaskDefinition
+from ecswatch.analysis.outcome import Outcome, PhaseDurations
+from ecswatch.analysis.pipeline import RunPhase, RunReport, Skipped, process_task_event, readable_line
+from ecswatch.config.settings import Settings
+from ecswatch.events.task import MalformedEvent
+from ecswatch.events.taskdef import TaskDefinition
+from ecswatch.ports import LogTail
 from tests.fakes import FixedTaskDefinitions, TailCall
 
 LoadEvent = Callable[[str], dict[str, Any]]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from common.ports import LogTail
-from common.redact import REDACTED, fit_tail, redact
+from ecswatch.analysis.redact import REDACTED, fit_tail, redact
+from ecswatch.ports import LogTail
 
 R = REDACTED
 

@@ -1,4 +1,5 @@
-"""Specification of ``common.render``: durations a person reads, and the one-screen text of a run report."""
+"""Specification of ``ecswatch.notifications.render``:
+Durations a person reads, and the one-screen text of a run report."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from common.pipeline import RunReport
-from common.ports import LogTail
-from common.render import headline, human_duration, render_text, summary
+from ecswatch.analysis.pipeline import RunReport
+from ecswatch.notifications.render import headline, human_duration, render_text, summary
+from ecswatch.ports import LogTail
 from tests.fakes import FixedLogs, SampleReport, report_from
 
 LoadEvent = Callable[[str], dict[str, Any]]

@@ -15,18 +15,18 @@ from typing import Any
 
 import pytest
 
-from common.adapters.idempotency import MemoryOnceGuard
-from common.adapters.state import MemoryLineage
-from common.alerts import Alert
-from common.config import RetryAction, load_config, parse_config
-from common.notify import Notifier
-from common.pipeline import RunReport, process_task_event
-from common.ports import DeliveryError, LaunchNotStarted, LaunchResult, LogTail, MessageRef, TransientError
-from common.retry_request import RetryRequest
-from common.routing import Routing
-from common.runs import RunCoordinator
-from common.settings import BUNDLED_JOBS_CONFIG, Settings
-from common.taskdef import TaskDefinition
+from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard
+from ecswatch.adapters.dynamodb.state import MemoryLineage
+from ecswatch.analysis.pipeline import RunReport, process_task_event
+from ecswatch.config.model import RetryAction, load_config, parse_config
+from ecswatch.config.routing import Routing
+from ecswatch.config.settings import BUNDLED_JOBS_CONFIG, Settings
+from ecswatch.events.taskdef import TaskDefinition
+from ecswatch.notifications.alerts import Alert
+from ecswatch.notifications.notifier import Notifier
+from ecswatch.ports import DeliveryError, LaunchNotStarted, LaunchResult, LogTail, MessageRef, TransientError
+from ecswatch.retries.coordinator import RunCoordinator
+from ecswatch.retries.request import RetryRequest
 from tests.fakes import MemoryThreads, RecordingChat, RecordingQueue, RecordingRunner
 
 JOBS = load_config(BUNDLED_JOBS_CONFIG)

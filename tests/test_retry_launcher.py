@@ -1,4 +1,4 @@
-"""Specification of ``handlers.retry_launcher``: a RunTask that keeps failing for a passing reason
+"""Specification of ``ecswatch.handlers.retry_launcher``: a RunTask that keeps failing for a passing reason
 (no capacity, throttling) is tried again later and later, and on the queue's last receive the run's
 thread says the retry could not be launched before the request goes to the dead-letter queue.
 
@@ -15,13 +15,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from common.adapters.ecs_runner import EcsTaskRunner, RuleNetworkDiscovery
-from common.adapters.retry_scheduler import RetryQueueScheduler
-from common.model import MalformedEvent
-from common.pipeline import RunReport
-from common.ports import TransientError
-from common.settings import Settings
-from handlers import retry_launcher
+from ecswatch.adapters.aws.ecs_runner import EcsTaskRunner, RuleNetworkDiscovery
+from ecswatch.adapters.aws.retry_scheduler import RetryQueueScheduler
+from ecswatch.analysis.pipeline import RunReport
+from ecswatch.config.settings import Settings
+from ecswatch.events.task import MalformedEvent
+from ecswatch.handlers import retry_launcher
+from ecswatch.ports import TransientError
 from local.aws import FAKE_CREDENTIALS
 from local.lambda_runtime import LambdaContext, sqs_record
 from tests.test_adapters_retry import OVERRIDES, REGION, ecs_target, fargate_setup, put_rule

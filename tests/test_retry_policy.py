@@ -1,4 +1,4 @@
-"""Specification of ``common.retry_policy``: which stopped runs are tried again, after how long, and
+"""Specification of ``ecswatch.retries.policy``: which stopped runs are tried again, after how long, and
 what the decision says about why."""
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from common.analysis import Outcome
-from common.config import Backoff, ExitRule, Jitter, RetryPolicy, load_config
-from common.pipeline import RunReport
-from common.retry_policy import (
+from ecswatch.analysis.outcome import Outcome
+from ecswatch.analysis.pipeline import RunReport
+from ecswatch.config.model import Backoff, ExitRule, Jitter, RetryPolicy, load_config
+from ecswatch.config.settings import Settings
+from ecswatch.retries.policy import (
     SQS_MAX_DELAY_SECONDS,
     RetryAction,
     RetryDecision,
@@ -21,10 +22,9 @@ from common.retry_policy import (
     decide,
     via_sqs,
 )
-from common.settings import Settings
 from tests.fakes import NoLogsExpected, SampleReport
 
-SHIPPED = Path(__file__).parents[1] / "src" / "config" / "jobs.yaml"
+SHIPPED = Path(__file__).parents[1] / "src" / "ecswatch" / "config" / "jobs.yaml"
 MAINTENANCE = "ECS is performing maintenance on the underlying infrastructure hosting the task"
 NO_JITTER = Backoff(base_seconds=60, max_seconds=3600, multiplier=2.0, jitter=Jitter.NONE)
 

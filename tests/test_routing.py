@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from common.adapters.factory import _routing
-from common.config import parse_config
-from common.routing import Routing
-from common.settings import Settings
+from ecswatch.adapters.factory import _routing
+from ecswatch.config.model import parse_config
+from ecswatch.config.routing import Routing
+from ecswatch.config.settings import Settings
 
 CONFIG = parse_config(
     {

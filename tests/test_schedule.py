@@ -1,4 +1,4 @@
-"""Specification of ``common.schedule``: when EventBridge runs a cron/rate/at schedule, what the
+"""Specification of ``ecswatch.events.schedule``: when EventBridge runs a cron/rate/at schedule, what the
 watchdog may call a missed run, and what each malformed expression says.
 
 Dates were checked against a calendar: 2022-10-01 and 2024-06-15 are Saturdays; 2024-03-31,
@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from common.schedule import ScheduleError, missed_run, parse_schedule
+from ecswatch.events.schedule import ScheduleError, missed_run, parse_schedule
 
 DUBLIN = "Europe/Dublin"
 NEW_YORK = "America/New_York"

@@ -14,8 +14,8 @@ from botocore.config import Config
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from common.adapters.secrets import SecretError, resolve_secret, secret_provider
-from common.ports import TransientError
+from ecswatch.adapters.secrets import SecretError, resolve_secret, secret_provider
+from ecswatch.ports import TransientError
 
 REGION = "eu-west-1"
 DD_KEY = "0123456789abcdef0123456789abcdef"

@@ -1,4 +1,5 @@
-"""Specification of ``common.settings``: each variable's default, how it is read, what a bad value says."""
+"""Specification of ``ecswatch.config.settings``:
+Each variable's default, how it is read, what a bad value says."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 
 import pytest
 
-from common.settings import Settings, SettingsError
+from ecswatch.config.settings import Settings, SettingsError
 
 ETL_CLUSTER_ARN = "arn:aws:ecs:eu-west-1:123456789012:cluster/etl"
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from common.adapters.slack import (
+from ecswatch.adapters.slack import (
     BLOCKS_MAX,
     BUTTON_TEXT_MAX,
     BUTTON_URL_MAX,
@@ -27,9 +27,9 @@ from common.adapters.slack import (
     SlackPoster,
     render_blocks,
 )
-from common.alerts import Alert, Link, alert_for
-from common.pipeline import RunReport
-from common.ports import DeliveryError, LogTail, MessageRef, TransientError
+from ecswatch.analysis.pipeline import RunReport
+from ecswatch.notifications.alerts import Alert, Link, alert_for
+from ecswatch.ports import DeliveryError, LogTail, MessageRef, TransientError
 from local.fake_slack import FakeSlack, channel_id, render
 from tests.fakes import FixedLogs, SampleReport
 

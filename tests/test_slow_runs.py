@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from common.adapters.idempotency import MemoryOnceGuard
-from common.alerts import Alert, Attempt, DatadogEvent, MetricPoint
-from common.config import ConfigError, JobsConfig, SlowRunConfig, parse_config
-from common.history import SLOW_RUN_READ, HistoryRecorder, run_record, slow_run, usual_run_time
-from common.notify import Notifier
-from common.pipeline import RunReport
-from common.ports import MessageRef, RunRecord, TransientError
-from common.routing import Routing
+from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard
+from ecswatch.analysis.pipeline import RunReport
+from ecswatch.config.model import ConfigError, JobsConfig, SlowRunConfig, parse_config
+from ecswatch.config.routing import Routing
+from ecswatch.history.records import SLOW_RUN_READ, HistoryRecorder, run_record, slow_run, usual_run_time
+from ecswatch.notifications.alerts import Alert, Attempt, DatadogEvent, MetricPoint
+from ecswatch.notifications.notifier import Notifier
+from ecswatch.ports import MessageRef, RunRecord, TransientError
 from tests.fakes import MemoryRunHistory, SampleReport
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
@@ -379,8 +379,8 @@ def test_a_bad_slow_run_setting_is_reported_with_file_job_and_field(slow_run: An
 
 
 def test_the_bundled_config_asks_for_slack_notes_of_slow_nightly_reports() -> None:
-    from common.config import load_config
-    from common.settings import BUNDLED_JOBS_CONFIG
+    from ecswatch.config.model import load_config
+    from ecswatch.config.settings import BUNDLED_JOBS_CONFIG
 
     job = load_config(BUNDLED_JOBS_CONFIG).job("nightly-report")
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode_str
 
-from common.analysis import Outcome
-from common.settings import Settings
+from ecswatch.analysis.outcome import Outcome
+from ecswatch.config.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
@@ -384,7 +384,10 @@ def test_function_reads_the_queue_in_batches_and_reports_item_failures() -> None
     function = props("TaskEventsFunction")
     (event,) = function["Events"].values()
 
-    assert (function["CodeUri"], function["Handler"]) == ("src/", "handlers.task_events.lambda_handler")
+    assert (function["CodeUri"], function["Handler"]) == (
+        "src/",
+        "ecswatch.handlers.task_events.lambda_handler",
+    )
     assert event["Type"] == "SQS"
     assert event["Properties"] == {
         "Queue": {"Fn::GetAtt": ["TaskEventsQueue", "Arn"]},
@@ -554,7 +557,10 @@ def test_launcher_reads_the_retry_queue_in_batches_and_reports_item_failures() -
     function = props(LAUNCHER)
     (event,) = function["Events"].values()
 
-    assert (function["CodeUri"], function["Handler"]) == ("src/", "handlers.retry_launcher.lambda_handler")
+    assert (function["CodeUri"], function["Handler"]) == (
+        "src/",
+        "ecswatch.handlers.retry_launcher.lambda_handler",
+    )
     assert function["Timeout"] == 60
     assert event["Type"] == "SQS"
     assert event["Properties"] == {
@@ -1126,7 +1132,7 @@ def test_the_watchdog_runs_every_five_minutes_and_a_failed_pass_waits_for_the_ne
     function = props(WATCHDOG)
     (event,) = function["Events"].values()
 
-    assert (function["CodeUri"], function["Handler"]) == ("src/", "handlers.watchdog.lambda_handler")
+    assert (function["CodeUri"], function["Handler"]) == ("src/", "ecswatch.handlers.watchdog.lambda_handler")
     assert event["Type"] == "Schedule"
     assert event["Properties"]["Schedule"] == "rate(5 minutes)"
     assert function["EventInvokeConfig"] == {"MaximumRetryAttempts": 0}

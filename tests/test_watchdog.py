@@ -22,18 +22,19 @@ from moto import mock_aws
 from moto.ecs.models import ecs_backends
 from moto.moto_api import state_manager
 
-from common.adapters.aws import EcsTaskDefinitions
-from common.adapters.ecs_runner import task_event_from_description
-from common.adapters.ecs_watch import AwsScheduleFinder, EcsLiveTasks
-from common.adapters.idempotency import MemoryOnceGuard
-from common.adapters.state import DynamoNotificationState, MemoryLineage
-from common.adapters.watchdog_state import DynamoWatchdogState, MemoryWatchdogState
-from common.alerts import Alert, DatadogEvent, MetricPoint
-from common.analysis import Outcome
-from common.config import ConfigError, JobsConfig, load_config, parse_config
-from common.model import TaskEvent, parse_task_event
-from common.notify import Notifier
-from common.ports import (
+from ecswatch.adapters.aws.ecs_runner import task_event_from_description
+from ecswatch.adapters.aws.ecs_watch import AwsScheduleFinder, EcsLiveTasks
+from ecswatch.adapters.aws.reads import EcsTaskDefinitions
+from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard
+from ecswatch.adapters.dynamodb.state import DynamoNotificationState, MemoryLineage
+from ecswatch.adapters.dynamodb.watchdog_state import DynamoWatchdogState, MemoryWatchdogState
+from ecswatch.analysis.outcome import Outcome
+from ecswatch.config.model import ConfigError, JobsConfig, load_config, parse_config
+from ecswatch.config.settings import BUNDLED_JOBS_CONFIG
+from ecswatch.events.task import TaskEvent, parse_task_event
+from ecswatch.notifications.alerts import Alert, DatadogEvent, MetricPoint
+from ecswatch.notifications.notifier import Notifier
+from ecswatch.ports import (
     FoundSchedule,
     Lineage,
     MessageRef,
@@ -42,8 +43,7 @@ from common.ports import (
     TaskScan,
     TransientError,
 )
-from common.settings import BUNDLED_JOBS_CONFIG
-from common.watchdog import (
+from ecswatch.watchdog.service import (
     Watchdog,
     WatchdogOptions,
     check_schedule,
@@ -869,7 +869,7 @@ def test_the_watchdog_state_is_shared_by_containers_through_the_table(aws: None)
 @pytest.fixture
 def deployed(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The handler as deployed: settings from the environment, the bundled jobs config, the state table."""
-    from handlers import watchdog as handler
+    from ecswatch.handlers import watchdog as handler
 
     create_state_table_from_template(boto3.client("dynamodb", region_name=REGION), TABLE)
     monkeypatch.setenv("STATE_TABLE_NAME", TABLE)

@@ -1,1 +1,0 @@
-"""Adapters: one module per outside system, each implementing a port from ``common.ports``."""

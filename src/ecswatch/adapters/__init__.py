@@ -1,0 +1,1 @@
+"""Adapters: one module per outside system, each implementing a port from ``ecswatch.ports``."""

@@ -1,0 +1,1 @@
+"""DynamoDB adapters: notification state (storms, threads, lineage), history, idempotency, watchdog state."""

@@ -1,0 +1,366 @@
+"""Slack, through slack-sdk: alerts as Block Kit messages, by bot token or by incoming webhook.
+
+A bot token can thread and update messages (storm alerts edit one message as
+failures come); a webhook only posts, so threads and updates degrade to plain
+posts and no-ops. Either way every Block Kit limit is met by cutting text, never
+by failing: an alert that cannot be shown whole is still worth sending.
+
+Slack failures become :class:`~ecswatch.ports.TransientError` (rate limits after
+the client's own retries, 5xx, timeouts: redeliver) or
+:class:`~ecswatch.ports.DeliveryError` (bad token, unknown channel: fix config).
+Messages name Slack's error code and the channel, never the token or the
+webhook URL, which are secrets.
+"""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.web import SlackResponse, WebClient
+from slack_sdk.webhook import WebhookClient, WebhookResponse
+
+from ecswatch.notifications.alerts import Alert, Link
+from ecswatch.ports import DeliveryError, LogTail, MessageRef, TransientError
+
+# Block Kit limits (docs.slack.dev/reference/block-kit): characters unless said otherwise.
+HEADER_MAX = 150
+TEXT_MAX = 3000  # section text, and any text object
+FIELD_MAX = 2000
+FIELDS_PER_SECTION = 10
+FIELD_LABEL_MAX = 200  # ours: a label is a word or two, the rest of a field is its value
+BUTTON_TEXT_MAX = 75
+BUTTON_URL_MAX = 3000
+BUTTONS_PER_ACTIONS = 25
+CONTEXT_ELEMENTS_MAX = 10
+BLOCKS_MAX = 50
+#: chat.postMessage truncates ``text`` at 40,000 characters; Slack asks for at most 4,000.
+FALLBACK_TEXT_MAX = 4000
+
+ELLIPSIS = "…"
+REPLY_PREFIX = "↳ "
+
+#: Slack error codes that say Slack itself is struggling; anything else it answers is our fault.
+_TRANSIENT_CODES = frozenset(
+    {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+#: The token is no longer good: the next call resolves it again, since secrets rotate.
+_REAUTH_CODES = frozenset(
+    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
+)
+#: HTTP statuses a webhook answers when its URL is no longer good (no_service, invalid_token, ...).
+_WEBHOOK_GONE = frozenset({401, 403, 404, 410})
+_HINTS = {
+    "channel_not_found": "check the channel name, and invite the app if the channel is private",
+    "not_in_channel": "invite the app to the channel (/invite @app)",
+    "is_archived": "the channel is archived; pick another one",
+    "channel_is_archived": "the channel is archived; pick another one",
+    "invalid_auth": "the token is wrong; update the secret",
+    "not_authed": "no token was sent; check the secret",
+    "token_revoked": "the token was revoked; install the app again and update the secret",
+    "token_expired": "the token expired; update the secret",
+    "account_inactive": "the app or its workspace was deactivated; update the secret",
+    "missing_scope": "add the chat:write scope to the app and reinstall it",
+    "invalid_blocks": "Slack rejected the blocks; this is a bug in ecswatch's rendering",
+    "msg_too_long": "Slack rejected the message length; this is a bug in ecswatch's rendering",
+    "no_service": "the webhook was removed; create a new one and update the secret",
+    "action_prohibited": "an admin restricts this webhook; ask a workspace admin",
+}
+
+
+class SlackPoster:
+    """:class:`ecswatch.ports.ChatPoster` over slack-sdk; give exactly one of ``token`` or ``webhook_url``.
+
+    Both are providers (called on first use, not here), so building a poster costs nothing and makes
+    no network call. The client is built once and reused; when Slack says the token is no longer
+    valid the client is dropped, so the next call asks the provider again and picks up a rotated
+    secret. ``base_url`` points the Web API elsewhere (the local fake); webhooks use their own URL.
+
+    With a webhook, Slack gives no message reference: :meth:`post` returns None, a thread reply
+    becomes an ordinary message prefixed "↳ ", and :meth:`update` does nothing.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: Callable[[], str] | None = None,
+        webhook_url: Callable[[], str] | None = None,
+        base_url: str | None = None,
+        timeout: float = 5.0,
+        max_rate_limit_retries: int = 2,
+    ) -> None:
+        if (token is None) == (webhook_url is None):
+            raise ValueError("SlackPoster needs exactly one of token= or webhook_url=")
+        self._token = token
+        self._webhook_url = webhook_url
+        self._base_url = _api_base(base_url)
+        self._timeout = timeout
+        self._max_rate_limit_retries = max_rate_limit_retries
+        self._web: WebClient | None = None
+        self._hook: WebhookClient | None = None
+
+    # -- ChatPoster
+    def post(self, channel: str, alert: Alert, *, thread: MessageRef | None = None) -> MessageRef | None:
+        if self._token is None:
+            self._send_webhook(channel, alert, reply=thread is not None)
+            return None
+        kwargs: dict[str, Any] = {"thread_ts": thread.ts} if thread is not None else {}
+        response = self._call(
+            "chat.postMessage",
+            channel,
+            lambda client: client.chat_postMessage(
+                channel=thread.channel if thread is not None else channel,
+                text=fallback_text(alert),
+                blocks=render_blocks(alert),
+                unfurl_links=False,
+                **kwargs,
+            ),
+        )
+        return MessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
+
+    def update(self, ref: MessageRef, alert: Alert) -> None:
+        """Replace a message's text and blocks; a no-op with a webhook, which cannot edit."""
+        if self._token is None:
+            return
+        self._call(
+            "chat.update",
+            ref.channel,
+            lambda client: client.chat_update(
+                channel=ref.channel, ts=ref.ts, text=fallback_text(alert), blocks=render_blocks(alert)
+            ),
+        )
+
+    # -- Web API
+    def _client(self) -> WebClient:
+        if self._web is None:
+            assert self._token is not None
+            self._web = WebClient(
+                token=self._token(),
+                base_url=self._base_url,
+                timeout=self._timeout,  # type: ignore[arg-type]  # urllib takes float seconds
+                retry_handlers=self._retry_handlers(),
+            )
+        return self._web
+
+    def _call(self, method: str, channel: str, action: Callable[[WebClient], SlackResponse]) -> SlackResponse:
+        client = self._client()
+        try:
+            return action(client)
+        except SlackApiError as e:
+            code = _error_code(e.response.data)
+            if code in _REAUTH_CODES:
+                self._web = None
+            raise _failure(f"Slack {method} to {channel}", code, e.response.status_code) from e
+        except (OSError, http.client.HTTPException) as e:
+            raise TransientError(f"Slack {method} to {channel}: {type(e).__name__} (no answer)") from e
+        except SlackClientError as e:
+            raise DeliveryError(f"Slack {method} to {channel}: {type(e).__name__}; check the API URL") from e
+
+    # -- incoming webhook
+    def _send_webhook(self, channel: str, alert: Alert, *, reply: bool) -> None:
+        if self._hook is None:
+            assert self._webhook_url is not None
+            self._hook = WebhookClient(
+                url=self._webhook_url(),
+                timeout=self._timeout,  # type: ignore[arg-type]  # urllib takes float seconds
+                retry_handlers=self._retry_handlers(),
+            )
+        prefix = REPLY_PREFIX if reply else ""
+        where = f"Slack webhook (asked for {channel})"
+        try:
+            response = self._hook.send(
+                text=fallback_text(alert, prefix=prefix), blocks=_render(alert, prefix=prefix)
+            )
+        except (OSError, http.client.HTTPException) as e:
+            raise TransientError(f"{where}: {type(e).__name__} (no answer)") from e
+        except SlackClientError as e:
+            raise DeliveryError(f"{where}: {type(e).__name__}; check the webhook URL") from e
+        if response.status_code in _WEBHOOK_GONE:
+            self._hook = None  # a removed or rotated webhook: ask the provider again next time
+        _check_webhook(response, where)
+
+    def _retry_handlers(self) -> list[RetryHandler]:
+        return [
+            RateLimitErrorRetryHandler(max_retry_count=self._max_rate_limit_retries),
+            ConnectionErrorRetryHandler(),
+            ServerErrorRetryHandler(),
+        ]
+
+
+def _api_base(base_url: str | None) -> str:
+    if base_url is None:
+        return WebClient.BASE_URL
+    base = base_url.rstrip("/")
+    return base + "/" if base.endswith("/api") else base + "/api/"
+
+
+def _error_code(data: object) -> str:
+    code = data.get("error") if isinstance(data, dict) else None
+    return str(code)[:100] if code else "unknown_error"
+
+
+def _failure(where: str, code: str, status: int) -> Exception:
+    """Which of our two errors a Slack answer is; the message says what happened and what to fix."""
+    if status == 429 or status >= 500 or code in _TRANSIENT_CODES:
+        return TransientError(f"{where} failed: {code} (HTTP {status}), after the client's retries")
+    hint = _HINTS.get(code)
+    return DeliveryError(f"{where} failed: {code} (HTTP {status})" + (f"; {hint}" if hint else ""))
+
+
+def _check_webhook(response: WebhookResponse, where: str) -> None:
+    """Webhooks answer 200 "ok", or an HTTP error with the error code as plain text; they never raise."""
+    if response.status_code == 200:
+        return
+    body = (response.body or "").strip()
+    code = body if body and len(body) <= 100 and " " not in body else "unknown_error"
+    raise _failure(where, code, response.status_code)
+
+
+# -- rendering --------------------------------------------------------------------------------------
+
+
+def fallback_text(alert: Alert, *, prefix: str = "") -> str:
+    """The notification text: shown by clients without blocks and in push notifications."""
+    return _cut(_escape(prefix + alert.fallback_text), FALLBACK_TEXT_MAX)
+
+
+def render_blocks(alert: Alert) -> list[Block]:
+    """The alert as Block Kit: header, cause, fields, log tail, link buttons, context.
+
+    Every limit is met by cutting (with "…") or by moving what does not fit into the context
+    line, so an absurd alert still posts and reads sensibly.
+    """
+    return _render(alert, prefix="")
+
+
+def _render(alert: Alert, *, prefix: str) -> list[Block]:
+    notes: list[str] = []
+    blocks: list[Block] = [_header(prefix, alert)]
+    if alert.cause.strip():
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=_cut(_escape(alert.cause), TEXT_MAX))))
+    if alert.fields:
+        blocks.append(SectionBlock(fields=_fields(alert.fields, notes)))
+    tail = _tail_block(alert.log_tail, notes)
+    if tail is not None:
+        blocks.append(tail)
+    buttons = _buttons(alert.links, notes)
+    if buttons:
+        blocks.append(ActionsBlock(elements=buttons))
+    context = _context([alert.context, *notes])
+    if context is not None:
+        blocks += [DividerBlock(), context]
+    return blocks[:BLOCKS_MAX]
+
+
+def _header(prefix: str, alert: Alert) -> HeaderBlock:
+    title = alert.title.strip() or alert.job or "ecswatch alert"
+    text = prefix + " ".join(part for part in (alert.icon, title) if part)
+    return HeaderBlock(text=PlainTextObject(text=_cut(text, HEADER_MAX), emoji=True))
+
+
+def _fields(fields: Sequence[tuple[str, str]], notes: list[str]) -> list[MarkdownTextObject]:
+    shown = fields[:FIELDS_PER_SECTION]
+    if len(fields) > len(shown):
+        notes.append(f"{len(fields) - len(shown)} more fields not shown")
+    return [_field(label, value) for label, value in shown]
+
+
+def _field(label: str, value: str) -> MarkdownTextObject:
+    """'*Label*\nvalue'; each part cut on its own so a long label cannot swallow the closing '*'."""
+    heading = f"*{_cut(_escape(_one_line(label)) or '-', FIELD_LABEL_MAX)}*\n"
+    return MarkdownTextObject(text=heading + _cut(_escape(value) or "-", FIELD_MAX - len(heading)))
+
+
+def _tail_block(tail: LogTail | None, notes: list[str]) -> SectionBlock | None:
+    if tail is None:
+        return None
+    if tail.note:
+        notes.append(f"log tail: {tail.note}")
+    if not tail.lines:
+        return None
+    return SectionBlock(text=MarkdownTextObject(text=_code_block(tail)))
+
+
+def _code_block(tail: LogTail) -> str:
+    """The newest lines that fit one section, oldest first, with a first line saying what was cut."""
+    fence_open, fence_close = "```\n", "\n```"
+    lines = [_escape(line.replace("```", "`\u200b`\u200b`")) for line in tail.lines]
+    note_room = len(f"{ELLIPSIS} {len(lines)} earlier lines cut\n")
+    budget = TEXT_MAX - len(fence_open) - len(fence_close) - note_room
+    kept: list[str] = []
+    used = 0
+    for line in reversed(lines):
+        cost = len(line) + (1 if kept else 0)
+        if used + cost > budget:
+            if not kept:  # one huge newest line: show its start rather than nothing
+                kept.append(_cut(line, budget))
+            break
+        kept.append(line)
+        used += cost
+    kept.reverse()
+    cut = len(lines) - len(kept)
+    if cut:
+        kept.insert(0, f"{ELLIPSIS} {cut} earlier lines cut")
+    elif tail.truncated:
+        kept.insert(0, f"{ELLIPSIS} cut to fit")
+    return fence_open + "\n".join(kept) + fence_close
+
+
+def _buttons(links: Sequence[Link], notes: list[str]) -> list[ButtonElement]:
+    buttons: list[ButtonElement] = []
+    too_long = [link.label for link in links if len(link.url) > BUTTON_URL_MAX]
+    usable = [link for link in links if len(link.url) <= BUTTON_URL_MAX and link.url]
+    for index, link in enumerate(usable[:BUTTONS_PER_ACTIONS]):
+        label = _cut(_one_line(link.label).strip() or "Open", BUTTON_TEXT_MAX)
+        buttons.append(ButtonElement(text=label, url=link.url, action_id=f"link-{index}"))
+    if too_long:
+        notes.append("links too long for Slack: " + ", ".join(_escape(label) for label in too_long))
+    if len(usable) > BUTTONS_PER_ACTIONS:
+        notes.append(f"{len(usable) - BUTTONS_PER_ACTIONS} more links not shown")
+    return buttons
+
+
+def _context(texts: Sequence[str]) -> ContextBlock | None:
+    elements = [MarkdownTextObject(text=_cut(_escape(text), TEXT_MAX)) for text in texts if text.strip()][
+        :CONTEXT_ELEMENTS_MAX
+    ]
+    return ContextBlock(elements=elements) if elements else None
+
+
+def _escape(text: str) -> str:
+    """Slack's three control characters; unescaped, a log line with "<!channel>" would ping everyone."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _cut(text: str, limit: int) -> str:
+    """At most ``limit`` characters, ending in "…" when cut, never half an ``&amp;``-style entity."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - len(ELLIPSIS)]
+    amp = head.rfind("&", max(0, len(head) - 5))
+    if amp != -1 and ";" not in head[amp:]:
+        head = head[:amp]
+    return head + ELLIPSIS

@@ -1,0 +1,344 @@
+"""Why a task stopped and how long each phase took: pure functions of one event.
+
+The classifier is built from the exact strings AWS emits (see
+``shared/aws-samples/stop-reasons.md``), not from exit codes alone:
+
+* ``EssentialContainerExited`` says nothing about success; exit 0 and exit 2
+  both carry it, so the deciding container's exit code decides.
+* Exit 137 is usually SIGKILL after a stop timeout, not OOM; OOM is the
+  container reason ``OutOfMemoryError: ...`` (seen with 137, 0 and no exit code).
+* Several events carry ``stopCode`` for one stop; only ``lastStatus == STOPPED``
+  is analysed as the end of a run (the caller decides that).
+* A sidecar (Datadog agent, FireLens router, X-Ray/OTel collector, Envoy)
+  never decides the outcome, even when it is marked essential.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from ecswatch.events.task import Container, TaskEvent, Timeline
+from ecswatch.events.taskdef import TaskDefinition
+
+#: ecswatch's watchdog stops overrunning tasks with a reason that starts with this
+#: (StopTask's ``reason`` becomes the task's ``stoppedReason``).
+WATCHDOG_STOP_REASON_PREFIX = "ecswatch watchdog:"
+
+
+class Outcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    OUT_OF_MEMORY = "out_of_memory"
+    FAILED_TO_START = "failed_to_start"
+    SPOT_INTERRUPTED = "spot_interrupted"
+    STOPPED_BY_USER = "stopped_by_user"
+    TIMED_OUT = "timed_out"
+    INFRASTRUCTURE = "infrastructure"
+    STOPPED_BY_SCHEDULER = "stopped_by_scheduler"
+
+    @property
+    def is_failure(self) -> bool:
+        return self is not Outcome.SUCCEEDED
+
+    @property
+    def severity(self) -> str:
+        """success / warning / error, the words Datadog's alert_type and Slack colours use."""
+        if self is Outcome.SUCCEEDED:
+            return "success"
+        if self in _WARNING_OUTCOMES:
+            return "warning"
+        return "error"
+
+    @property
+    def label(self) -> str:
+        return _LABELS[self]
+
+
+_WARNING_OUTCOMES = frozenset(
+    {Outcome.STOPPED_BY_USER, Outcome.SPOT_INTERRUPTED, Outcome.STOPPED_BY_SCHEDULER}
+)
+
+_LABELS = {
+    Outcome.SUCCEEDED: "succeeded",
+    Outcome.FAILED: "failed",
+    Outcome.OUT_OF_MEMORY: "out of memory",
+    Outcome.FAILED_TO_START: "failed to start",
+    Outcome.SPOT_INTERRUPTED: "spot interrupted",
+    Outcome.STOPPED_BY_USER: "stopped by a user",
+    Outcome.TIMED_OUT: "timed out",
+    Outcome.INFRASTRUCTURE: "stopped by infrastructure",
+    Outcome.STOPPED_BY_SCHEDULER: "stopped by the service scheduler",
+}
+
+
+@dataclass(frozen=True)
+class PhaseDurations:
+    """Seconds per phase; None means unknown (a timestamp is missing or the clock went backwards)."""
+
+    provisioning: float | None
+    image_pull: float | None
+    start_latency: float | None
+    run_time: float | None
+    stopping: float | None
+    total: float | None
+
+
+@dataclass(frozen=True)
+class Classification:
+    outcome: Outcome
+    cause: str
+
+
+@dataclass(frozen=True)
+class Analysis:
+    outcome: Outcome
+    cause: str
+    deciding_container: str | None
+    exit_code: int | None
+    durations: PhaseDurations
+
+
+def analyse(event: TaskEvent, taskdef: TaskDefinition | None) -> Analysis:
+    """The whole verdict on a stopped task: who decided it, what it was, how long it took."""
+    decider = deciding_container(event, taskdef)
+    verdict = classify(event, decider)
+    return Analysis(
+        outcome=verdict.outcome,
+        cause=verdict.cause,
+        deciding_container=decider.name if decider else None,
+        exit_code=decider.exit_code if decider else None,
+        durations=phase_durations(event.timeline),
+    )
+
+
+# --------------------------------------------------------------------------- durations
+
+
+def phase_durations(t: Timeline) -> PhaseDurations:
+    """Fargate's hidden cost is start latency (created -> started); make every phase visible.
+
+    ``executionStoppedAt`` is sometimes *earlier* than ``startedAt`` in real events;
+    run time then falls back to ``stoppingAt``, the latest moment the app could have run.
+    """
+    run_time = _seconds(t.started, t.execution_stopped)
+    if run_time is None:
+        run_time = _seconds(t.started, t.stopping)
+    return PhaseDurations(
+        provisioning=_seconds(t.created, t.pull_started),
+        image_pull=_seconds(t.pull_started, t.pull_stopped),
+        start_latency=_seconds(t.created, t.started),
+        run_time=run_time,
+        stopping=_seconds(t.stopping, t.stopped),
+        total=_seconds(t.created, t.stopped),
+    )
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    delta = (end - start).total_seconds()
+    return round(delta, 3) if delta >= 0 else None
+
+
+# --------------------------------------------------------------------------- deciding container
+
+#: Images and names of containers that support the job rather than do it.
+_SIDECAR_PATTERNS = re.compile(
+    r"datadog/agent|datadoghq/agent|/datadog-agent|^datadog-agent$|dd-agent"
+    r"|aws-for-fluent-bit|fluent-bit|fluentbit|fluentd|log[_-]?router|firelens"
+    r"|xray-daemon|aws-xray|x-ray|aws-otel-collector|otel-collector|opentelemetry-collector|adot"
+    r"|appmesh-envoy|envoyproxy/envoy|^envoy$|aws-appmesh"
+    r"|cloudwatch-agent|ecs-service-connect-agent",
+    re.IGNORECASE,
+)
+
+
+def is_sidecar(name: str, image: str | None, *, firelens_router: bool = False) -> bool:
+    if firelens_router:
+        return True
+    return bool(_SIDECAR_PATTERNS.search(name) or (image and _SIDECAR_PATTERNS.search(image)))
+
+
+def deciding_container(event: TaskEvent, taskdef: TaskDefinition | None) -> Container | None:
+    """The container whose fate is the task's: an essential, non-sidecar container.
+
+    Without a task definition (deleted, unreadable) every container counts as
+    essential. Among candidates a failing one wins, OOM first, so a job with two
+    essential containers reports the one that broke.
+    """
+    candidates = _candidates(event.containers, taskdef)
+    if not candidates:
+        return None
+    for predicate in (_is_oom, _failed):
+        chosen = next((c for c in candidates if predicate(c)), None)
+        if chosen:
+            return chosen
+    return candidates[0]
+
+
+def _candidates(containers: Sequence[Container], taskdef: TaskDefinition | None) -> list[Container]:
+    essential = list(containers)
+    if taskdef is not None:
+        names = set(taskdef.essential_names)
+        essential = [c for c in containers if c.name in names] or list(containers)
+
+    def sidecar(c: Container) -> bool:
+        definition = taskdef.container(c.name) if taskdef else None
+        return is_sidecar(c.name, c.image, firelens_router=bool(definition and definition.is_firelens_router))
+
+    apps = [c for c in essential if not sidecar(c)]
+    if apps:
+        return apps
+    # Every essential container looks like a sidecar: prefer non-sidecars among the rest, then anything.
+    return [c for c in containers if not sidecar(c)] or essential
+
+
+def _is_oom(c: Container) -> bool:
+    return bool(c.reason and c.reason.startswith("OutOfMemoryError"))
+
+
+def _failed(c: Container) -> bool:
+    return (c.exit_code is not None and c.exit_code != 0) or (c.exit_code is None and bool(c.reason))
+
+
+# --------------------------------------------------------------------------- classification
+
+_SPOT_STOP_CODES = frozenset({"SpotInterruption", "TerminationNotice"})
+
+#: Error names the ECS/Fargate agent uses when a task or container cannot start.
+_START_FAILURES: tuple[tuple[str, str], ...] = (
+    ("CannotPullContainerAuthError", "image pull not authorised"),
+    ("CannotPullECRContainerError", "image pull from ECR failed"),
+    ("CannotPullImageManifestError", "image manifest pull failed"),
+    ("CannotPullContainerError", "image pull failed"),
+    ("toomanyrequests", "image registry rate limit"),
+    ("unable to pull secrets or registry auth", "could not fetch secrets or registry credentials"),
+    ("ResourceInitializationError", "task resources could not be initialised"),
+    ("CannotCreateContainerError", "container could not be created"),
+    ("CannotStartContainerError", "container could not be started"),
+    ("ContainerRuntimeTimeoutError", "container runtime timed out"),
+    ("DockerTimeoutError", "container runtime timed out"),
+    ("CannotCreateVolumeError", "volume could not be created"),
+    ("Timeout waiting for network interface provisioning", "network interface (ENI) not provisioned"),
+    ("Task failed to start", "task failed to start"),
+)
+
+_INFRASTRUCTURE_REASONS = (
+    "ECS is performing maintenance on the underlying infrastructure",
+    "Container instance deregistration forced by user",
+    "stopped/terminated",
+    "Host EC2",
+)
+
+_SIGNALS = {129: "SIGHUP", 130: "SIGINT", 134: "SIGABRT", 137: "SIGKILL", 139: "SIGSEGV", 143: "SIGTERM"}
+
+
+def classify(event: TaskEvent, decider: Container | None) -> Classification:
+    """Outcome and a one-line cause a person understands. Order matters: the most specific fact wins."""
+    reason = event.stopped_reason or ""
+    for rule in (_spot, _watchdog, _out_of_memory, _start_failure, _user, _infrastructure, _scheduler):
+        verdict = rule(event, decider, reason)
+        if verdict is not None:
+            return verdict
+    return _by_exit_code(event, decider, reason)
+
+
+def _spot(event: TaskEvent, _decider: Container | None, reason: str) -> Classification | None:
+    if event.stop_code in _SPOT_STOP_CODES or "Spot Task was interrupted" in reason:
+        return Classification(Outcome.SPOT_INTERRUPTED, "Fargate Spot capacity was reclaimed")
+    return None
+
+
+def _watchdog(_event: TaskEvent, _decider: Container | None, reason: str) -> Classification | None:
+    if reason.startswith(WATCHDOG_STOP_REASON_PREFIX):
+        detail = reason[len(WATCHDOG_STOP_REASON_PREFIX) :].strip() or "exceeded its maximum run time"
+        return Classification(Outcome.TIMED_OUT, f"stopped by ecswatch: {detail}")
+    return None
+
+
+def _out_of_memory(event: TaskEvent, decider: Container | None, reason: str) -> Classification | None:
+    oom = decider if decider and _is_oom(decider) else None
+    if oom is None and "OutOfMemoryError" in reason:
+        return Classification(Outcome.OUT_OF_MEMORY, _limit_note("task ran out of memory", event))
+    if oom is None:
+        return None
+    return Classification(
+        Outcome.OUT_OF_MEMORY, _limit_note(f"container '{oom.name}' was killed for memory", event)
+    )
+
+
+def _limit_note(text: str, event: TaskEvent) -> str:
+    return f"{text} (task memory {event.memory} MiB)" if event.memory else text
+
+
+def _start_failure(event: TaskEvent, decider: Container | None, reason: str) -> Classification | None:
+    texts = [reason, *(c.reason or "" for c in event.containers)]
+    for needle, summary in _START_FAILURES:
+        hit = next((t for t in texts if needle in t), None)
+        if hit is not None:
+            return Classification(Outcome.FAILED_TO_START, f"{summary}: {_first_line(hit)}")
+    if event.stop_code == "TaskFailedToStart" or _never_started(event):
+        return Classification(Outcome.FAILED_TO_START, _first_line(reason) or "task never started")
+    return None
+
+
+#: Someone chose to stop the task; stopping it before it started is not a failure to start.
+_DELIBERATE_STOP_CODES = frozenset({"UserInitiated", "ServiceSchedulerInitiated"})
+
+
+def _never_started(event: TaskEvent) -> bool:
+    """Inferred from missing facts, so an explicit stop code that says who stopped the task wins."""
+    return (
+        event.timeline.started is None
+        and not _any_exited(event)
+        and event.stop_code not in _DELIBERATE_STOP_CODES
+    )
+
+
+def _user(event: TaskEvent, _decider: Container | None, reason: str) -> Classification | None:
+    if event.stop_code != "UserInitiated" and reason != "Task stopped by user":
+        return None
+    if reason and reason != "Task stopped by user":
+        return Classification(Outcome.STOPPED_BY_USER, f"stopped by a user: {_first_line(reason)}")
+    return Classification(Outcome.STOPPED_BY_USER, "stopped by a user (StopTask)")
+
+
+def _infrastructure(event: TaskEvent, _decider: Container | None, reason: str) -> Classification | None:
+    if event.stop_code == "InfrastructureHealth" or any(r in reason for r in _INFRASTRUCTURE_REASONS):
+        return Classification(Outcome.INFRASTRUCTURE, _first_line(reason) or "infrastructure health")
+    return None
+
+
+def _scheduler(event: TaskEvent, _decider: Container | None, reason: str) -> Classification | None:
+    if event.stop_code == "ServiceSchedulerInitiated":
+        return Classification(Outcome.STOPPED_BY_SCHEDULER, _first_line(reason) or "service scheduler")
+    return None
+
+
+def _by_exit_code(event: TaskEvent, decider: Container | None, reason: str) -> Classification:
+    if decider is None:
+        return Classification(
+            Outcome.FAILED, _first_line(reason) or "task stopped with no containers reported"
+        )
+    code = decider.exit_code
+    if code == 0:
+        return Classification(Outcome.SUCCEEDED, f"container '{decider.name}' exited 0")
+    if code is None:
+        why = decider.reason or reason or "no exit code reported"
+        return Classification(Outcome.FAILED, f"container '{decider.name}' stopped: {_first_line(why)}")
+    signal = f" ({_SIGNALS[code]})" if code in _SIGNALS else ""
+    extra = f": {_first_line(decider.reason)}" if decider.reason else ""
+    return Classification(Outcome.FAILED, f"container '{decider.name}' exited {code}{signal}{extra}")
+
+
+def _any_exited(event: TaskEvent) -> bool:
+    return any(c.exited for c in event.containers)
+
+
+def _first_line(text: str | None, limit: int = 300) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -1,0 +1,156 @@
+"""RetryLauncherFunction: retry requests -> ecs:RunTask, once each.
+
+Requests arrive from the retry queue (SQS, possibly delayed; longer delays via an
+EventBridge Scheduler one-time schedule that sends to the same queue). A manual
+retry is a direct invocation with ``{"retry_task_arn": "<task ARN>"}``:
+
+    aws lambda invoke --function-name <RetryLauncherFunction> \\
+        --cli-binary-format raw-in-base64-out --payload '{"retry_task_arn": "arn:aws:ecs:..."}' out.json
+
+It goes through the same lineage and notifications as an automatic retry.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ecswatch.adapters.aws.ecs_runner import task_event_from_description
+from ecswatch.adapters.factory import Dependencies, build_dependencies
+from ecswatch.config.settings import Settings
+from ecswatch.events.task import MalformedEvent, TaskRef, parse_task_event
+from ecswatch.ports import DeliveryError, LaunchNotStarted, LaunchResult, TransientError
+from ecswatch.retries.request import RetryRequest
+
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+
+logger = Logger()
+metrics = Metrics()
+# A request that failed for now (no capacity, throttling) is reported as a batch item failure and
+# comes back after its backoff: expected, so a batch that failed as a whole is not a Lambda error
+# (which would trip RetryLauncherErrorsAlarm on every capacity shortage). The retry DLQ alarm and
+# the thread's "could not be launched" tell of the requests that were given up.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@cache
+def dependencies() -> Dependencies:
+    return build_dependencies(Settings.from_env(), metrics=metrics)
+
+
+def launch(request: RetryRequest) -> LaunchResult | None:
+    logger.append_keys(job=request.job, root_task_arn=request.root_task_arn, attempt=request.attempt)
+    result = dependencies().coordinator.launch(request)
+    if result is None:
+        logger.info("duplicate retry request; the attempt was already launched")
+    elif result.task_arn:
+        logger.info("retry launched", extra={"task_arn": result.task_arn})
+        metrics.add_metric(name="RetriesLaunched", unit="Count", value=1)
+    else:
+        logger.error("retry could not be launched; alerted", extra={"failure": result.failure})
+        metrics.add_metric(name="RetryLaunchFailures", unit="Count", value=1)
+    return result
+
+
+def record_handler(record: SQSRecord) -> None:
+    logger.append_keys(message_id=record.message_id)
+    try:
+        request = parse_request(record.body)
+        launch(request)
+    except MalformedEvent as e:
+        logger.error(
+            "malformed retry request; it will be retried and then dead-lettered", extra={"error": str(e)}
+        )
+        raise
+    except TransientError as e:
+        give_up(record, request, e)
+        raise
+    except DeliveryError as e:
+        logger.error(
+            "delivery refused (configuration?); retried, then dead-lettered", extra={"error": str(e)}
+        )
+        raise
+    finally:
+        logger.remove_keys(["message_id", "job", "root_task_arn", "attempt"])
+
+
+def parse_request(body: str) -> RetryRequest:
+    try:
+        return RetryRequest.from_json(body)
+    except (ValueError, TypeError) as e:
+        raise MalformedEvent(f"not a retry request: {e}") from e
+
+
+def give_up(record: SQSRecord, request: RetryRequest, error: TransientError) -> None:
+    """Back off between tries (SQS redelivers after the visibility timeout we set); on the last
+    receive, alert the run's thread before the request goes to the dead-letter queue."""
+    deps = dependencies()
+    tries = int(record.attributes.approximate_receive_count or 1)
+    if tries >= deps.settings.retry_max_receives:
+        if isinstance(error, LaunchNotStarted):  # only then is "could not be launched" true
+            logger.error(
+                "retry could not be launched; giving up", extra={"error": str(error), "tries": tries}
+            )
+            deps.coordinator.abandon(request, str(error), tries)
+            metrics.add_metric(name="RetryLaunchFailures", unit="Count", value=1)
+        else:
+            logger.error(
+                "retry request failed on its last receive; it goes to the retry dead-letter queue",
+                extra={"error": str(error), "tries": tries},
+            )
+        return
+    delay = redelivery_delay(tries)
+    logger.warning(
+        "RunTask or a notifier failed for now; the request will be redelivered",
+        extra={"error": str(error), "tries": tries, "next_try_in_seconds": delay},
+    )
+    if deps.retry_queue is not None:
+        deps.retry_queue.delay_redelivery(record.receipt_handle, delay)
+
+
+def redelivery_delay(tries: int) -> int:
+    """30 s, 1 m, 2 m, 4 m ... capped at 15 minutes: capacity shortages pass in minutes, not seconds."""
+    return int(min(900, 30 * 2 ** (tries - 1)))
+
+
+def manual_retry(task_arn: str) -> dict[str, Any]:
+    """Describe the task, read it like a stop event, launch its next attempt."""
+    deps = dependencies()
+    ref = TaskRef.from_arns(task_arn, None)  # MalformedEvent names what is wrong with the ARN
+    region, account = ref.region, ref.account
+    task = deps.runner.describe_task(region, task_arn)
+    if task is None:
+        raise MalformedEvent(f"no such task (or it expired from ECS): {task_arn}")
+    event = parse_task_event(task_event_from_description(task, region, account))
+    result = deps.coordinator.manual_retry(event)
+    if result is None:
+        return {"result": "duplicate", "task_arn": None}
+    return {
+        "result": "launched" if result.task_arn else "refused",
+        "task_arn": result.task_arn,
+        "failure": result.failure,
+    }
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: Mapping[str, Any], context: LambdaContext) -> Mapping[str, Any]:
+    dependencies().notifier.register_lambda_context(context)
+    try:
+        if "retry_task_arn" in event:
+            return manual_retry(str(event["retry_task_arn"]))
+        return process_partial_response(
+            event=dict(event), record_handler=record_handler, processor=processor, context=context
+        )
+    finally:
+        try:
+            dependencies().notifier.flush()
+        except (TransientError, DeliveryError) as e:
+            logger.error("Datadog metrics not sent", extra={"error": str(e)})

@@ -1,0 +1,134 @@
+"""TaskEventsFunction: ECS Task State Change events (via SQS, or direct from EventBridge) -> run reports;
+and RunTask calls recorded by CloudTrail, of which the failed ones (no task created) are failed runs.
+
+parse -> analyse -> publish, one record at a time, with partial batch failure
+reporting: a bad record is reported (and after maxReceiveCount dead-lettered)
+while the rest of the batch goes through.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ecswatch.adapters.factory import Dependencies, build_dependencies
+from ecswatch.analysis.failed_launch import FailedLaunch, process_launch_event
+from ecswatch.analysis.pipeline import RunReport, Skipped, process_task_event
+from ecswatch.config.settings import Settings
+from ecswatch.events.cloudtrail import is_runtask_call
+from ecswatch.events.task import MalformedEvent
+from ecswatch.ports import DeliveryError, TransientError
+
+# A batch of duplicates publishes no metrics; that is expected, not worth a warning per invocation.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+
+logger = Logger()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@cache
+def dependencies() -> Dependencies:
+    """Built on first use and kept for the container's life (clients, caches, sinks)."""
+    return build_dependencies(Settings.from_env(), metrics=metrics)
+
+
+def handle_event(raw: Any) -> RunReport | FailedLaunch | Skipped:
+    deps = dependencies()
+    if is_runtask_call(raw):
+        return handle_launch(deps, raw)
+    result = process_task_event(
+        raw, settings=deps.settings, task_definitions=deps.task_definitions, logs=deps.logs, jobs=deps.jobs
+    )
+    if isinstance(result, Skipped):
+        logger.info("event skipped", extra={"skip_reason": result.reason, "skip_kind": result.kind})
+        return result
+    logger.append_keys(task_arn=result.event.task.arn, job=result.job)
+    deps.coordinator.handle(result)  # the log line, alerts, retries, chained jobs, the history record
+    return result
+
+
+def handle_launch(deps: Dependencies, raw: Any) -> FailedLaunch | Skipped:
+    """A RunTask call recorded by CloudTrail: a failed one is a failed run that no task will report."""
+    result = process_launch_event(raw, settings=deps.settings, jobs=deps.jobs)
+    if isinstance(result, Skipped):
+        logger.debug("launch skipped", extra={"skip_reason": result.reason, "skip_kind": result.kind})
+        return result
+    logger.append_keys(run_id=result.run_id, job=result.job)
+    logger.warning("launch failed: no task was created", extra={"cause": result.cause})
+    metrics.add_metric(name="FailedLaunches", unit="Count", value=1)
+    deps.coordinator.handle_launch(result)
+    return result
+
+
+def record_handler(record: SQSRecord) -> RunReport | FailedLaunch | Skipped:
+    logger.append_keys(message_id=record.message_id)
+    try:
+        return handle_event(_json_body(record))
+    except MalformedEvent as e:
+        logger.error("malformed event; it will be retried and then dead-lettered", extra={"error": str(e)})
+        raise
+    except TransientError as e:
+        logger.warning("outside system failed; message will be redelivered", extra={"error": str(e)})
+        raise
+    except DeliveryError as e:
+        logger.error(
+            "delivery refused (configuration?); message will be retried, then dead-lettered",
+            extra={"error": str(e)},
+        )
+        raise
+    finally:
+        logger.remove_keys(["task_arn", "run_id", "job", "message_id"])
+
+
+def _json_body(record: SQSRecord) -> Any:
+    try:
+        return json.loads(record.body)
+    except (TypeError, json.JSONDecodeError) as e:
+        raise MalformedEvent(f"SQS message body is not JSON: {e}") from e
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
+    dependencies().notifier.register_lambda_context(context)
+    try:
+        if "detail-type" in event:
+            # Invoked straight from EventBridge (or `sam local invoke -e events/<one event>.json`):
+            # errors propagate so Lambda's async retries and on-failure destination take over.
+            result = handle_event(event)
+            return {"result": _result_name(result)}
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    finally:
+        flush_metrics()
+
+
+def _result_name(result: RunReport | FailedLaunch | Skipped) -> str:
+    if isinstance(result, Skipped):
+        return "skipped"
+    if isinstance(result, FailedLaunch):
+        return "failed_launch"
+    return result.phase.value
+
+
+def flush_metrics() -> None:
+    """One Datadog metrics call per invocation. Best effort: the runs' events and alerts are already
+    delivered (and de-duplicated), so a failed flush is logged and counted, not redelivered."""
+    try:
+        sent = dependencies().notifier.flush()
+    except (TransientError, DeliveryError) as e:
+        logger.error("Datadog metrics not sent", extra={"error": str(e)})
+        metrics.add_metric(name="DatadogFlushFailures", unit="Count", value=1)
+        return
+    if sent:
+        logger.debug("Datadog metrics sent", extra={"points": sent})

@@ -1,0 +1,304 @@
+"""What a run report becomes for people and dashboards: an alert, a Datadog event, metric points.
+
+These are neutral shapes (no Slack or Datadog SDK types): the adapters turn
+them into Block Kit and ``EventCreateRequest``/``MetricPayload``. Keeping the
+wording and the tags here means Slack, Datadog and the CLI say the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ecswatch.analysis.links import ecs_task_url
+from ecswatch.analysis.outcome import Outcome
+from ecswatch.analysis.pipeline import RunPhase, RunReport
+from ecswatch.events.task import MalformedEvent, TaskRef
+from ecswatch.notifications.render import human_duration
+from ecswatch.ports import LogTail
+
+_ICONS = {
+    "success": ":white_check_mark:",
+    "warning": ":warning:",
+    "error": ":x:",
+    "info": ":information_source:",
+}
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    """A run's place in a dependency chain (``on_success``/``on_failure`` in the job config).
+
+    ``chain_id`` ties every run of one chain together (a Datadog tag); ``triggered_by`` is the
+    task ARN of the run whose end started this one, of job ``triggered_by_job``; ``starts`` are
+    the jobs this run starts now that it has ended for good.
+    """
+
+    chain_id: str
+    triggered_by: str | None = None
+    triggered_by_job: str | None = None
+    starts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Which try of a run this is (retries come from the retry policy); 1 of 1 without retries."""
+
+    number: int = 1
+    of: int = 1
+    root_task_arn: str | None = None
+    chain: ChainLink | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.number}/{self.of}"
+
+
+FIRST_ATTEMPT = Attempt()
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One message about one run, or about a storm of runs of one job."""
+
+    run_key: str
+    job: str
+    title: str
+    severity: str  # success | warning | error | info
+    outcome: str
+    cause: str
+    fields: tuple[tuple[str, str], ...]
+    links: tuple[Link, ...]
+    log_tail: LogTail | None = None
+    context: str = ""
+
+    @property
+    def icon(self) -> str:
+        return _ICONS.get(self.severity, "")
+
+    @property
+    def fallback_text(self) -> str:
+        """Plain text for notifications and clients that cannot show blocks."""
+        return f"{self.title}: {self.cause}"
+
+
+@dataclass(frozen=True)
+class DatadogEvent:
+    title: str
+    text: str  # Datadog event markdown, wrapped in %%% by the adapter
+    alert_type: str  # error | warning | success | info
+    aggregation_key: str
+    tags: tuple[str, ...]
+    date_happened: int  # epoch seconds
+    source_type_name: str = "amazon ecs"
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    name: str
+    value: float
+    timestamp: int  # epoch seconds
+    tags: tuple[str, ...]
+    kind: str = "gauge"  # gauge | count
+    unit: str | None = None
+
+
+@dataclass(frozen=True)
+class StormState:
+    """Failures of one job inside one window, as the state store counts them."""
+
+    job: str
+    count: int
+    window_start: datetime
+    causes: tuple[str, ...] = ()
+    first_alert: Alert | None = field(default=None, compare=False)
+
+
+METRIC_PREFIX = "ecswatch.run"
+
+
+def tags_for(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> tuple[str, ...]:
+    """Datadog tags. Low-cardinality on purpose: no task ids (those belong in the event text)."""
+    event = report.event
+    tags = [
+        f"job:{report.job}",
+        f"cluster:{event.task.cluster or 'default'}",
+        f"family:{event.task_definition.family}",
+        f"revision:{event.task_definition.revision}",
+        f"launch_type:{(event.launch_type or 'unknown').lower()}",
+        f"attempt:{attempt.number}",
+    ]
+    if event.capacity_provider:
+        tags.append(f"capacity_provider:{event.capacity_provider.lower()}")
+    if report.outcome is not None:
+        tags.append(f"outcome:{report.outcome.value}")
+    if report.exit_code is not None:
+        tags.append(f"exit_code:{report.exit_code}")
+    if attempt.chain is not None and attempt.chain.triggered_by_job:
+        tags.append(f"triggered_by:{attempt.chain.triggered_by_job}")
+    return tuple(tags)
+
+
+def alert_for(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> Alert:
+    event, d = report.event, report.durations
+    outcome = report.outcome
+    severity = outcome.severity if outcome else "info"
+    title = f"{report.job} {outcome.label if outcome else 'started'}"
+    if attempt.of > 1:
+        title += f" (attempt {attempt.label})"
+    fields = (
+        ("Cluster", event.task.cluster or "default"),
+        ("Exit code", "-" if report.exit_code is None else str(report.exit_code)),
+        ("Container", report.deciding_container or "-"),
+        ("Started", _when(event.timeline.started)),
+        ("Run time", human_duration(d.run_time)),
+        ("Start latency", human_duration(d.start_latency)),
+        ("Attempt", attempt.label),
+        ("Task definition", event.task_definition.family_revision),
+        *_chain_fields(attempt.chain),
+    )
+    return Alert(
+        run_key=event.task.arn,
+        job=report.job,
+        title=title,
+        severity=severity,
+        outcome=outcome.value if outcome else "running",
+        cause=report.cause,
+        fields=fields,
+        links=_links(report) + _chain_links(attempt.chain),
+        log_tail=report.log_tail,
+        context=f"task {event.task.task_id} · {event.capacity_provider or event.launch_type or 'ECS'}"
+        f" · {event.started_by or 'started by unknown'}",
+    )
+
+
+def storm_alert(state: StormState, latest: Alert) -> Alert:
+    """The one message that stands for many failures of one job, updated as they come."""
+    distinct = list(dict.fromkeys(state.causes))[-5:]
+    fields = (
+        ("Failures", str(state.count)),
+        ("Since", _when(state.window_start)),
+        *latest.fields[:3],
+    )
+    return Alert(
+        run_key=f"storm:{state.job}:{int(state.window_start.timestamp())}",
+        job=state.job,
+        title=f"{state.job} failing: {state.count} failed runs since {_when(state.window_start)}",
+        severity="error",
+        outcome="storm",
+        cause="latest causes: " + "; ".join(distinct) if distinct else latest.cause,
+        fields=fields,
+        links=latest.links,
+        log_tail=latest.log_tail,
+        context=f"grouped to avoid flooding the channel · latest: {latest.context}",
+    )
+
+
+def datadog_event(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> DatadogEvent:
+    alert = alert_for(report, attempt)
+    lines = [f"**{alert.title}**", "", f"Cause: {alert.cause}", ""]
+    lines += [f"- {label}: {value}" for label, value in alert.fields]
+    lines += ["", " · ".join(f"[{link.label}]({link.url})" for link in alert.links)]
+    stopped = report.event.timeline.stopped or report.event.event_time
+    return DatadogEvent(
+        title=alert.title,
+        text="\n".join(lines),
+        alert_type=alert.severity if alert.severity != "info" else "info",
+        aggregation_key=_aggregation_key(report, attempt),
+        # The chain id is on events only: as a metric tag it would make a new series for every chain.
+        tags=tags_for(report, attempt) + _chain_tags(attempt.chain),
+        date_happened=int(stopped.timestamp()) if stopped else 0,
+    )
+
+
+def metric_points(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> list[MetricPoint]:
+    """Run figures as Datadog series. A started run gives start latency and pull time; a stop the rest."""
+    tags = tags_for(report, attempt)
+    d, t = report.durations, report.event.timeline
+    points: list[MetricPoint] = []
+    if report.phase is RunPhase.STARTED:
+        at = _epoch(t.started or report.event.event_time)
+        _gauge(points, "start_latency", d.start_latency, at, tags)
+        _gauge(points, "image_pull", d.image_pull, at, tags)
+        return points
+    at = _epoch(t.stopped or report.event.event_time)
+    _gauge(points, "duration", d.run_time, at, tags)
+    _gauge(points, "total_duration", d.total, at, tags)
+    if report.exit_code is not None:
+        points.append(MetricPoint(f"{METRIC_PREFIX}.exit_code", float(report.exit_code), at, tags))
+    points.append(MetricPoint(f"{METRIC_PREFIX}.count", 1.0, at, tags, kind="count"))
+    return points
+
+
+def _gauge(points: list[MetricPoint], name: str, value: float | None, at: int, tags: tuple[str, ...]) -> None:
+    if value is not None:
+        points.append(MetricPoint(f"{METRIC_PREFIX}.{name}", value, at, tags, unit="second"))
+
+
+def _aggregation_key(report: RunReport, attempt: Attempt) -> str:
+    # Retries of one run share the root's key, so Datadog rolls them up together.
+    root = attempt.root_task_arn or report.event.task.arn
+    return f"ecswatch:{report.job}:{root.rsplit('/', 1)[-1]}"[:100]
+
+
+def _links(report: RunReport) -> tuple[Link, ...]:
+    links = report.links
+    out = []
+    if links.log_stream:
+        out.append(Link("Log stream", links.log_stream))
+    out.append(Link("ECS task", links.task))
+    if links.logs_insights:
+        out.append(Link("Logs Insights", links.logs_insights))
+    out.append(Link("Task definition", links.task_definition))
+    return tuple(out)
+
+
+def _chain_fields(chain: ChainLink | None) -> tuple[tuple[str, str], ...]:
+    if chain is None:
+        return ()
+    fields: list[tuple[str, str]] = []
+    if chain.triggered_by:
+        # A task's ARN, or the ``launch:<eventID>`` of a failed launch (a run that created no task).
+        by = chain.triggered_by
+        run = f"task {by.rsplit('/', 1)[-1]}" if by.startswith("arn:") else by
+        fields.append(("Triggered by", f"{chain.triggered_by_job or 'another job'} ({run})"))
+    if chain.starts:
+        fields.append(("Starts", ", ".join(chain.starts)))
+    return tuple(fields)
+
+
+def _chain_links(chain: ChainLink | None) -> tuple[Link, ...]:
+    """The run that started this one, one click away."""
+    if chain is None or not chain.triggered_by:
+        return ()
+    try:
+        ref = TaskRef.from_arns(chain.triggered_by, None)
+    except MalformedEvent:
+        return ()
+    label = f"Triggered by {chain.triggered_by_job}" if chain.triggered_by_job else "Triggering run"
+    return (Link(label, ecs_task_url(ref.region, ref.cluster or "default", ref.task_id)),)
+
+
+def _chain_tags(chain: ChainLink | None) -> tuple[str, ...]:
+    return (f"chain_id:{chain.chain_id}",) if chain is not None else ()
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
+
+
+def _epoch(value: datetime | None) -> int:
+    return int(value.timestamp()) if value else int(datetime.now(UTC).timestamp())
+
+
+def is_alertable(report: RunReport, *, notify_success: bool) -> bool:
+    """Failures always reach Slack; successes only when the job asks; starts never."""
+    if report.phase is RunPhase.STARTED or report.outcome is None:
+        return False
+    return report.outcome is not Outcome.SUCCEEDED or notify_success
