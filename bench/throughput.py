@@ -35,11 +35,11 @@ from typing import Any
 
 from bench import ROOT
 from bench.common import BenchError, Goal, child_env, quiet_moto, write_results
-from ecswatch.analysis.pipeline import RunReport, Skipped, process_task_event
+from ecswatch.analysis.pipeline import process_task_event
 from ecswatch.config.settings import Settings
 from ecswatch.events.task import parse_task_event
 from ecswatch.events.taskdef import TaskDefinition, parse_task_definition
-from ecswatch.ports import LogTail
+from ecswatch.run import LogTail, RunReport, Skipped
 
 EVENTS = ROOT / "events"
 SEED = EVENTS / "seed"

@@ -12,10 +12,10 @@ import pytest
 from moto import mock_aws
 
 from ecswatch.adapters.aws.clients import ClientCache
-from ecswatch.analysis.pipeline import RunReport
 from ecswatch.config.settings import Settings
 from ecswatch.events.taskdef import TaskDefinition, parse_task_definition
 from ecswatch.ports import LogReader
+from ecswatch.run import RunReport
 from local.aws import FAKE_CREDENTIALS
 from tests.fakes import SampleReport, report_from
 

@@ -15,13 +15,12 @@ from typing import Any, Protocol
 
 # The in-memory run history lives next to the DynamoDB one (it also serves `sam local invoke`).
 from ecswatch.adapters.dynamodb.history import MemoryRunHistory  # noqa: F401 (re-exported for tests)
-from ecswatch.analysis.pipeline import RunReport, process_task_event
+from ecswatch.analysis.pipeline import process_task_event
 from ecswatch.config.model import JobsConfig
 from ecswatch.config.settings import Settings
 from ecswatch.events.taskdef import TaskDefinition
-from ecswatch.notifications.alerts import Alert
-from ecswatch.ports import LaunchResult, LogReader, LogTail, MessageRef
-from ecswatch.retries.request import RetryRequest
+from ecswatch.ports import LogReader
+from ecswatch.run import Alert, LaunchResult, LogTail, MessageRef, RetryRequest, RunReport
 
 #: (region, log group, log stream, lines), as the pipeline asked a log reader for a tail.
 TailCall = tuple[str, str, str, int]

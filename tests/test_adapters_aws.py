@@ -16,8 +16,9 @@ from botocore.stub import Stubber
 
 from ecswatch.adapters.aws.clients import ClientCache
 from ecswatch.adapters.aws.reads import CloudWatchLogReader, EcsTaskDefinitions
+from ecswatch.errors import TransientError
 from ecswatch.events.taskdef import LogConfig
-from ecswatch.ports import LogTail, TransientError
+from ecswatch.run import LogTail
 from local.aws import FAKE_CREDENTIALS, seed_logs, seed_task_definitions
 
 if TYPE_CHECKING:

@@ -32,9 +32,9 @@ from ecswatch.adapters.aws.ecs_runner import (
     task_event_from_description,
 )
 from ecswatch.adapters.aws.retry_scheduler import RetryQueueScheduler, at_expression, schedule_name
+from ecswatch.errors import DeliveryError, TransientError
 from ecswatch.events.task import parse_task_event
-from ecswatch.ports import DeliveryError, LaunchResult, TransientError
-from ecswatch.retries.request import RetryRequest
+from ecswatch.run import LaunchResult, RetryRequest
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"

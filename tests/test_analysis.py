@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from ecswatch.analysis.outcome import Outcome, PhaseDurations, analyse, phase_durations
+from ecswatch.analysis.outcome import analyse, phase_durations
 from ecswatch.events.task import TaskEvent, parse_task_event
 from ecswatch.events.taskdef import TaskDefinition, parse_task_definition
+from ecswatch.run import Outcome, PhaseDurations
 
 LoadEvent = Callable[[str], dict[str, Any]]
 SeededTaskDefinition = Callable[[dict[str, Any]], TaskDefinition | None]

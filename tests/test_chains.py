@@ -29,15 +29,13 @@ from ecswatch.adapters.aws.ecs_runner import run_task_parameters
 from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard
 from ecswatch.adapters.dynamodb.state import DynamoNotificationState, MemoryLineage
 from ecswatch.analysis.failed_launch import FailedLaunch, process_launch_event
-from ecswatch.analysis.pipeline import RunReport
 from ecswatch.config.model import ConfigError, JobsConfig, parse_config
 from ecswatch.config.routing import Routing
 from ecswatch.config.settings import BUNDLED_JOBS_CONFIG, Settings
-from ecswatch.notifications.alerts import DatadogEvent, MetricPoint
+from ecswatch.coordinators.runs import RunCoordinator, RunResult
+from ecswatch.errors import TransientError
 from ecswatch.notifications.notifier import Notifier
-from ecswatch.ports import LaunchResult, Lineage, MessageRef, TransientError
-from ecswatch.retries.coordinator import RunCoordinator, RunResult
-from ecswatch.retries.request import RetryRequest
+from ecswatch.run import DatadogEvent, LaunchResult, Lineage, MessageRef, MetricPoint, RetryRequest, RunReport
 from tests.fakes import (
     MemoryThreads,
     RecordingChat,

@@ -30,7 +30,7 @@ from ecswatch.cli import views
 from ecswatch.cli.main import main
 from ecswatch.config.model import parse_config
 from ecswatch.history.records import run_record
-from ecswatch.ports import RunRecord
+from ecswatch.run import RunRecord
 from local.aws import FAKE_CREDENTIALS, SEED, seed_logs
 from tests.fakes import SampleReport, create_state_table_from_template
 

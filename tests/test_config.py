@@ -12,8 +12,6 @@ from typing import Any
 
 import pytest
 
-from ecswatch.analysis.links import LogLocation
-from ecswatch.analysis.outcome import Outcome
 from ecswatch.config.model import (
     Backoff,
     ConfigError,
@@ -32,6 +30,7 @@ from ecswatch.config.model import (
 )
 from ecswatch.config.routing import Routing
 from ecswatch.events.task import TaskEvent, parse_task_event
+from ecswatch.run import LogLocation, Outcome
 
 ROOT = Path(__file__).parents[1]
 SHIPPED = ROOT / "src" / "ecswatch" / "config" / "jobs.yaml"

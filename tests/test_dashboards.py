@@ -20,10 +20,11 @@ from datadog_api_client import Configuration
 from datadog_api_client.model_utils import validate_and_convert_types
 from datadog_api_client.v1.model.dashboard import Dashboard
 
-from ecswatch.analysis.pipeline import RunReport, process_task_event
+from ecswatch.analysis.pipeline import process_task_event
 from ecswatch.config.settings import Settings
 from ecswatch.events.task import MalformedEvent
-from ecswatch.notifications.alerts import DatadogEvent, metric_points
+from ecswatch.notifications.alerts import metric_points
+from ecswatch.run import DatadogEvent, RunReport
 from tests.fakes import FixedLogs, FixedTaskDefinitions
 
 ROOT = Path(__file__).parents[1]

@@ -13,9 +13,9 @@ import pytest
 
 from ecswatch.adapters.datadog import DatadogSink, clean_title, event_text
 from ecswatch.adapters.secrets import SecretError
-from ecswatch.analysis.pipeline import RunReport
-from ecswatch.notifications.alerts import DatadogEvent, MetricPoint, datadog_event, metric_points
-from ecswatch.ports import DeliveryError, TransientError
+from ecswatch.errors import DeliveryError, TransientError
+from ecswatch.notifications.alerts import datadog_event, metric_points
+from ecswatch.run import DatadogEvent, MetricPoint, RunReport
 from local.capture import Captured
 from local.fake_datadog import (
     EVENTS_PATH,

@@ -13,20 +13,14 @@ from typing import Any
 import pytest
 
 from ecswatch.adapters.aws.ecs_runner import run_task_parameters
-from ecswatch.analysis.failed_launch import (
-    FAILED_TO_LAUNCH,
-    FailedLaunch,
-    launch_alert,
-    launch_datadog_event,
-    launch_record,
-    process_launch_event,
-)
-from ecswatch.analysis.pipeline import Skipped
+from ecswatch.analysis.failed_launch import FAILED_TO_LAUNCH, FailedLaunch, process_launch_event
 from ecswatch.config.model import RetryAction
 from ecswatch.config.settings import Settings
 from ecswatch.events.task import MalformedEvent
-from ecswatch.notifications.alerts import Attempt
+from ecswatch.history.records import launch_record
+from ecswatch.notifications.launch_alerts import launch_alert, launch_datadog_event
 from ecswatch.notifications.render import human_duration
+from ecswatch.run import Attempt, Skipped
 from tests.test_retries import JOBS, World
 
 LoadEvent = Callable[[str], dict[str, Any]]

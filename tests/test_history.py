@@ -26,9 +26,10 @@ from ecswatch.adapters.dynamodb.history import (
     iso_ms,
     to_item,
 )
+from ecswatch.errors import DeliveryError, TransientError
 from ecswatch.history.records import SLOW_RUN_READ, run_record
-from ecswatch.notifications.alerts import Attempt
-from ecswatch.ports import DeliveryError, RunHistory, RunRecord, TransientError
+from ecswatch.ports import RunHistory
+from ecswatch.run import Attempt, RunRecord
 from local.aws import FAKE_CREDENTIALS
 from tests.fakes import SampleReport, create_state_table_from_template
 

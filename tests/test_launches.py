@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from ecswatch.config.model import JobsConfig, MatchRule, load_config
+from ecswatch.config.model import JobsConfig, MatchRule, launch_matches, load_config, matching_job
 from ecswatch.events.cloudtrail import (
-    RETRY_PREFIX,
     LaunchAttempt,
     LaunchFailureKind,
     PlacementFailure,
@@ -22,10 +21,8 @@ from ecswatch.events.cloudtrail import (
     is_retryable_launch,
     is_runtask_call,
     launch_cause,
-    launch_matches,
     launcher,
     launcher_url,
-    matching_job,
     parse_launch,
     rule_name,
     rule_url,
@@ -572,19 +569,6 @@ def test_a_rules_call_without_started_by_is_an_unnamed_rule(load_event: LoadEven
 
 def test_ecswatch_retries_are_named_after_the_retry_launcher(load_event: LoadEvent) -> None:
     assert launcher(started_by(load_event(CAPACITY), "ecswatch-retry/2")) == "ecswatch retry launcher"
-
-
-def test_the_retry_prefix_is_the_one_the_retry_launcher_starts_tasks_with() -> None:
-    from ecswatch.retries.request import STARTED_BY_PREFIX
-
-    assert RETRY_PREFIX == STARTED_BY_PREFIX
-
-
-def test_the_chain_prefix_is_the_one_chained_jobs_are_started_with() -> None:
-    from ecswatch.events.cloudtrail import CHAIN_PREFIX
-    from ecswatch.retries.request import CHAIN_STARTED_BY_PREFIX
-
-    assert CHAIN_PREFIX == CHAIN_STARTED_BY_PREFIX
 
 
 def test_chained_jobs_are_named_after_the_retry_launcher(load_event: LoadEvent) -> None:

@@ -10,7 +10,6 @@ from urllib.parse import unquote
 import pytest
 
 from ecswatch.analysis.links import (
-    LogLocation,
     build_links,
     console_fragment_decode,
     console_fragment_encode,
@@ -23,6 +22,7 @@ from ecswatch.analysis.links import (
 )
 from ecswatch.events.task import TaskEvent, parse_task_event
 from ecswatch.events.taskdef import TaskDefinition, parse_task_definition
+from ecswatch.run import LogLocation
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"

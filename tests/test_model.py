@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from ecswatch.events.task import (
-    TASK_STATE_CHANGE,
     MalformedEvent,
     TaskRef,
     event_kind,
@@ -23,6 +22,7 @@ from ecswatch.events.task import (
     parse_task_event,
     parse_timestamp,
 )
+from ecswatch.events.vocabulary import TASK_STATE_CHANGE
 
 LoadEvent = Callable[[str], dict[str, Any]]
 

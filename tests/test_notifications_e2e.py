@@ -32,8 +32,8 @@ from datadog_api_client.rest import ClientRetry
 from ecswatch.adapters import slack as slack_adapter
 from ecswatch.adapters.dynamodb.history import DynamoRunHistory
 from ecswatch.adapters.slack import SlackPoster
-from ecswatch.analysis.pipeline import RunReport
 from ecswatch.handlers import task_events
+from ecswatch.run import RunReport
 from local.capture import Captured
 from local.fake_datadog import EVENTS_PATH, SERIES_PATH, decoded_json
 from local.lambda_runtime import LambdaContext, sqs_batch

@@ -18,11 +18,10 @@ from moto import mock_aws
 from ecswatch.adapters.dynamodb import state as state_module
 from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard, PowertoolsOnceGuard
 from ecswatch.adapters.dynamodb.state import DynamoNotificationState
-from ecswatch.analysis.pipeline import RunReport
 from ecswatch.config.routing import Routing
-from ecswatch.notifications.alerts import Alert, Attempt, DatadogEvent, MetricPoint
+from ecswatch.errors import TransientError
 from ecswatch.notifications.notifier import Notifier, is_update_milestone
-from ecswatch.ports import MessageRef, TransientError
+from ecswatch.run import Alert, Attempt, DatadogEvent, MessageRef, MetricPoint, RunReport
 from tests.fakes import FixedLogs, report_from
 
 TABLE = "ecswatch-state"

@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 
-from ecswatch.analysis.outcome import Outcome, PhaseDurations
-from ecswatch.analysis.pipeline import RunPhase, RunReport, Skipped, process_task_event, readable_line
+from ecswatch.analysis.pipeline import process_task_event, readable_line
 from ecswatch.config.settings import Settings
 from ecswatch.events.task import MalformedEvent
 from ecswatch.events.taskdef import TaskDefinition
-from ecswatch.ports import LogTail
+from ecswatch.run import LogTail, Outcome, PhaseDurations, RunPhase, RunReport, Skipped
 from tests.fakes import FixedTaskDefinitions, TailCall
 
 LoadEvent = Callable[[str], dict[str, Any]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ecswatch.analysis.redact import REDACTED, fit_tail, redact
-from ecswatch.ports import LogTail
+from ecswatch.run import LogTail
 
 R = REDACTED
 

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from ecswatch.analysis.pipeline import RunReport
 from ecswatch.notifications.render import headline, human_duration, render_text, summary
-from ecswatch.ports import LogTail
+from ecswatch.run import LogTail, RunReport
 from tests.fakes import FixedLogs, SampleReport, report_from
 
 LoadEvent = Callable[[str], dict[str, Any]]

@@ -17,16 +17,16 @@ import pytest
 
 from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard
 from ecswatch.adapters.dynamodb.state import MemoryLineage
-from ecswatch.analysis.pipeline import RunReport, process_task_event
+from ecswatch.analysis.pipeline import process_task_event
 from ecswatch.config.model import RetryAction, load_config, parse_config
 from ecswatch.config.routing import Routing
 from ecswatch.config.settings import BUNDLED_JOBS_CONFIG, Settings
+from ecswatch.coordinators.runs import RunCoordinator
+from ecswatch.errors import DeliveryError, LaunchNotStarted, TransientError
 from ecswatch.events.taskdef import TaskDefinition
-from ecswatch.notifications.alerts import Alert
 from ecswatch.notifications.notifier import Notifier
-from ecswatch.ports import DeliveryError, LaunchNotStarted, LaunchResult, LogTail, MessageRef, TransientError
-from ecswatch.retries.coordinator import RunCoordinator
-from ecswatch.retries.request import RetryRequest
+from ecswatch.retries.request import request_from_event
+from ecswatch.run import Alert, LaunchResult, LogTail, MessageRef, RetryRequest, RunReport
 from tests.fakes import MemoryThreads, RecordingChat, RecordingQueue, RecordingRunner
 
 JOBS = load_config(BUNDLED_JOBS_CONFIG)
@@ -268,7 +268,7 @@ def test_a_manual_retry_launches_the_next_attempt_with_the_same_parameters(
 
 def test_the_retry_request_survives_its_trip_through_a_queue(run: Callable[..., RunReport]) -> None:
     report = run("stopped-spot-interrupted", task_id="d" * 32)
-    request = RetryRequest.from_event(
+    request = request_from_event(
         report.event,
         job="ml-features",
         root_task_arn=report.event.task.arn,

@@ -17,11 +17,11 @@ from moto import mock_aws
 
 from ecswatch.adapters.aws.ecs_runner import EcsTaskRunner, RuleNetworkDiscovery
 from ecswatch.adapters.aws.retry_scheduler import RetryQueueScheduler
-from ecswatch.analysis.pipeline import RunReport
 from ecswatch.config.settings import Settings
+from ecswatch.errors import TransientError
 from ecswatch.events.task import MalformedEvent
 from ecswatch.handlers import retry_launcher
-from ecswatch.ports import TransientError
+from ecswatch.run import RunReport
 from local.aws import FAKE_CREDENTIALS
 from local.lambda_runtime import LambdaContext, sqs_record
 from tests.test_adapters_retry import OVERRIDES, REGION, ecs_target, fargate_setup, put_rule

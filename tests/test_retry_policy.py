@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 
-from ecswatch.analysis.outcome import Outcome
-from ecswatch.analysis.pipeline import RunReport
 from ecswatch.config.model import Backoff, ExitRule, Jitter, RetryPolicy, load_config
 from ecswatch.config.settings import Settings
 from ecswatch.retries.policy import (
@@ -22,6 +20,7 @@ from ecswatch.retries.policy import (
     decide,
     via_sqs,
 )
+from ecswatch.run import Outcome, RunReport
 from tests.fakes import NoLogsExpected, SampleReport
 
 SHIPPED = Path(__file__).parents[1] / "src" / "ecswatch" / "config" / "jobs.yaml"

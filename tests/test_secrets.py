@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from ecswatch.adapters.secrets import SecretError, resolve_secret, secret_provider
-from ecswatch.ports import TransientError
+from ecswatch.errors import TransientError
 
 REGION = "eu-west-1"
 DD_KEY = "0123456789abcdef0123456789abcdef"

@@ -27,9 +27,9 @@ from ecswatch.adapters.slack import (
     SlackPoster,
     render_blocks,
 )
-from ecswatch.analysis.pipeline import RunReport
-from ecswatch.notifications.alerts import Alert, Link, alert_for
-from ecswatch.ports import DeliveryError, LogTail, MessageRef, TransientError
+from ecswatch.errors import DeliveryError, TransientError
+from ecswatch.notifications.alerts import alert_for
+from ecswatch.run import Alert, Link, LogTail, MessageRef, RunReport
 from local.fake_slack import FakeSlack, channel_id, render
 from tests.fakes import FixedLogs, SampleReport
 

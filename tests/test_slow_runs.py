@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 
 from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard
-from ecswatch.analysis.pipeline import RunReport
 from ecswatch.config.model import ConfigError, JobsConfig, SlowRunConfig, parse_config
 from ecswatch.config.routing import Routing
+from ecswatch.errors import TransientError
 from ecswatch.history.records import SLOW_RUN_READ, HistoryRecorder, run_record, slow_run, usual_run_time
-from ecswatch.notifications.alerts import Alert, Attempt, DatadogEvent, MetricPoint
 from ecswatch.notifications.notifier import Notifier
-from ecswatch.ports import MessageRef, RunRecord, TransientError
+from ecswatch.run import Alert, Attempt, DatadogEvent, MessageRef, MetricPoint, RunRecord, RunReport
 from tests.fakes import MemoryRunHistory, SampleReport
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode_str
 
-from ecswatch.analysis.outcome import Outcome
 from ecswatch.config.settings import Settings
+from ecswatch.run import Outcome
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"

@@ -28,29 +28,25 @@ from ecswatch.adapters.aws.reads import EcsTaskDefinitions
 from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard
 from ecswatch.adapters.dynamodb.state import DynamoNotificationState, MemoryLineage
 from ecswatch.adapters.dynamodb.watchdog_state import DynamoWatchdogState, MemoryWatchdogState
-from ecswatch.analysis.outcome import Outcome
 from ecswatch.config.model import ConfigError, JobsConfig, load_config, parse_config
 from ecswatch.config.settings import BUNDLED_JOBS_CONFIG
+from ecswatch.errors import TransientError
 from ecswatch.events.task import TaskEvent, parse_task_event
-from ecswatch.notifications.alerts import Alert, DatadogEvent, MetricPoint
 from ecswatch.notifications.notifier import Notifier
-from ecswatch.ports import (
+from ecswatch.run import (
+    Alert,
+    DatadogEvent,
     FoundSchedule,
     Lineage,
     MessageRef,
+    MetricPoint,
+    Outcome,
     RunRecord,
     ScheduleWatch,
     TaskScan,
-    TransientError,
 )
-from ecswatch.watchdog.service import (
-    Watchdog,
-    WatchdogOptions,
-    check_schedule,
-    expectation_for,
-    find_overruns,
-    find_stuck_starts,
-)
+from ecswatch.watchdog.decisions import check_schedule, expectation_for, find_overruns, find_stuck_starts
+from ecswatch.watchdog.service import Watchdog, WatchdogOptions
 from local.lambda_runtime import LambdaContext
 from tests.fakes import MemoryRunHistory, create_state_table_from_template, report_from
 

@@ -34,8 +34,8 @@ from datadog_api_client.v2.model.metric_point import MetricPoint as DDMetricPoin
 from datadog_api_client.v2.model.metric_series import MetricSeries
 
 from ecswatch.adapters.secrets import SecretError
-from ecswatch.notifications.alerts import DatadogEvent, MetricPoint
-from ecswatch.ports import DeliveryError, TransientError
+from ecswatch.errors import DeliveryError, TransientError
+from ecswatch.run import DatadogEvent, MetricPoint
 
 T = TypeVar("T")
 

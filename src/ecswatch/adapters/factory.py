@@ -33,10 +33,10 @@ from ecswatch.adapters.observability import EmfSink, LogSink
 from ecswatch.config.model import JobsConfig, load_config
 from ecswatch.config.routing import Routing
 from ecswatch.config.settings import Settings
+from ecswatch.coordinators.runs import RunCoordinator
 from ecswatch.history.records import HistoryRecorder
 from ecswatch.notifications.notifier import Notifier
 from ecswatch.ports import ChatPoster, EventSink, LineageStore, OnceGuard, RunSink
-from ecswatch.retries.coordinator import RunCoordinator
 
 if TYPE_CHECKING:
     from ecswatch.watchdog.service import Watchdog

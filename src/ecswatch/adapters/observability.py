@@ -9,8 +9,8 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from ecswatch.analysis.pipeline import RunPhase, RunReport
 from ecswatch.notifications.render import headline, summary
+from ecswatch.run import RunPhase, RunReport
 
 logger = Logger(child=True)
 

@@ -39,8 +39,8 @@ from slack_sdk.models.blocks import (
 from slack_sdk.web import SlackResponse, WebClient
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
-from ecswatch.notifications.alerts import Alert, Link
-from ecswatch.ports import DeliveryError, LogTail, MessageRef, TransientError
+from ecswatch.errors import DeliveryError, TransientError
+from ecswatch.run import Alert, Link, LogTail, MessageRef
 
 # Block Kit limits (docs.slack.dev/reference/block-kit): characters unless said otherwise.
 HEADER_MAX = 150

@@ -37,41 +37,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote
 
 from ecswatch.events.task import TaskEvent
 from ecswatch.events.taskdef import ContainerDefinition, TaskDefinition
+from ecswatch.events.vocabulary import FARGATE_CAPACITY_PROVIDERS
+from ecswatch.run import Links, LogLocation
 
 LOG_WINDOW_PADDING = timedelta(minutes=5)
 INSIGHTS_LIMIT = 1000
 
-_FARGATE_CAPACITY_PROVIDERS = frozenset({"FARGATE", "FARGATE_SPOT"})
 _FIRELENS_CLOUDWATCH_PLUGINS = frozenset({"cloudwatch_logs", "cloudwatch"})
 _JS_URI_COMPONENT_SAFE = "!~*'()"  # what encodeURIComponent leaves alone besides [A-Za-z0-9_.-]
 _BYTE_LIMIT = 0x100
 _JSURL_SPECIAL = re.compile(r"[^A-Za-z0-9_.\-]")
 _JS_ESCAPE_SPECIAL = re.compile(r"[^A-Za-z0-9@*_+\-./]")
-
-
-@dataclass(frozen=True)
-class LogLocation:
-    """Where a container's log lives in CloudWatch Logs."""
-
-    region: str
-    group: str
-    stream: str
-
-
-@dataclass(frozen=True)
-class Links:
-    task: str
-    task_definition: str
-    log_stream: str | None
-    logs_insights: str | None
-    log_missing_reason: str | None
-    log_location: LogLocation | None
 
 
 def build_links(
@@ -212,7 +193,7 @@ def _lower_keys(options: Mapping[str, str]) -> dict[str, str]:
 
 
 def _is_fargate(event: TaskEvent) -> bool:
-    return event.launch_type == "FARGATE" or event.capacity_provider in _FARGATE_CAPACITY_PROVIDERS
+    return event.launch_type == "FARGATE" or event.capacity_provider in FARGATE_CAPACITY_PROVIDERS
 
 
 def _insights_for(event: TaskEvent, location: LogLocation) -> str | None:

@@ -19,72 +19,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from ecswatch.events.task import Container, TaskEvent, Timeline
 from ecswatch.events.taskdef import TaskDefinition
-
-#: ecswatch's watchdog stops overrunning tasks with a reason that starts with this
-#: (StopTask's ``reason`` becomes the task's ``stoppedReason``).
-WATCHDOG_STOP_REASON_PREFIX = "ecswatch watchdog:"
-
-
-class Outcome(StrEnum):
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    OUT_OF_MEMORY = "out_of_memory"
-    FAILED_TO_START = "failed_to_start"
-    SPOT_INTERRUPTED = "spot_interrupted"
-    STOPPED_BY_USER = "stopped_by_user"
-    TIMED_OUT = "timed_out"
-    INFRASTRUCTURE = "infrastructure"
-    STOPPED_BY_SCHEDULER = "stopped_by_scheduler"
-
-    @property
-    def is_failure(self) -> bool:
-        return self is not Outcome.SUCCEEDED
-
-    @property
-    def severity(self) -> str:
-        """success / warning / error, the words Datadog's alert_type and Slack colours use."""
-        if self is Outcome.SUCCEEDED:
-            return "success"
-        if self in _WARNING_OUTCOMES:
-            return "warning"
-        return "error"
-
-    @property
-    def label(self) -> str:
-        return _LABELS[self]
-
-
-_WARNING_OUTCOMES = frozenset(
-    {Outcome.STOPPED_BY_USER, Outcome.SPOT_INTERRUPTED, Outcome.STOPPED_BY_SCHEDULER}
-)
-
-_LABELS = {
-    Outcome.SUCCEEDED: "succeeded",
-    Outcome.FAILED: "failed",
-    Outcome.OUT_OF_MEMORY: "out of memory",
-    Outcome.FAILED_TO_START: "failed to start",
-    Outcome.SPOT_INTERRUPTED: "spot interrupted",
-    Outcome.STOPPED_BY_USER: "stopped by a user",
-    Outcome.TIMED_OUT: "timed out",
-    Outcome.INFRASTRUCTURE: "stopped by infrastructure",
-    Outcome.STOPPED_BY_SCHEDULER: "stopped by the service scheduler",
-}
-
-
-@dataclass(frozen=True)
-class PhaseDurations:
-    """Seconds per phase; None means unknown (a timestamp is missing or the clock went backwards)."""
-
-    provisioning: float | None
-    image_pull: float | None
-    start_latency: float | None
-    run_time: float | None
-    stopping: float | None
-    total: float | None
+from ecswatch.events.vocabulary import WATCHDOG_STOP_REASON_PREFIX
+from ecswatch.run import Outcome, PhaseDurations
 
 
 @dataclass(frozen=True)

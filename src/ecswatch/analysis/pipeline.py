@@ -8,58 +8,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
-from ecswatch.analysis.links import Links, build_links
-from ecswatch.analysis.outcome import Outcome, PhaseDurations, analyse, deciding_container, phase_durations
+from ecswatch.analysis.links import build_links
+from ecswatch.analysis.outcome import analyse, deciding_container, phase_durations
 from ecswatch.analysis.redact import fit_tail
 from ecswatch.config.model import JobConfig, JobsConfig
 from ecswatch.config.settings import Settings
 from ecswatch.events.task import TaskEvent, event_kind, is_task_state_change, parse_task_event
 from ecswatch.events.taskdef import TaskDefinition
-from ecswatch.ports import LogReader, LogTail, TaskDefinitions
-
-
-class RunPhase(StrEnum):
-    STARTED = "started"
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """An event we deliberately do nothing with, and why (logged, never an error)."""
-
-    reason: str
-    kind: str
-
-
-@dataclass(frozen=True)
-class RunReport:
-    """Everything on-call needs about one task at one point of its life."""
-
-    phase: RunPhase
-    event: TaskEvent
-    job: str
-    #: None while the task runs: a started task has no outcome yet.
-    outcome: Outcome | None
-    cause: str
-    deciding_container: str | None
-    exit_code: int | None
-    durations: PhaseDurations
-    links: Links
-    log_tail: LogTail | None
-    task_definition: TaskDefinition | None
-
-    @property
-    def is_failure(self) -> bool:
-        return self.outcome is not None and self.outcome.is_failure
-
-    @property
-    def key(self) -> str:
-        """What makes this report unique: one task, one phase. Duplicates share it."""
-        return f"{self.event.task.arn}#{self.phase.value}"
+from ecswatch.ports import LogReader, TaskDefinitions
+from ecswatch.run import Links, LogTail, RunPhase, RunReport, Skipped
 
 
 def process_task_event(

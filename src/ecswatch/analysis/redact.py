@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from ecswatch.ports import LogTail
+from ecswatch.run import LogTail
 
 REDACTED = "[REDACTED]"
 ELLIPSIS = "…"

@@ -38,12 +38,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from ecswatch.analysis.outcome import Outcome
-from ecswatch.analysis.pipeline import RunReport
 from ecswatch.config.model import JobConfig, JobsConfig
-from ecswatch.notifications.alerts import Alert, Attempt, ChainLink
-from ecswatch.ports import Lineage
-from ecswatch.retries.request import RetryRequest
+from ecswatch.retries.request import request_from_job
+from ecswatch.run import Alert, Attempt, ChainLink, Lineage, Outcome, RetryRequest, RunReport
 
 
 class InChain(Protocol):
@@ -168,7 +165,7 @@ def launch_requests(end: RunEnd, jobs: JobsConfig) -> list[RetryRequest]:
         if target is None or target.launch is None:
             continue  # the config is validated at load: a chain target always exists and has a launch
         requests.append(
-            RetryRequest.from_job(
+            request_from_job(
                 target,
                 after_run=end.last_run_id,
                 region=end.region,

@@ -32,8 +32,8 @@ from ecswatch.cli import aws, views
 from ecswatch.cli.aws import CliError
 from ecswatch.config.model import ConfigError, JobsConfig, load_config, parse_duration
 from ecswatch.config.settings import BUNDLED_JOBS_CONFIG
+from ecswatch.errors import DeliveryError, TransientError
 from ecswatch.events.task import MalformedEvent, TaskRef
-from ecswatch.ports import DeliveryError, TransientError
 
 #: How many recent runs `status` reads per job: the last one, and enough successes for the usual.
 STATUS_RUNS = 50

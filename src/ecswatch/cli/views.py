@@ -16,7 +16,7 @@ from ecswatch.config.model import JobConfig
 from ecswatch.events.schedule import ScheduleError, missed_run, parse_schedule
 from ecswatch.history.records import SUCCEEDED, RunStats, run_time, slow_run, start_latency, usual_run_time
 from ecswatch.notifications.render import human_duration
-from ecswatch.ports import RunRecord
+from ecswatch.run import RunRecord
 
 #: A scheduled run that has not started this long after its time is reported as missed.
 MISSED_RUN_GRACE = timedelta(minutes=10)

@@ -30,11 +30,14 @@ from typing import Any, TypeVar
 
 import yaml
 
-from ecswatch.analysis.links import LogLocation
-from ecswatch.analysis.outcome import Outcome
 from ecswatch.config.routing import Routing
+from ecswatch.events.cloudtrail import LaunchAttempt
 from ecswatch.events.schedule import ScheduleError, parse_schedule
-from ecswatch.events.task import TaskEvent
+from ecswatch.events.task import (
+    TaskEvent,
+)
+from ecswatch.events.vocabulary import FARGATE_CAPACITY_PROVIDERS
+from ecswatch.run import LogLocation, Outcome
 
 DEFAULT_SLACK_CHANNEL = "#batch-alerts"
 MAX_ATTEMPTS = 10
@@ -171,7 +174,6 @@ class SlowRunConfig:
     notify_slack: bool = False
 
 
-FARGATE_CAPACITY_PROVIDERS = frozenset({"FARGATE", "FARGATE_SPOT"})
 #: RunTask's limit on the ``overrides`` JSON, formatting characters included.
 MAX_OVERRIDES_CHARACTERS = 8192
 
@@ -1122,3 +1124,27 @@ def main(argv: Sequence[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def launch_matches(rule: MatchRule, attempt: LaunchAttempt) -> bool:
+    """:meth:`MatchRule.matches` for a launch: globs over family, cluster name, group and startedBy.
+
+    When the request was not recorded, only the family can be compared: the other fields
+    are unknown, and an unknown value is not held against a rule. With no family there is
+    nothing to match on.
+    """
+    if attempt.family is None:
+        return False
+    checks: tuple[tuple[str | None, str | None], ...] = ((rule.family, attempt.family),)
+    if attempt.request_recorded:
+        checks += (
+            (rule.cluster, attempt.cluster),
+            (rule.group, attempt.group),
+            (rule.started_by, attempt.started_by),
+        )
+    return all(pattern is None or fnmatchcase(value or "", pattern) for pattern, value in checks)
+
+
+def matching_job(config: JobsConfig, attempt: LaunchAttempt) -> JobConfig | None:
+    """The first job, in file order, whose match rules all hold for this launch."""
+    return next((job for job in config.jobs if launch_matches(job.match, attempt)), None)

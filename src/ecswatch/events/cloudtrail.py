@@ -43,13 +43,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from fnmatch import fnmatchcase
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
-from ecswatch.config.model import JobConfig, JobsConfig, MatchRule
 from ecswatch.events.task import (
-    ECS_SOURCE,
     Arn,
     MalformedEvent,
     TaskDefinitionRef,
@@ -58,21 +55,21 @@ from ecswatch.events.task import (
     parse_timestamp,
     required_str,
 )
+from ecswatch.events.vocabulary import (
+    API_CALL_VIA_CLOUDTRAIL,
+    CHAIN_PREFIX,
+    DEFAULT_CLUSTER,
+    ECS_EVENT_SOURCE,
+    ECS_SOURCE,
+    EVENTS_SERVICE,
+    RETRY_PREFIX,
+    RULE_PREFIX,
+    RUN_TASK,
+    SCHEDULE_PREFIX,
+    SCHEDULER_SERVICE,
+    STARTED_BY_LIMIT,
+)
 
-API_CALL_VIA_CLOUDTRAIL = "AWS API Call via CloudTrail"
-ECS_EVENT_SOURCE = "ecs.amazonaws.com"
-RUN_TASK = "RunTask"
-EVENTS_SERVICE = "events.amazonaws.com"
-SCHEDULER_SERVICE = "scheduler.amazonaws.com"
-RULE_PREFIX = "events-rule/"
-SCHEDULE_PREFIX = "chronos-schedule/"
-#: Must equal ``ecswatch.retries.request.STARTED_BY_PREFIX`` (a test holds them together).
-RETRY_PREFIX = "ecswatch-retry"
-#: Must equal ``ecswatch.retries.request.CHAIN_STARTED_BY_PREFIX``: runs a dependency chain started.
-CHAIN_PREFIX = "ecswatch-chain"
-#: ECS keeps at most this many characters of startedBy; a value this long may be cut.
-STARTED_BY_LIMIT = 36
-DEFAULT_CLUSTER = "default"
 #: A cause is one line; longer AWS messages are cut here.
 CAUSE_LIMIT = 400
 
@@ -592,27 +589,3 @@ def _segment(value: str) -> str:
 
 
 # --------------------------------------------------------------------------- which job
-
-
-def launch_matches(rule: MatchRule, attempt: LaunchAttempt) -> bool:
-    """:meth:`MatchRule.matches` for a launch: globs over family, cluster name, group and startedBy.
-
-    When the request was not recorded, only the family can be compared: the other fields
-    are unknown, and an unknown value is not held against a rule. With no family there is
-    nothing to match on.
-    """
-    if attempt.family is None:
-        return False
-    checks: tuple[tuple[str | None, str | None], ...] = ((rule.family, attempt.family),)
-    if attempt.request_recorded:
-        checks += (
-            (rule.cluster, attempt.cluster),
-            (rule.group, attempt.group),
-            (rule.started_by, attempt.started_by),
-        )
-    return all(pattern is None or fnmatchcase(value or "", pattern) for pattern, value in checks)
-
-
-def matching_job(config: JobsConfig, attempt: LaunchAttempt) -> JobConfig | None:
-    """The first job, in file order, whose match rules all hold for this launch."""
-    return next((job for job in config.jobs if launch_matches(job.match, attempt)), None)

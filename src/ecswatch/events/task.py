@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-TASK_STATE_CHANGE = "ECS Task State Change"
-ECS_SOURCE = "aws.ecs"
+from ecswatch.events.vocabulary import ECS_SOURCE, TASK_STATE_CHANGE
 
 
 class MalformedEvent(ValueError):

@@ -25,9 +25,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ecswatch.adapters.aws.ecs_runner import task_event_from_description
 from ecswatch.adapters.factory import Dependencies, build_dependencies
 from ecswatch.config.settings import Settings
+from ecswatch.errors import DeliveryError, LaunchNotStarted, TransientError
 from ecswatch.events.task import MalformedEvent, TaskRef, parse_task_event
-from ecswatch.ports import DeliveryError, LaunchNotStarted, LaunchResult, TransientError
-from ecswatch.retries.request import RetryRequest
+from ecswatch.run import LaunchResult, RetryRequest
 
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 

@@ -21,11 +21,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ecswatch.adapters.factory import Dependencies, build_dependencies
 from ecswatch.analysis.failed_launch import FailedLaunch, process_launch_event
-from ecswatch.analysis.pipeline import RunReport, Skipped, process_task_event
+from ecswatch.analysis.pipeline import process_task_event
 from ecswatch.config.settings import Settings
+from ecswatch.errors import DeliveryError, TransientError
 from ecswatch.events.cloudtrail import is_runtask_call
 from ecswatch.events.task import MalformedEvent
-from ecswatch.ports import DeliveryError, TransientError
+from ecswatch.run import RunReport, Skipped
 
 # A batch of duplicates publishes no metrics; that is expected, not worth a warning per invocation.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)

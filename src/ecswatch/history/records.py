@@ -27,14 +27,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
-from ecswatch.analysis.outcome import Outcome, PhaseDurations
-from ecswatch.analysis.pipeline import RunPhase, RunReport
+from ecswatch.analysis.failed_launch import FAILED_TO_LAUNCH, FailedLaunch
 from ecswatch.config.model import JobsConfig, SlowRunConfig
 from ecswatch.effects import run_each
-from ecswatch.notifications.alerts import FIRST_ATTEMPT, Alert, Attempt, DatadogEvent, alert_for, tags_for
+from ecswatch.notifications.alerts import alert_for, tags_for
+from ecswatch.notifications.launch_alerts import (
+    launch_links,
+)
 from ecswatch.notifications.notifier import Notifier
 from ecswatch.notifications.render import human_duration
-from ecswatch.ports import EventSink, OnceGuard, RunHistory, RunRecord
+from ecswatch.ports import EventSink, OnceGuard, RunHistory
+from ecswatch.run import (
+    FIRST_ATTEMPT,
+    Alert,
+    Attempt,
+    DatadogEvent,
+    Outcome,
+    PhaseDurations,
+    RunPhase,
+    RunRecord,
+    RunReport,
+)
 
 SLOW_RUN_WINDOW = 20
 SLOW_RUN_MIN_RUNS = 5
@@ -323,3 +336,31 @@ class HistoryRecorder:
         notifier.reply_or_post(
             attempt.root_task_arn or run.run_id, slow_run_alert(report, attempt, run.job, slow)
         )
+
+
+#: RunRecord link names (as ecswatch.history.records names a task's: task, task_definition, logs, insights).
+_LINK_KEYS = {
+    "CloudTrail event": "cloudtrail",
+    "EventBridge rule": "rule",
+    "Task definition": "task_definition",
+}
+
+
+def launch_record(failed: FailedLaunch, attempt: Attempt) -> RunRecord:
+    """The history's view: a run that started and ended at the call, with AWS's reason as cause."""
+    launch = failed.launch
+    return RunRecord(
+        job=failed.job,
+        run_id=failed.run_id,
+        cluster=launch.cluster or "default",
+        region=launch.region,
+        started_at=failed.happened_at,
+        stopped_at=failed.happened_at,
+        outcome=FAILED_TO_LAUNCH,
+        cause=failed.cause,
+        attempt=attempt.number,
+        attempts_of=attempt.of,
+        root_run_id=attempt.root_task_arn or failed.run_id,
+        links={_LINK_KEYS[link.label]: link.url for link in launch_links(failed)},
+        log_note="no task was created, so there is no log",
+    )

@@ -7,118 +7,24 @@ wording and the tags here means Slack, Datadog and the CLI say the same thing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ecswatch.analysis.links import ecs_task_url
-from ecswatch.analysis.outcome import Outcome
-from ecswatch.analysis.pipeline import RunPhase, RunReport
 from ecswatch.events.task import MalformedEvent, TaskRef
 from ecswatch.notifications.render import human_duration
-from ecswatch.ports import LogTail
-
-_ICONS = {
-    "success": ":white_check_mark:",
-    "warning": ":warning:",
-    "error": ":x:",
-    "info": ":information_source:",
-}
-
-
-@dataclass(frozen=True)
-class ChainLink:
-    """A run's place in a dependency chain (``on_success``/``on_failure`` in the job config).
-
-    ``chain_id`` ties every run of one chain together (a Datadog tag); ``triggered_by`` is the
-    task ARN of the run whose end started this one, of job ``triggered_by_job``; ``starts`` are
-    the jobs this run starts now that it has ended for good.
-    """
-
-    chain_id: str
-    triggered_by: str | None = None
-    triggered_by_job: str | None = None
-    starts: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """Which try of a run this is (retries come from the retry policy); 1 of 1 without retries."""
-
-    number: int = 1
-    of: int = 1
-    root_task_arn: str | None = None
-    chain: ChainLink | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.number}/{self.of}"
-
-
-FIRST_ATTEMPT = Attempt()
-
-
-@dataclass(frozen=True)
-class Link:
-    label: str
-    url: str
-
-
-@dataclass(frozen=True)
-class Alert:
-    """One message about one run, or about a storm of runs of one job."""
-
-    run_key: str
-    job: str
-    title: str
-    severity: str  # success | warning | error | info
-    outcome: str
-    cause: str
-    fields: tuple[tuple[str, str], ...]
-    links: tuple[Link, ...]
-    log_tail: LogTail | None = None
-    context: str = ""
-
-    @property
-    def icon(self) -> str:
-        return _ICONS.get(self.severity, "")
-
-    @property
-    def fallback_text(self) -> str:
-        """Plain text for notifications and clients that cannot show blocks."""
-        return f"{self.title}: {self.cause}"
-
-
-@dataclass(frozen=True)
-class DatadogEvent:
-    title: str
-    text: str  # Datadog event markdown, wrapped in %%% by the adapter
-    alert_type: str  # error | warning | success | info
-    aggregation_key: str
-    tags: tuple[str, ...]
-    date_happened: int  # epoch seconds
-    source_type_name: str = "amazon ecs"
-
-
-@dataclass(frozen=True)
-class MetricPoint:
-    name: str
-    value: float
-    timestamp: int  # epoch seconds
-    tags: tuple[str, ...]
-    kind: str = "gauge"  # gauge | count
-    unit: str | None = None
-
-
-@dataclass(frozen=True)
-class StormState:
-    """Failures of one job inside one window, as the state store counts them."""
-
-    job: str
-    count: int
-    window_start: datetime
-    causes: tuple[str, ...] = ()
-    first_alert: Alert | None = field(default=None, compare=False)
-
+from ecswatch.run import (
+    FIRST_ATTEMPT,
+    Alert,
+    Attempt,
+    ChainLink,
+    DatadogEvent,
+    Link,
+    MetricPoint,
+    Outcome,
+    RunPhase,
+    RunReport,
+    StormState,
+)
 
 METRIC_PREFIX = "ecswatch.run"
 

@@ -20,23 +20,22 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 
-from ecswatch.analysis.pipeline import RunPhase, RunReport
 from ecswatch.config.routing import Routing
 from ecswatch.effects import run_each
-from ecswatch.notifications.alerts import (
+from ecswatch.notifications.alerts import alert_for, datadog_event, is_alertable, metric_points, storm_alert
+from ecswatch.ports import ChatPoster, EventSink, NotificationState, OnceGuard, RunSink
+from ecswatch.run import (
     FIRST_ATTEMPT,
     Alert,
     Attempt,
     DatadogEvent,
+    MessageRef,
     MetricPoint,
+    RunPhase,
+    RunReport,
+    StormJoin,
     StormState,
-    alert_for,
-    datadog_event,
-    is_alertable,
-    metric_points,
-    storm_alert,
 )
-from ecswatch.ports import ChatPoster, EventSink, MessageRef, NotificationState, OnceGuard, RunSink, StormJoin
 
 
 def is_update_milestone(count: int) -> bool:

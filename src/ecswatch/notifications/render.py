@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecswatch.analysis.pipeline import RunPhase, RunReport
+from ecswatch.run import RunPhase, RunReport
 
 
 def human_duration(seconds: float | None) -> str:

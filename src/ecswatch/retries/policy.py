@@ -20,9 +20,8 @@ import random
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from ecswatch.analysis.outcome import Outcome
-from ecswatch.analysis.pipeline import RunReport
 from ecswatch.config.model import Backoff, ExitRule, Jitter, RetryAction, RetryPolicy
+from ecswatch.run import Outcome, RunReport
 
 __all__ = [
     "SQS_MAX_DELAY_SECONDS",

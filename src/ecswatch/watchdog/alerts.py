@@ -15,11 +15,11 @@ from ecswatch.analysis.links import build_links
 from ecswatch.config.model import JobConfig
 from ecswatch.events.task import TaskEvent
 from ecswatch.events.taskdef import TaskDefinition
-from ecswatch.notifications.alerts import Alert, DatadogEvent, Link
 from ecswatch.notifications.render import human_duration
+from ecswatch.run import Alert, DatadogEvent, Link
 
 if TYPE_CHECKING:
-    from ecswatch.watchdog.service import Expectation
+    from ecswatch.watchdog.decisions import Expectation
 
 #: What each waiting status means, from the ECS task lifecycle, so the alert says where it is stuck.
 _WAITING_MEANING = {

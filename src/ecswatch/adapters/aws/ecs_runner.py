@@ -29,10 +29,18 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from ecswatch.adapters.aws.reads import error_code
 from ecswatch.adapters.aws.schedules import find_schedule
-from ecswatch.events.cloudtrail import RULE_PREFIX, SCHEDULE_PREFIX, STARTED_BY_LIMIT
-from ecswatch.events.task import ECS_SOURCE, TASK_STATE_CHANGE, TaskRef
-from ecswatch.ports import DeliveryError, LaunchResult, TransientError
-from ecswatch.retries.request import CHAIN_TRIGGER, RetryRequest
+from ecswatch.errors import DeliveryError, TransientError
+from ecswatch.events.task import TaskRef
+from ecswatch.events.vocabulary import (
+    CHAIN_TRIGGER,
+    ECS_SOURCE,
+    FARGATE_CAPACITY_PROVIDERS,
+    RULE_PREFIX,
+    SCHEDULE_PREFIX,
+    STARTED_BY_LIMIT,
+    TASK_STATE_CHANGE,
+)
+from ecswatch.run import LaunchResult, RetryRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -42,7 +50,6 @@ if TYPE_CHECKING:
 logger = Logger(child=True)
 _V = TypeVar("_V")
 
-FARGATE_CAPACITY_PROVIDERS = frozenset({"FARGATE", "FARGATE_SPOT"})
 TAG_ROOT_TASK = "ecswatch:root-task"
 TAG_ATTEMPT = "ecswatch:attempt"
 TAG_JOB = "ecswatch:job"

@@ -29,9 +29,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ecswatch.adapters.aws.ecs_runner import task_event_from_description
 from ecswatch.adapters.aws.reads import error_code
 from ecswatch.adapters.aws.schedules import find_schedule
-from ecswatch.events.cloudtrail import RULE_PREFIX, SCHEDULE_PREFIX, STARTED_BY_LIMIT
+from ecswatch.errors import DeliveryError, TransientError
 from ecswatch.events.task import Arn, MalformedEvent, TaskEvent, TaskRef, parse_task_event
-from ecswatch.ports import DeliveryError, FoundSchedule, TaskScan, TransientError
+from ecswatch.events.vocabulary import RULE_PREFIX, SCHEDULE_PREFIX, STARTED_BY_LIMIT
+from ecswatch.run import FoundSchedule, TaskScan
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient

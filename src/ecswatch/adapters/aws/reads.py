@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ecswatch.errors import TransientError
 from ecswatch.events.taskdef import TaskDefinition, parse_task_definition
-from ecswatch.ports import LogTail, TransientError
+from ecswatch.run import LogTail
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ecswatch.ports import DeliveryError, TransientError
-from ecswatch.retries.request import RetryRequest
+from ecswatch.errors import DeliveryError, TransientError
+from ecswatch.run import RetryRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ecswatch.ports import DeliveryError, RunRecord, TransientError
+from ecswatch.errors import DeliveryError, TransientError
+from ecswatch.run import RunRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ecswatch.ports import Lineage, MessageRef, StormJoin, TransientError
+from ecswatch.errors import TransientError
+from ecswatch.run import Lineage, MessageRef, StormJoin
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ecswatch.adapters.aws.reads import error_code
-from ecswatch.ports import ScheduleWatch, TransientError
+from ecswatch.errors import TransientError
+from ecswatch.run import ScheduleWatch
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -27,16 +27,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from ecswatch.analysis.failed_launch import (
-    FailedLaunch,
-    job_for_launch,
-    launch_alert,
-    launch_datadog_event,
-    launch_metric_points,
-    launch_record,
-    retry_request_for_launch,
-)
-from ecswatch.analysis.pipeline import RunPhase, RunReport
+from ecswatch.analysis.failed_launch import FailedLaunch, job_for_launch
 from ecswatch.chains.links import (
     RunEnd,
     chain_link,
@@ -52,26 +43,18 @@ from ecswatch.chains.links import (
 )
 from ecswatch.config.model import JobConfig, JobsConfig, RetryAction
 from ecswatch.effects import run_each
+from ecswatch.errors import DeliveryError, LaunchNotStarted, TransientError
 from ecswatch.events.task import TaskEvent
-from ecswatch.history.records import HistoryRecorder
-from ecswatch.notifications.alerts import Alert, Attempt, alert_for
+from ecswatch.events.vocabulary import CHAIN_TRIGGER, launched_by_ecswatch
+from ecswatch.history.records import HistoryRecorder, launch_record
+from ecswatch.notifications.alerts import alert_for
+from ecswatch.notifications.launch_alerts import launch_alert, launch_datadog_event, launch_metric_points
 from ecswatch.notifications.notifier import Notifier
 from ecswatch.notifications.render import human_duration
-from ecswatch.ports import (
-    DeliveryError,
-    LaunchNotStarted,
-    LaunchResult,
-    Lineage,
-    LineageStore,
-    NetworkDiscovery,
-    OnceGuard,
-    RetryScheduler,
-    RunSink,
-    TaskRunner,
-    TransientError,
-)
+from ecswatch.ports import LineageStore, NetworkDiscovery, OnceGuard, RetryScheduler, RunSink, TaskRunner
 from ecswatch.retries.policy import RetryDecision, backoff_delay, decide
-from ecswatch.retries.request import CHAIN_TRIGGER, RetryRequest, launched_by_ecswatch
+from ecswatch.retries.request import request_from_event, retry_request_for_launch
+from ecswatch.run import Alert, Attempt, LaunchResult, Lineage, RetryRequest, RunPhase, RunReport
 
 logger = Logger(child=True)
 
@@ -161,7 +144,7 @@ class RunCoordinator:
     ) -> None:
         assert self._scheduler is not None
         assert decision.next_attempt is not None
-        request = RetryRequest.from_event(
+        request = request_from_event(
             report.event,
             job=job.name,
             root_task_arn=attempt.root_task_arn or report.event.task.arn,
@@ -337,7 +320,7 @@ class RunCoordinator:
         job = self._jobs.job(lineage.job) if lineage else None
         job = job or self._jobs.job_for(event)
         number = (lineage.attempt if lineage else 1) + 1
-        request = RetryRequest.from_event(
+        request = request_from_event(
             event,
             job=job.name,
             root_task_arn=lineage.root_task_arn if lineage else event.task.arn,
