@@ -798,3 +798,16 @@ def test_the_same_call_delivered_twice_has_one_dedupe_key(attempt_of: Callable[[
         == attempt_of(CAPACITY).dedupe_key
         == ("launch#3610cc4c-e9b2-407a-b9a6-939b9f41c157")
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("awsRegion", "evil.example/x#"), ("recipientAccountId", "evil.example")]
+)
+def test_a_cloudtrail_record_with_a_forged_region_or_account_builds_no_link(
+    load_event: LoadEvent, key: str, value: str
+) -> None:
+    raw = load_event(CAPACITY)
+    raw["detail"][key] = value
+
+    with pytest.raises(MalformedEvent, match="is not an AWS"):
+        parse_launch(raw)

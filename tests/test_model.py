@@ -535,3 +535,76 @@ def test_real_aws_task_events_parse_faithfully(path: Path | None) -> None:
     assert [(c.name, c.exit_code) for c in event.containers] == [
         (c["name"], c.get("exitCode")) for c in detail["containers"]
     ]
+
+
+# --- values that must not reach a link or a number: forged regions, huge exit codes, null containers
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("region", "evil.example/x#"),
+        ("region", "eu-west-1.evil.example"),
+        ("region", "EU-WEST-1"),
+        ("account", "1234567890123"),
+        ("account", "evil.example"),
+        ("partition", "evil"),
+    ],
+)
+def test_a_task_arn_with_a_forged_part_is_malformed_before_any_link_is_built(
+    load_event: LoadEvent, field: str, value: str
+) -> None:
+    raw = load_event("stopped-nonzero-exit")
+    parts = dict(
+        zip(
+            ("arn", "partition", "service", "region", "account", "resource"),
+            raw["detail"]["taskArn"].split(":", 5),
+            strict=True,
+        )
+    )
+    parts[field] = value
+    raw["detail"]["taskArn"] = ":".join(parts.values())
+
+    with pytest.raises(MalformedEvent, match=f"not an AWS {field}"):
+        parse_task_event(raw)
+
+
+@pytest.mark.parametrize(
+    "region",
+    [
+        "us-east-1",
+        "eu-central-2",
+        "us-gov-west-1",
+        "cn-north-1",
+        "ap-southeast-5",
+        "il-central-1",
+        "us-isob-east-1",
+    ],
+)
+def test_every_real_region_format_is_accepted(load_event: LoadEvent, region: str) -> None:
+    raw = load_event("stopped-nonzero-exit")
+    pieces = raw["detail"]["taskArn"].split(":")
+    pieces[3] = region
+    raw["detail"]["taskArn"] = ":".join(pieces)
+
+    assert parse_task_event(raw).task.region == region
+
+
+def test_an_exit_code_beyond_32_bits_is_unknown_and_its_raw_text_is_kept(load_event: LoadEvent) -> None:
+    raw = load_event("stopped-nonzero-exit")
+    raw["detail"]["containers"][1]["exitCode"] = 10**309
+
+    container = parse_task_event(raw).containers[1]
+
+    assert container.exit_code is None
+    assert container.reason is not None
+    assert "exit code 1000000000" in container.reason
+    assert "not a 32-bit exit code" in container.reason
+
+
+def test_a_null_container_is_skipped_and_the_rest_of_the_event_is_read(load_event: LoadEvent) -> None:
+    raw = load_event("stopped-nonzero-exit")
+    names = [c["name"] for c in raw["detail"]["containers"]]
+    raw["detail"]["containers"].insert(0, None)
+
+    assert [c.name for c in parse_task_event(raw).containers] == names

@@ -42,7 +42,7 @@ from urllib.parse import quote, unquote
 
 from ecswatch.events.task import TaskEvent
 from ecswatch.events.taskdef import ContainerDefinition, TaskDefinition
-from ecswatch.events.vocabulary import FARGATE_CAPACITY_PROVIDERS
+from ecswatch.events.vocabulary import FARGATE_CAPACITY_PROVIDERS, console_base
 from ecswatch.run import Links, LogLocation
 
 LOG_WINDOW_PADDING = timedelta(minutes=5)
@@ -220,27 +220,23 @@ def _first(*values: datetime | None) -> datetime | None:
     return next((value for value in values if value is not None), None)
 
 
-def _console(region: str) -> str:
-    return f"https://{region}.console.aws.amazon.com"
-
-
 def ecs_task_url(region: str, cluster: str, task_id: str) -> str:
     return (
-        f"{_console(region)}/ecs/v2/clusters/{quote(cluster, safe='')}/tasks/{quote(task_id, safe='')}"
+        f"{console_base(region)}/ecs/v2/clusters/{quote(cluster, safe='')}/tasks/{quote(task_id, safe='')}"
         f"/configuration?region={region}"
     )
 
 
 def task_definition_url(region: str, family: str, revision: int) -> str:
     return (
-        f"{_console(region)}/ecs/v2/task-definitions/{quote(family, safe='')}/{revision}"
+        f"{console_base(region)}/ecs/v2/task-definitions/{quote(family, safe='')}/{revision}"
         f"/containers?region={region}"
     )
 
 
 def log_events_url(region: str, group: str, stream: str) -> str:
     return (
-        f"{_console(region)}/cloudwatch/home?region={region}#logsV2:log-groups/log-group/"
+        f"{console_base(region)}/cloudwatch/home?region={region}#logsV2:log-groups/log-group/"
         f"{console_fragment_encode(group)}/log-events/{console_fragment_encode(stream)}"
     )
 
@@ -258,7 +254,7 @@ def logs_insights_url(region: str, group: str, query: str, start: datetime, end:
         )
     )
     fragment = quote("?queryDetail=" + _js_escape(detail), safe=_JS_URI_COMPONENT_SAFE).replace("%", "$")
-    return f"{_console(region)}/cloudwatch/home?region={region}#logsV2:logs-insights{fragment}"
+    return f"{console_base(region)}/cloudwatch/home?region={region}#logsV2:logs-insights{fragment}"
 
 
 def insights_query_for_stream(stream: str) -> str:

@@ -53,6 +53,7 @@ from ecswatch.events.task import (
     event_kind,
     optional_str,
     parse_timestamp,
+    require_aws_parts,
     required_str,
 )
 from ecswatch.events.vocabulary import (
@@ -68,6 +69,7 @@ from ecswatch.events.vocabulary import (
     SCHEDULE_PREFIX,
     SCHEDULER_SERVICE,
     STARTED_BY_LIMIT,
+    console_base,
 )
 
 #: A cause is one line; longer AWS messages are cut here.
@@ -221,6 +223,7 @@ def parse_launch(raw: Mapping[str, Any]) -> LaunchAttempt:
     account = optional_str(detail.get("recipientAccountId")) or optional_str(raw.get("account"))
     if not region or not account:
         raise MalformedEvent("detail.awsRegion or detail.recipientAccountId is missing")
+    require_aws_parts(region=region, account=account)
     identity = _mapping(detail.get("userIdentity"), "detail.userIdentity")
     error_code = optional_str(detail.get("errorCode")) or None
     error_message = optional_str(detail.get("errorMessage"))
@@ -565,23 +568,23 @@ def launcher_url(attempt: LaunchAttempt) -> str | None:
 # --------------------------------------------------------------------------- console links
 
 
-def _console(region: str) -> str:
-    return f"https://{region}.console.aws.amazon.com"
-
-
 def cloudtrail_event_url(region: str, event_id: str) -> str:
     """The record in CloudTrail Event history (it may take a few minutes to appear there)."""
-    return f"{_console(region)}/cloudtrailv2/home?region={region}#/events/{_segment(event_id)}"
+    return f"{console_base(region)}/cloudtrailv2/home?region={region}#/events/{_segment(event_id)}"
 
 
 def rule_url(region: str, rule: str, bus: str = "default") -> str:
     """The rule's page in the EventBridge console (rules live on an event bus; scheduled ones on default)."""
-    return f"{_console(region)}/events/home?region={region}#/eventbus/{_segment(bus)}/rules/{_segment(rule)}"
+    return (
+        f"{console_base(region)}/events/home?region={region}#/eventbus/{_segment(bus)}/rules/{_segment(rule)}"
+    )
 
 
 def schedule_url(region: str, group: str, name: str) -> str:
     """The schedule's page in the EventBridge Scheduler console."""
-    return f"{_console(region)}/scheduler/home?region={region}#schedules/{_segment(group)}/{_segment(name)}"
+    return (
+        f"{console_base(region)}/scheduler/home?region={region}#schedules/{_segment(group)}/{_segment(name)}"
+    )
 
 
 def _segment(value: str) -> str:

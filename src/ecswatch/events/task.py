@@ -22,7 +22,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ecswatch.events.vocabulary import ECS_SOURCE, TASK_STATE_CHANGE
+from ecswatch.events.vocabulary import (
+    AWS_ACCOUNT,
+    AWS_PARTITION,
+    AWS_REGION,
+    ECS_SOURCE,
+    EXIT_CODE_RANGE,
+    TASK_STATE_CHANGE,
+)
 
 
 class MalformedEvent(ValueError):
@@ -44,7 +51,24 @@ class Arn:
         parts = value.split(":", 5)
         if len(parts) != 6 or parts[0] != "arn":
             raise MalformedEvent(f"not an ARN: {value!r}")
-        return cls(parts[1], parts[2], parts[3], parts[4], parts[5])
+        arn = cls(parts[1], parts[2], parts[3], parts[4], parts[5])
+        require_aws_parts(partition=arn.partition, region=arn.region, account=arn.account)
+        return arn
+
+
+def require_aws_parts(*, region: str, account: str, partition: str = "aws") -> None:
+    """Raise MalformedEvent unless partition, region and account have AWS's own formats.
+
+    Region and account become console hosts and paths, so a forged ``evil.example/x#`` must be
+    refused before any URL is built from it; the message is then reported, not alerted with links.
+    """
+    for name, value, form in (
+        ("partition", partition, AWS_PARTITION),
+        ("region", region, AWS_REGION),
+        ("account", account, AWS_ACCOUNT),
+    ):
+        if not form.fullmatch(value):
+            raise MalformedEvent(f"{value[:64]!r} is not an AWS {name}: no link is built from it")
 
 
 @dataclass(frozen=True)
@@ -210,7 +234,10 @@ def parse_task_event(raw: Mapping[str, Any]) -> TaskEvent:
         stop_code=optional_str(detail.get("stopCode")),
         stopped_reason=optional_str(detail.get("stoppedReason")),
         containers=tuple(
-            _container(c, i) for i, c in enumerate(_list(detail.get("containers"), "containers"))
+            # A null entry says nothing about a container: skip it and read the rest of the event.
+            _container(c, i)
+            for i, c in enumerate(_list(detail.get("containers"), "containers"))
+            if c is not None
         ),
         timeline=Timeline(
             created=_timestamp(detail, "createdAt"),
@@ -256,14 +283,30 @@ def _container(raw: object, index: int) -> Container:
     exit_code = raw.get("exitCode")
     if exit_code is not None and (isinstance(exit_code, bool) or not isinstance(exit_code, int)):
         raise MalformedEvent(f"containers[{index}].exitCode is not an integer: {exit_code!r}")
+    reason = optional_str(raw.get("reason"))
+    if exit_code is not None and exit_code not in EXIT_CODE_RANGE:
+        # Shown as unknown, with the raw text, rather than a number that breaks arithmetic later.
+        note = f"exit code {_cut_number(exit_code)} is not a 32-bit exit code; shown as unknown"
+        exit_code, reason = None, f"{note}; {reason}" if reason else note
     return Container(
         name=required_str(raw, "name", f"containers[{index}]."),
         last_status=optional_str(raw.get("lastStatus")) or "",
         exit_code=exit_code,
-        reason=optional_str(raw.get("reason")),
+        reason=reason,
         image=optional_str(raw.get("image")),
         runtime_id=optional_str(raw.get("runtimeId")),
     )
+
+
+def _cut_number(value: int) -> str:
+    """Up to 20 digits of an integer of any size (str() of a huge int is slow and may be refused)."""
+    sign = "-" if value < 0 else ""
+    magnitude = abs(value)
+    digits = len(str(magnitude)) if magnitude.bit_length() < 10_000 else None
+    if digits is None:
+        return f"{sign}(a {magnitude.bit_length()}-bit number)"
+    text = str(magnitude)
+    return sign + (text if digits <= 20 else text[:20] + f"… ({digits} digits)")
 
 
 def _override(raw: object) -> ContainerOverride:

@@ -4,6 +4,7 @@ limits ECS applies to them."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -51,3 +52,18 @@ CHAIN_TRIGGER = "chain"
 def launched_by_ecswatch(started_by: str | None) -> bool:
     """Tasks the retry launcher started (retries, manual retries, chained jobs) say so in startedBy."""
     return (started_by or "").startswith((RETRY_PREFIX + "/", CHAIN_PREFIX + "/"))
+
+
+#: ARN parts as AWS forms them. A task ARN's region and account end up in console URLs
+#: (``https://<region>.console.aws.amazon.com``), so a forged ``evil.example/x#`` must never pass.
+AWS_PARTITION = re.compile(r"aws(?:-[a-z]+)*")
+AWS_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
+#: Accounts are 12 digits; published samples shorten them when anonymising, so digits only are required.
+AWS_ACCOUNT = re.compile(r"\d{1,12}")
+#: ECS reports exit codes as a container runtime gives them: 32-bit signed integers.
+EXIT_CODE_RANGE = range(-(2**31), 2**31)
+
+
+def console_base(region: str) -> str:
+    """The AWS console for a region; a region read from input has passed ``AWS_REGION`` first."""
+    return f"https://{region}.console.aws.amazon.com"
