@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.ecswatch-requirements
-want=$(cat requirements-dev.txt src/requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements-dev.txt src/requirements.in pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "== installing requirements-dev.txt into .venv (first run takes a minute or two)" >&2
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
