@@ -233,7 +233,7 @@ def test_a_failed_run_is_logged_as_a_warning_with_its_log_link(
     )
 
 
-def test_one_runs_metric_with_an_outcome_dimension_is_emitted_per_stopped_report(
+def test_one_runs_metric_per_stopped_report_counts_for_the_fleet_and_for_its_job(
     aws: None, mixed_batch: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     capsys.readouterr()
@@ -243,27 +243,36 @@ def test_one_runs_metric_with_an_outcome_dimension_is_emitted_per_stopped_report
     blobs = runs_metrics(stdout_json(capsys))
     assert [blob["outcome"] for blob in blobs] == ["succeeded", "failed", "out_of_memory"]
     for blob in blobs:
-        (directive,) = blob["_aws"]["CloudWatchMetrics"]
-        assert (directive["Namespace"], directive["Dimensions"]) == ("ecswatch", [["outcome", "service"]])
-        assert directive["Metrics"] == [{"Name": "Runs", "Unit": "Count"}]
-        assert blob["Runs"] == [1.0]
+        runs = next(
+            d
+            for d in blob["_aws"]["CloudWatchMetrics"]
+            if d["Metrics"] == [{"Name": "Runs", "Unit": "Count"}]
+        )
+        assert (runs["Namespace"], runs["Dimensions"]) == (
+            "ecswatch",
+            [["service", "outcome"], ["service", "job", "outcome"]],
+        )
+        assert blob["Runs"] == 1
+        assert blob["service"] == "ecswatch"
 
 
-def test_run_durations_and_start_latency_are_flushed_as_one_emf_blob(
+def test_run_durations_and_start_latency_go_out_with_their_job_and_launch_type(
     aws: None, mixed_batch: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     capsys.readouterr()
 
     task_events.lambda_handler(mixed_batch, LambdaContext())
 
-    blobs = [b for b in stdout_json(capsys) if "_aws" in b and "RunDuration" in b]
-    assert len(blobs) == 1
-    # RunDuration of success, nonzero exit and OOM; StartLatency and ImagePullTime of the running task.
-    assert (blobs[0]["RunDuration"], blobs[0]["StartLatency"], blobs[0]["ImagePullTime"]) == (
-        [855.697, 632.344, 396.0],
-        [33.089],
-        [12.548],
+    blobs = [b for b in stdout_json(capsys) if "_aws" in b]
+    assert [b["RunDuration"] for b in blobs if "RunDuration" in b] == [855.697, 632.344, 396.0]
+    (started,) = [b for b in blobs if "StartLatency" in b]
+    assert (started["StartLatency"], started["ImagePullTime"], started["launch_type"]) == (
+        33.089,
+        12.548,
+        "FARGATE",
     )
+    (directive,) = started["_aws"]["CloudWatchMetrics"]
+    assert directive["Dimensions"] == [["service"], ["service", "job", "launch_type"]]
 
 
 def test_a_throttled_lookup_fails_only_its_message_so_sqs_redelivers_it(

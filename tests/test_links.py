@@ -469,3 +469,51 @@ def test_firelens_option_keys_are_read_case_insensitively_like_fluent_bit() -> N
     location = locate_log(make_event(), "app", taskdef)
 
     assert location == LogLocation(REGION, "/jobs", "nightly")
+
+
+# --- containers that never started -----------------------------------------------------------------
+
+
+def _never_started(reason: str) -> TaskEvent:
+    """As ECS reports a task whose container was never created: no runtimeId, no exit code, no startedAt."""
+    return make_event(
+        containers=[{"name": "app", "lastStatus": "STOPPED", "reason": reason}],
+        startedAt=None,
+        stopCode="TaskFailedToStart",
+        stoppedReason="Task failed to start",
+    )
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "CannotPullContainerError: pull image manifest has been retried 5 time(s): not found",
+        "ResourceInitializationError: unable to pull secrets or registry auth: execution resource "
+        "retrieval failed",
+        "ResourceInitializationError: failed to configure ENI: no IP addresses available in subnet",
+    ],
+)
+def test_a_container_that_never_started_gets_no_log_links_and_says_why(reason: str) -> None:
+    taskdef = make_taskdef(awslogs(**{"awslogs-stream-prefix": "ecs"}))
+
+    links = build_links(_never_started(reason), "app", taskdef)
+
+    assert (links.log_stream, links.logs_insights, links.log_location) == (None, None, None)
+    assert links.log_missing_reason == "container 'app' never started, so it wrote no log"
+
+
+def test_a_configured_log_location_does_not_invent_a_log_for_a_container_that_never_started() -> None:
+    override = LogLocation(region=REGION, group="/jobs/report", stream="app/x")
+
+    links = build_links(_never_started("CannotPullContainerError: denied"), "app", None, override=override)
+
+    assert links.log_stream is None
+    assert links.log_missing_reason == "container 'app' never started, so it wrote no log"
+
+
+def test_a_container_that_ran_keeps_its_log_links_when_the_task_did_not_record_startedAt() -> None:
+    taskdef = make_taskdef(awslogs(**{"awslogs-stream-prefix": "ecs"}))
+
+    links = build_links(make_event(startedAt=None), "app", taskdef)
+
+    assert links.log_stream is not None

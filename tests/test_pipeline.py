@@ -312,14 +312,28 @@ def test_only_a_firelens_record_with_log_text_is_unwrapped(line: str, shown: str
 def test_a_missing_log_stream_becomes_the_readers_note(
     load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
 ) -> None:
-    raw = load_event("stopped-image-pull-failed")
+    raw = load_event("stopped-spot-interrupted")
 
     report = report_of(raw, FixedTaskDefinitions(seeded_task_definition(raw)), FakeLogReader())
 
     assert report.log_tail == LogTail(
-        note="log stream /ecs/data-sync / ecs/sync/fb018423362123abab61188738ceb2b5 not found "
+        note="log stream /ecs/ml-features / ecs/features/dbeef85c0c31cfad8d8b866aeaf6dd39 not found "
         "(expired, or never written)"
     )
+
+
+@pytest.mark.parametrize(
+    ("sample", "container"), [("stopped-image-pull-failed", "sync"), ("stopped-secrets-failed", "recon")]
+)
+def test_a_container_that_never_started_has_no_log_to_read_and_the_report_says_so(
+    load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition, sample: str, container: str
+) -> None:
+    raw = load_event(sample)
+
+    report = report_of(raw, FixedTaskDefinitions(seeded_task_definition(raw)), FakeLogReader())
+
+    assert report.log_tail == LogTail(note=f"container '{container}' never started, so it wrote no log")
+    assert (report.links.log_stream, report.links.logs_insights) == (None, None)
 
 
 def test_when_the_log_location_is_unknown_the_tail_says_why_without_reading_logs(
@@ -448,8 +462,9 @@ SAMPLE_LINKS: dict[str, tuple[str, str | None]] = {
             "494191fdc09a2c0cc2d153a809d13789348c57714e907c1e0508108ebeb4f353",
         ),
     ),
-    "stopped-image-pull-failed": awslogs_run("data-sync", "sync", "fb018423362123abab61188738ceb2b5"),
-    "stopped-secrets-failed": awslogs_run("payments-recon", "recon", "12d69e898c51ee3f7d74cde15bab4000"),
+    # The container never started: no log stream exists, so none is linked.
+    "stopped-image-pull-failed": (task_url("eu-west-1", "batch", "fb018423362123abab61188738ceb2b5"), None),
+    "stopped-secrets-failed": (task_url("eu-west-1", "batch", "12d69e898c51ee3f7d74cde15bab4000"), None),
     "stopped-spot-interrupted": awslogs_run("ml-features", "features", "dbeef85c0c31cfad8d8b866aeaf6dd39"),
     "stopped-user": awslogs_run("nightly-report", "report", "3dda76dd03966c5f8499ea653351cd50"),
     "stopped-timed-out": awslogs_run("invoice-export", "export", "fef6b2e5a0a5ebdbb50105b8681679a5"),

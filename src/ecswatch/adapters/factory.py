@@ -112,7 +112,15 @@ def build_notifier(
         events=build_events(settings),
         state=state,
         storm_window_seconds=settings.storm_window_seconds,
-        metrics=[EmfSink(metrics)] if metrics is not None else [],
+        metrics=[
+            EmfSink(
+                namespace=metrics.namespace or "ecswatch",
+                service=metrics.service or "ecswatch",
+                jobs=[job.name for job in jobs.jobs],
+            )
+        ]
+        if metrics is not None
+        else [],
     )
 
 

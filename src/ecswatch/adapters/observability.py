@@ -6,8 +6,12 @@ Logs Insights queries, the EMF metrics feed the CloudWatch dashboard.
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+import json
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
 
 from ecswatch.notifications.render import headline, summary
 from ecswatch.run import RunPhase, RunReport
@@ -22,30 +26,84 @@ class LogSink:
 
 
 class EmfSink:
-    """Run figures as EMF through Powertools Metrics (flushed by the handler's ``log_metrics``).
+    """Run figures as CloudWatch EMF: one log line per report, readable without Datadog.
 
-    Durations share the function's one dimension set, so a whole batch is one EMF
-    blob; the run count needs an ``outcome`` dimension, so it is a single metric.
-    Dimensions stay low-cardinality (no job, no task id) to keep CloudWatch costs flat;
-    per-job breakdowns are what Datadog tags are for.
+    Each metric is written under two dimension sets in the same blob: the fleet's (``service``,
+    plus ``outcome`` for ``Runs``) that the dashboard's totals read, and the job's (``job``, and
+    ``outcome`` for ``Runs`` or ``launch_type`` for ``StartLatency``) for per-job graphs. Job
+    values are bounded to the configured jobs, every other task counting as ``other``, so a
+    cluster full of unconfigured tasks cannot multiply CloudWatch's metric count (and its bill).
     """
 
-    def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
+    def __init__(
+        self,
+        *,
+        namespace: str,
+        service: str,
+        jobs: Collection[str] = (),
+        write: Callable[[str], object] = print,
+    ) -> None:
+        self._namespace = namespace
+        self._service = service
+        self._jobs = frozenset(jobs)
+        self._write = write
 
     def publish(self, report: RunReport) -> None:
-        d = report.durations
-        if report.phase is RunPhase.STARTED:
-            self._add("StartLatency", d.start_latency)
-            self._add("ImagePullTime", d.image_pull)
-            return
-        self._add("RunDuration", d.run_time)
-        if report.outcome is not None:
-            with single_metric(
-                name="Runs", unit=MetricUnit.Count, value=1, namespace=self._metrics.namespace
-            ) as metric:
-                metric.add_dimension(name="outcome", value=report.outcome.value)
+        blob = emf_blob(
+            report, namespace=self._namespace, service=self._service, job=self.job_value(report.job)
+        )
+        if blob is not None:
+            self._write(json.dumps(blob, separators=(",", ":")))
 
-    def _add(self, name: str, value: float | None) -> None:
-        if value is not None:
-            self._metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=value)
+    def job_value(self, job: str) -> str:
+        return job if job in self._jobs else OTHER_JOB
+
+
+#: The ``job`` dimension of every task that no configured job names.
+OTHER_JOB = "other"
+
+
+def emf_blob(report: RunReport, *, namespace: str, service: str, job: str) -> dict[str, Any] | None:
+    """The EMF document of one report, or None when it carries no figure (a run with no times)."""
+    d = report.durations
+    if report.phase is RunPhase.STARTED:
+        figures = [("StartLatency", d.start_latency, "Seconds"), ("ImagePullTime", d.image_pull, "Seconds")]
+        job_set = ["service", "job", "launch_type"]
+    else:
+        figures = [("RunDuration", d.run_time, "Seconds")]
+        job_set = ["service", "job"]
+    values: dict[str, Any] = {name: value for name, value, _ in figures if value is not None}
+    directives = []
+    if values:
+        directives.append(
+            {
+                "Namespace": namespace,
+                "Dimensions": [["service"], job_set],
+                "Metrics": [
+                    {"Name": name, "Unit": unit} for name, value, unit in figures if value is not None
+                ],
+            }
+        )
+    if report.phase is RunPhase.STOPPED and report.outcome is not None:
+        values["Runs"] = 1
+        directives.append(
+            {
+                "Namespace": namespace,
+                "Dimensions": [["service", "outcome"], ["service", "job", "outcome"]],
+                "Metrics": [{"Name": "Runs", "Unit": "Count"}],
+            }
+        )
+    if not directives:
+        return None
+    moment = report.event.timeline.stopped or report.event.timeline.started or report.event.event_time
+    return {
+        "_aws": {
+            "Timestamp": int((moment or datetime.now(UTC)).timestamp() * 1000),
+            "CloudWatchMetrics": directives,
+        },
+        "service": service,
+        "job": job,
+        "outcome": report.outcome.value if report.outcome is not None else "running",
+        "launch_type": (report.event.launch_type or "unknown").upper(),
+        **values,
+    }

@@ -67,7 +67,9 @@ def build_links(
     task = ecs_task_url(region, event.task.cluster or "default", event.task.task_id)
     definition = task_definition_url(region, event.task_definition.family, event.task_definition.revision)
     location: LogLocation | str
-    if override is not None:
+    if container_name is not None and _never_started(event, container_name):
+        location = f"container '{container_name}' never started, so it wrote no log"
+    elif override is not None:
         location = override
     elif container_name is None:
         location = "no container decides this task's outcome"
@@ -83,6 +85,16 @@ def build_links(
         log_missing_reason=None,
         log_location=location,
     )
+
+
+def _never_started(event: TaskEvent, container_name: str) -> bool:
+    """ECS created no container (image pull, secrets, ENI failures): no runtime id and no exit code.
+
+    Such a container has no log stream, so a link to one would open an empty page at 3 a.m.
+    A container that ran keeps its links even when the task's ``startedAt`` is missing.
+    """
+    container = event.container(container_name)
+    return container is not None and container.runtime_id is None and container.exit_code is None
 
 
 def locate_log(event: TaskEvent, container_name: str, taskdef: TaskDefinition | None) -> LogLocation | str:
