@@ -4,7 +4,7 @@ The coordinator runs as in test_retries: recording fakes for the retry queue, Ru
 Datadog, the in-memory guard and lineage. The jobs are those of the chain example in the shipped
 jobs.yaml, shaped like the sample events (their family, cluster and exit codes rewritten):
 
-    extract --on_success--> load (3 attempts, exit 2 retried) --on_success--> report
+    extract --on_success--> load (3 attempts, exit 2 retried, any other stop final) --on_success--> report
        \\--on_failure--> cleanup
 
 A chain request travels through the retry queue to the launcher exactly like a retry; the tests
@@ -60,7 +60,7 @@ jobs:
     match: {{family: load, cluster: batch}}
     retry:
       attempts: 3
-      evaluate_on_exit: [{{on_exit_code: "2", action: RETRY}}]
+      evaluate_on_exit: [{{on_exit_code: "2", action: RETRY}}, {{on_reason: "*", action: EXIT}}]
       backoff: {{base_seconds: 60, max_seconds: 60, jitter: none}}
     on_success: [report]
     launch: {{task_definition: load, cluster: batch, launch_type: FARGATE, platform_version: "1.4.0"}}

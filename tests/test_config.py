@@ -178,6 +178,8 @@ def test_invoice_export_retries_exit_2_spot_and_start_failures_three_times(shipp
         ExitRule(action=RetryAction.RETRY, on_exit_code="2"),
         ExitRule(action=RetryAction.RETRY, on_outcome=Outcome.SPOT_INTERRUPTED),
         ExitRule(action=RetryAction.RETRY, on_outcome=Outcome.FAILED_TO_START),
+        ExitRule(action=RetryAction.EXIT, on_outcome=Outcome.FAILED),
+        ExitRule(action=RetryAction.EXIT, on_outcome=Outcome.OUT_OF_MEMORY),
     )
     assert job.max_run_time_seconds == 2 * 3600
 

@@ -5,26 +5,37 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ecswatch.config.model import Backoff, ExitRule, Jitter, RetryPolicy, load_config
+from ecswatch.config.model import (
+    Backoff,
+    ExitRule,
+    Jitter,
+    JobsConfig,
+    RetryPolicy,
+    load_config,
+    parse_config,
+)
 from ecswatch.config.settings import Settings
+from ecswatch.retries import policy as policy_module
 from ecswatch.retries.policy import (
     SQS_MAX_DELAY_SECONDS,
     RetryAction,
     RetryDecision,
     backoff_delay,
     decide,
+    semantics_notes,
     via_sqs,
 )
 from ecswatch.run import Outcome, RunReport
 from tests.fakes import NoLogsExpected, SampleReport
 
 SHIPPED = Path(__file__).parents[1] / "src" / "ecswatch" / "config" / "jobs.yaml"
-MAINTENANCE = "ECS is performing maintenance on the underlying infrastructure hosting the task"
+HOST_TERMINATED = "Host EC2 (instance i-0b1c2d3e4f5a6b7c8) terminated."
 NO_JITTER = Backoff(base_seconds=60, max_seconds=3600, multiplier=2.0, jitter=Jitter.NONE)
 
 ReportOf = Callable[..., RunReport]
@@ -57,8 +68,306 @@ def exit_(**conditions: Any) -> ExitRule:
     return ExitRule(action=RetryAction.EXIT, **conditions)
 
 
-def infrastructure_stop(detail: dict[str, Any]) -> None:
-    detail["stoppedReason"] = MAINTENANCE
+def host_terminated(detail: dict[str, Any]) -> None:
+    """The EC2 instance under the task went away: ECS's stoppedReason, and no container exit code."""
+    detail["stoppedReason"] = HOST_TERMINATED
+    for container in detail["containers"]:
+        container.pop("exitCode", None)
+
+
+def task_failed_to_start(detail: dict[str, Any]) -> None:
+    detail["stoppedReason"] = "Task failed to start"
+
+
+# --------------------------------------------------------------------------- AWS Batch's rule, as a table
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A real STOPPED event (events/), optionally edited, and what ecswatch makes of it."""
+
+    sample: str
+    outcome: Outcome
+    exit_code: int | None
+    change: Callable[[dict[str, Any]], None] | None = None
+
+
+EXIT_1 = Stop("stopped-sidecar-app-failed", Outcome.FAILED, 1)
+EXIT_2 = Stop("stopped-nonzero-exit", Outcome.FAILED, 2)
+OOM = Stop("stopped-oom", Outcome.OUT_OF_MEMORY, 137)
+IMAGE_PULL = Stop("stopped-image-pull-failed", Outcome.FAILED_TO_START, None)
+FAILED_TO_START = Stop("stopped-image-pull-failed", Outcome.FAILED_TO_START, None, task_failed_to_start)
+SPOT = Stop("stopped-spot-interrupted", Outcome.SPOT_INTERRUPTED, 143)
+HOST_GONE = Stop("stopped-nonzero-exit", Outcome.INFRASTRUCTURE, None, host_terminated)
+TIMED_OUT = Stop("stopped-timed-out", Outcome.TIMED_OUT, 137)
+USER = Stop("stopped-user", Outcome.STOPPED_BY_USER, 137)
+SCHEDULER = Stop("stopped-service-task", Outcome.STOPPED_BY_SCHEDULER, 0)
+SUCCESS = Stop("stopped-success", Outcome.SUCCEEDED, 0)
+
+# AWS Batch's own sentences (API Reference: RetryStrategy, EvaluateOnExit; User Guide: "Automated
+# job retries", "Job timeouts"). Each row of the table names the one it follows.
+ATTEMPTS = (
+    "If the value of attempts is greater than one, the job is retried on failure the same number of "
+    "attempts as the value."
+)
+ONE_ATTEMPT = "You can specify between 1 and 10 attempts."
+NO_MATCH = "If none of the listed conditions match, then the job is retried."
+ALL_CONDITIONS = "an action to take (RETRY or EXIT) if all conditions are met."
+FINAL_ENTRY = "For jobs that don't match to exit, add a final entry that exits for any reason."
+EXIT_CODE_GLOB = (
+    "can end with an asterisk (*) so that only the start of the string needs to be an exact match."
+)
+TERMINATED = "Jobs that are cancelled or terminated aren't retried."
+TIMEOUT = "If a job is terminated for exceeding the timeout duration, it isn't retried."
+QUOTES = (ATTEMPTS, ONE_ATTEMPT, NO_MATCH, ALL_CONDITIONS, FINAL_ENTRY, EXIT_CODE_GLOB, TERMINATED, TIMEOUT)
+
+#: The User Guide's example ("Automated job retries"): two RETRY entries and a final EXIT for any reason.
+USER_GUIDE_EXAMPLE = (
+    retry(on_reason="AGENT"),
+    retry(on_status_reason="Task failed to start"),
+    exit_(on_reason="*"),
+)
+#: The widely used form for instances that go away under a job: retry those, exit on anything else.
+HOST_EC2_EXAMPLE = (retry(on_status_reason="Host EC2*"), exit_(on_reason="*"))
+
+NO_RULES = "no evaluate_on_exit rules: retried as AWS Batch does"
+NO_RULE_MATCHED = "no rule matched: retried as AWS Batch does"
+USER_STOP = "a user stopped the task, and a stop that someone meant is never retried"
+SCHEDULER_STOP = "the service scheduler stopped the task, and it replaces its own tasks: never retried"
+NOT_AFTER_TIMEOUT = (
+    "timed out: AWS Batch does not retry a job terminated for exceeding its timeout "
+    "(a rule with on_outcome: timed_out can)"
+)
+
+
+def retried(reason: str, attempt: int = 1) -> RetryDecision:
+    """RETRY after ``attempt``, with the NO_JITTER wait (60 s, doubling)."""
+    return RetryDecision(
+        RetryAction.RETRY, reason, delay_seconds=60 * 2 ** (attempt - 1), next_attempt=attempt + 1
+    )
+
+
+def final(reason: str) -> RetryDecision:
+    return RetryDecision(RetryAction.EXIT, reason)
+
+
+BATCH_TABLE = [
+    # quote, attempts, evaluate_on_exit, stop, attempt -> decision
+    pytest.param(ATTEMPTS, 3, (), EXIT_1, 1, retried(NO_RULES), id="no-rules-exit-1"),
+    pytest.param(ATTEMPTS, 3, (), EXIT_2, 2, retried(NO_RULES, 2), id="no-rules-exit-2-attempt-2"),
+    pytest.param(ATTEMPTS, 3, (), EXIT_2, 3, final("attempts used (3/3)"), id="no-rules-attempts-used"),
+    pytest.param(ATTEMPTS, 3, (), OOM, 1, retried(NO_RULES), id="no-rules-out-of-memory"),
+    pytest.param(ATTEMPTS, 3, (), IMAGE_PULL, 1, retried(NO_RULES), id="no-rules-image-pull"),
+    pytest.param(ATTEMPTS, 3, (), SPOT, 1, retried(NO_RULES), id="no-rules-spot"),
+    pytest.param(ATTEMPTS, 3, (), HOST_GONE, 1, retried(NO_RULES), id="no-rules-host-terminated"),
+    pytest.param(ATTEMPTS, 3, (), SUCCESS, 1, final("the run succeeded"), id="no-rules-success"),
+    pytest.param(
+        ONE_ATTEMPT, 1, (), EXIT_2, 1, final("no retries configured (attempts: 1)"), id="one-attempt"
+    ),
+    pytest.param(
+        ONE_ATTEMPT,
+        1,
+        (retry(on_exit_code="2"),),
+        EXIT_2,
+        1,
+        final("no retries configured (attempts: 1)"),
+        id="one-attempt-even-when-a-rule-says-retry",
+    ),
+    pytest.param(
+        NO_MATCH, 3, (retry(on_exit_code="2"),), EXIT_1, 1, retried(NO_RULE_MATCHED), id="no-match-exit-1"
+    ),
+    pytest.param(
+        ALL_CONDITIONS,
+        3,
+        (retry(on_exit_code="2"),),
+        EXIT_2,
+        1,
+        retried("evaluate_on_exit[0] (on_exit_code '2') says RETRY"),
+        id="rule-retries-exit-2",
+    ),
+    pytest.param(
+        ALL_CONDITIONS,
+        3,
+        (exit_(on_exit_code="2", on_outcome=Outcome.OUT_OF_MEMORY),),
+        EXIT_2,
+        1,
+        retried(NO_RULE_MATCHED),
+        id="one-condition-failing-is-no-match",
+    ),
+    pytest.param(
+        FINAL_ENTRY,
+        3,
+        USER_GUIDE_EXAMPLE,
+        FAILED_TO_START,
+        1,
+        retried("evaluate_on_exit[1] (on_status_reason 'Task failed to start') says RETRY"),
+        id="user-guide-example-task-failed-to-start",
+    ),
+    pytest.param(
+        FINAL_ENTRY,
+        3,
+        USER_GUIDE_EXAMPLE,
+        EXIT_2,
+        1,
+        final("evaluate_on_exit[2] (on_reason '*') says EXIT"),
+        id="user-guide-example-exit-2",
+    ),
+    pytest.param(
+        FINAL_ENTRY,
+        3,
+        USER_GUIDE_EXAMPLE,
+        SPOT,
+        1,
+        final("evaluate_on_exit[2] (on_reason '*') says EXIT"),
+        id="user-guide-example-spot",
+    ),
+    pytest.param(
+        FINAL_ENTRY,
+        5,
+        HOST_EC2_EXAMPLE,
+        HOST_GONE,
+        1,
+        retried("evaluate_on_exit[0] (on_status_reason 'Host EC2*') says RETRY"),
+        id="host-ec2-terminated",
+    ),
+    pytest.param(
+        FINAL_ENTRY,
+        5,
+        HOST_EC2_EXAMPLE,
+        HOST_GONE,
+        5,
+        final("attempts used (5/5)"),
+        id="host-ec2-attempts-used",
+    ),
+    pytest.param(
+        FINAL_ENTRY,
+        5,
+        HOST_EC2_EXAMPLE,
+        SPOT,
+        1,
+        final("evaluate_on_exit[1] (on_reason '*') says EXIT"),
+        id="host-ec2-rule-is-not-fargate-spot",
+    ),
+    pytest.param(
+        FINAL_ENTRY,
+        5,
+        HOST_EC2_EXAMPLE,
+        EXIT_2,
+        1,
+        final("evaluate_on_exit[1] (on_reason '*') says EXIT"),
+        id="host-ec2-example-exit-2",
+    ),
+    pytest.param(
+        EXIT_CODE_GLOB,
+        3,
+        (exit_(on_exit_code="13*"),),
+        OOM,
+        1,
+        final("evaluate_on_exit[0] (on_exit_code '13*') says EXIT"),
+        id="exit-code-glob-137",
+    ),
+    pytest.param(
+        EXIT_CODE_GLOB,
+        3,
+        (exit_(on_exit_code="13*"),),
+        SPOT,
+        1,
+        retried(NO_RULE_MATCHED),
+        id="exit-code-glob-143",
+    ),
+    pytest.param(
+        EXIT_CODE_GLOB,
+        3,
+        (exit_(on_exit_code="13*"),),
+        IMAGE_PULL,
+        1,
+        retried(NO_RULE_MATCHED),
+        id="exit-code-glob-no-exit-code",
+    ),
+    pytest.param(TERMINATED, 3, (), USER, 1, final(USER_STOP), id="user-stop"),
+    pytest.param(
+        TERMINATED,
+        3,
+        (retry(on_reason="*"),),
+        USER,
+        1,
+        final(f"{USER_STOP}, even though evaluate_on_exit[0] (on_reason '*') says RETRY"),
+        id="user-stop-even-when-a-rule-says-retry",
+    ),
+    pytest.param(TERMINATED, 3, (), SCHEDULER, 1, final(SCHEDULER_STOP), id="service-scheduler-stop"),
+    pytest.param(TIMEOUT, 3, (), TIMED_OUT, 1, final(NOT_AFTER_TIMEOUT), id="timed-out"),
+    pytest.param(
+        TIMEOUT,
+        3,
+        (retry(on_reason="*"),),
+        TIMED_OUT,
+        1,
+        final(f"{NOT_AFTER_TIMEOUT}, even though evaluate_on_exit[0] (on_reason '*') says RETRY"),
+        id="timed-out-a-catch-all-retry-is-not-enough",
+    ),
+    pytest.param(
+        TIMEOUT,
+        3,
+        (retry(on_outcome=Outcome.TIMED_OUT),),
+        TIMED_OUT,
+        1,
+        retried("evaluate_on_exit[0] (on_outcome 'timed_out') says RETRY"),
+        id="timed-out-opted-in",
+    ),
+    pytest.param(
+        TIMEOUT,
+        3,
+        (retry(on_outcome=Outcome.TIMED_OUT),),
+        TIMED_OUT,
+        3,
+        final("attempts used (3/3)"),
+        id="timed-out-opted-in-attempts-used",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("quote", "attempts", "evaluate_on_exit", "stop", "attempt", "expected"), BATCH_TABLE
+)
+def test_the_decision_follows_aws_batch(
+    report_of: ReportOf,
+    *,
+    quote: str,
+    attempts: int,
+    evaluate_on_exit: tuple[ExitRule, ...],
+    stop: Stop,
+    attempt: int,
+    expected: RetryDecision,
+) -> None:
+    report = report_of(stop.sample, stop.change)
+    assert (report.outcome, report.exit_code) == (stop.outcome, stop.exit_code)
+    assert quote in _flat(policy_module.__doc__)
+
+    decision = decide(report, rules(*evaluate_on_exit, attempts=attempts), attempt=attempt)
+
+    assert decision == expected
+
+
+def test_attempts_3_without_rules_retries_a_plain_exit_1_as_aws_batch_does(report_of: ReportOf) -> None:
+    # The defect this table replaced: exit 1 under `retry: {attempts: 3}` was never retried.
+    report = report_of("stopped-sidecar-app-failed")
+    assert (report.outcome, report.exit_code) == (Outcome.FAILED, 1)
+
+    decision = decide(report, rules(), attempt=1)
+
+    assert decision == RetryDecision(RetryAction.RETRY, NO_RULES, delay_seconds=60, next_attempt=2)
+
+
+@pytest.mark.parametrize("quote", QUOTES)
+def test_the_readme_retry_section_quotes_aws_batch(quote: str) -> None:
+    readme = _flat((Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8"))
+    section = readme[readme.index("## Retries") :]
+
+    assert quote in section
+
+
+def _flat(text: str | None) -> str:
+    return " ".join((text or "").split())
 
 
 # --------------------------------------------------------------------------- what never retries
@@ -76,14 +385,6 @@ def test_a_running_task_has_nothing_to_retry(report_of: ReportOf) -> None:
     assert decision == RetryDecision(RetryAction.EXIT, "the task has not stopped yet")
 
 
-def test_a_task_a_user_stopped_is_not_retried(report_of: ReportOf) -> None:
-    decision = decide(report_of("stopped-user"), rules(), attempt=1)
-
-    assert decision == RetryDecision(
-        RetryAction.EXIT, "a user stopped the task, and a stop that someone meant is never retried"
-    )
-
-
 @pytest.mark.parametrize(
     ("rule", "named"),
     [
@@ -97,84 +398,42 @@ def test_a_task_a_user_stopped_is_not_retried_even_when_a_rule_says_retry_and_th
 ) -> None:
     decision = decide(report_of("stopped-user"), rules(rule), attempt=1)
 
+    assert decision == RetryDecision(RetryAction.EXIT, f"{USER_STOP}, even though {named} says RETRY")
+
+
+def test_a_service_task_the_scheduler_stopped_is_not_retried_even_when_a_rule_says_retry(
+    report_of: ReportOf,
+) -> None:
+    policy = rules(retry(on_outcome=Outcome.STOPPED_BY_SCHEDULER))
+
+    decision = decide(report_of("stopped-service-task"), policy, attempt=1)
+
     assert decision == RetryDecision(
         RetryAction.EXIT,
-        "a user stopped the task, and a stop that someone meant is never retried, "
-        f"even though {named} says RETRY",
+        f"{SCHEDULER_STOP}, even though evaluate_on_exit[0] (on_outcome 'stopped_by_scheduler') says RETRY",
     )
 
 
-# --------------------------------------------------------------------------- defaults without a matching rule
+def test_an_exit_rule_that_holds_for_a_user_stop_is_not_named(report_of: ReportOf) -> None:
+    decision = decide(report_of("stopped-user"), rules(exit_(on_reason="*")), attempt=1)
+
+    assert decision.reason == USER_STOP
 
 
-@pytest.mark.parametrize(
-    ("sample", "change", "reason"),
-    [
-        ("stopped-image-pull-failed", None, "failed to start is retried by default"),
-        ("stopped-secrets-failed", None, "failed to start is retried by default"),
-        ("stopped-spot-interrupted", None, "spot interrupted is retried by default"),
-        ("stopped-nonzero-exit", infrastructure_stop, "stopped by infrastructure is retried by default"),
-    ],
-)
-def test_failures_a_new_run_can_fix_are_retried_by_default(
-    report_of: ReportOf, sample: str, change: Callable[[dict[str, Any]], None] | None, reason: str
-) -> None:
-    decision = decide(report_of(sample, change), rules(), attempt=1)
+def test_the_host_terminated_stop_used_above_is_classified_as_infrastructure(report_of: ReportOf) -> None:
+    report = report_of("stopped-nonzero-exit", host_terminated)
 
-    assert decision == RetryDecision(RetryAction.RETRY, reason, delay_seconds=60, next_attempt=2)
-
-
-def test_the_maintenance_stop_used_above_is_classified_as_infrastructure(report_of: ReportOf) -> None:
-    assert report_of("stopped-nonzero-exit", infrastructure_stop).outcome is Outcome.INFRASTRUCTURE
-
-
-@pytest.mark.parametrize(
-    ("sample", "reason"),
-    [
-        (
-            "stopped-timed-out",
-            "timed out is not retried by default: a run that timed out would most likely time out again",
-        ),
-        (
-            "stopped-oom",
-            "out of memory is not retried by default: "
-            "a run that ran out of memory would run out again with the same memory",
-        ),
-        (
-            "stopped-nonzero-exit",
-            "failed is not retried by default: "
-            "a non-zero exit is retried only when an evaluate_on_exit rule says RETRY",
-        ),
-        (
-            "stopped-service-task",
-            "stopped by the service scheduler is not retried by default: "
-            "the service scheduler replaces its own tasks",
-        ),
-    ],
-)
-def test_other_stops_are_not_retried_by_default(report_of: ReportOf, sample: str, reason: str) -> None:
-    assert decide(report_of(sample), rules(), attempt=1) == RetryDecision(RetryAction.EXIT, reason)
+    assert (report.outcome, report.event.stopped_reason) == (Outcome.INFRASTRUCTURE, HOST_TERMINATED)
 
 
 # --------------------------------------------------------------------------- rules
 
 
-def test_a_rule_retries_the_exit_code_it_names(report_of: ReportOf) -> None:
-    decision = decide(report_of("stopped-nonzero-exit"), rules(retry(on_exit_code="2")), attempt=1)
-
-    assert decision == RetryDecision(
-        RetryAction.RETRY,
-        "evaluate_on_exit[0] (on_exit_code '2') says RETRY",
-        delay_seconds=60,
-        next_attempt=2,
-    )
-
-
 def test_the_exit_code_is_the_deciding_containers_not_the_sidecars(report_of: ReportOf) -> None:
-    # The datadog-agent sidecar exited 0; only the app's exit 2 counts.
-    decision = decide(report_of("stopped-nonzero-exit"), rules(retry(on_exit_code="0")), attempt=1)
+    # The datadog-agent sidecar exited 0; only the app's exit 2 counts, so this rule does not hold.
+    decision = decide(report_of("stopped-nonzero-exit"), rules(exit_(on_exit_code="0")), attempt=1)
 
-    assert decision.action is RetryAction.EXIT
+    assert decision.reason == NO_RULE_MATCHED
 
 
 @pytest.mark.parametrize(
@@ -185,6 +444,7 @@ def test_the_exit_code_is_the_deciding_containers_not_the_sidecars(report_of: Re
         ("1*", "stopped-nonzero-exit", False),  # exit 2
         ("14?", "stopped-spot-interrupted", True),
         ("1*", "stopped-image-pull-failed", False),  # never ran: no exit code
+        ("*", "stopped-image-pull-failed", True),  # a missing exit code is empty text, and * matches it
     ],
 )
 def test_exit_code_rules_are_globs_over_the_decimal_exit_code(
@@ -195,7 +455,7 @@ def test_exit_code_rules_are_globs_over_the_decimal_exit_code(
     assert decision.reason.startswith("evaluate_on_exit[0]") is matches
 
 
-def test_a_rule_can_exit_where_the_default_would_retry(report_of: ReportOf) -> None:
+def test_a_rule_can_exit_where_batch_would_retry(report_of: ReportOf) -> None:
     policy = rules(exit_(on_status_reason="CannotPullContainerError:*pull access denied*"))
 
     decision = decide(report_of("stopped-image-pull-failed"), policy, attempt=1)
@@ -207,50 +467,46 @@ def test_a_rule_can_exit_where_the_default_would_retry(report_of: ReportOf) -> N
 
 
 def test_on_reason_reads_the_deciding_containers_reason(report_of: ReportOf) -> None:
-    decision = decide(report_of("stopped-oom"), rules(retry(on_reason="OutOfMemoryError*")), attempt=1)
+    decision = decide(report_of("stopped-oom"), rules(exit_(on_reason="OutOfMemoryError*")), attempt=1)
 
-    assert (decision.action, decision.reason) == (
-        RetryAction.RETRY,
-        "evaluate_on_exit[0] (on_reason 'OutOfMemoryError*') says RETRY",
+    assert decision == RetryDecision(
+        RetryAction.EXIT, "evaluate_on_exit[0] (on_reason 'OutOfMemoryError*') says EXIT"
     )
 
 
 def test_on_status_reason_reads_the_tasks_stopped_reason(report_of: ReportOf) -> None:
     # The watchdog stops with StopTask (stopCode UserInitiated), yet this is a timeout, not a user's stop.
+    # The rule holds (the decision names it), but only on_outcome: timed_out retries a timeout.
     decision = decide(
         report_of("stopped-timed-out"), rules(retry(on_status_reason="ecswatch watchdog:*")), attempt=1
     )
 
-    assert decision.action is RetryAction.RETRY
+    assert decision == RetryDecision(
+        RetryAction.EXIT,
+        f"{NOT_AFTER_TIMEOUT}, even though "
+        "evaluate_on_exit[0] (on_status_reason 'ecswatch watchdog:*') says RETRY",
+    )
 
 
 def test_a_missing_reason_matches_as_empty_text_so_star_matches_every_stop(report_of: ReportOf) -> None:
     # exit 2 carries no container reason; AWS Batch's catch-all `onReason: "*"` still holds.
-    decision = decide(report_of("stopped-nonzero-exit"), rules(retry(on_reason="*")), attempt=1)
+    decision = decide(report_of("stopped-nonzero-exit"), rules(exit_(on_reason="*")), attempt=1)
 
-    assert decision.action is RetryAction.RETRY
+    assert decision.reason == "evaluate_on_exit[0] (on_reason '*') says EXIT"
 
 
 def test_globs_are_case_sensitive(report_of: ReportOf) -> None:
-    decision = decide(report_of("stopped-oom"), rules(retry(on_reason="outofmemoryerror*")), attempt=1)
+    decision = decide(report_of("stopped-oom"), rules(exit_(on_reason="outofmemoryerror*")), attempt=1)
 
-    assert decision.action is RetryAction.EXIT
-
-
-def test_every_condition_of_a_rule_must_hold(report_of: ReportOf) -> None:
-    policy = rules(retry(on_exit_code="2", on_outcome=Outcome.OUT_OF_MEMORY))
-
-    decision = decide(report_of("stopped-nonzero-exit"), policy, attempt=1)
-
-    assert decision.reason.startswith("failed is not retried by default")
+    assert decision.reason == NO_RULE_MATCHED
 
 
 def test_a_rule_with_all_its_conditions_holding_decides(report_of: ReportOf) -> None:
-    policy = rules(retry(on_exit_code="2", on_outcome=Outcome.FAILED))
+    policy = rules(exit_(on_exit_code="2", on_outcome=Outcome.FAILED))
 
     decision = decide(report_of("stopped-nonzero-exit"), policy, attempt=1)
 
-    assert decision.reason == "evaluate_on_exit[0] (on_exit_code '2', on_outcome 'failed') says RETRY"
+    assert decision.reason == "evaluate_on_exit[0] (on_exit_code '2', on_outcome 'failed') says EXIT"
 
 
 def test_the_first_matching_rule_decides(report_of: ReportOf) -> None:
@@ -281,29 +537,17 @@ def test_the_next_attempt_follows_the_one_that_stopped(report_of: ReportOf) -> N
     assert (decision.action, decision.next_attempt) == (RetryAction.RETRY, 3)
 
 
-def test_when_the_attempts_are_used_up_it_gives_up_and_says_what_would_have_retried(
-    report_of: ReportOf,
-) -> None:
-    decision = decide(report_of("stopped-nonzero-exit"), rules(retry(on_exit_code="2")), attempt=3)
+def test_an_exit_rule_is_named_even_when_the_attempts_are_used(report_of: ReportOf) -> None:
+    decision = decide(report_of("stopped-nonzero-exit"), rules(exit_(on_exit_code="2")), attempt=3)
 
-    assert decision == RetryDecision(
-        RetryAction.EXIT, "gave up after 3 attempts (evaluate_on_exit[0] (on_exit_code '2') says RETRY)"
-    )
+    assert decision.reason == "evaluate_on_exit[0] (on_exit_code '2') says EXIT"
 
 
-def test_a_policy_of_one_attempt_never_retries(report_of: ReportOf) -> None:
-    decision = decide(report_of("stopped-spot-interrupted"), RetryPolicy(), attempt=1)
-
-    assert decision == RetryDecision(
-        RetryAction.EXIT, "gave up after 1 attempt (spot interrupted is retried by default)"
-    )
-
-
-def test_an_attempt_beyond_the_policy_also_gives_up(report_of: ReportOf) -> None:
+def test_an_attempt_beyond_the_policy_also_stops(report_of: ReportOf) -> None:
     # The config may have lowered attempts while a run was being retried.
     decision = decide(report_of("stopped-spot-interrupted"), rules(attempts=2), attempt=5)
 
-    assert decision.reason == "gave up after 2 attempts (spot interrupted is retried by default)"
+    assert decision == RetryDecision(RetryAction.EXIT, "attempts used (5/2)")
 
 
 @pytest.mark.parametrize("attempt", [0, -1])
@@ -336,6 +580,127 @@ def test_the_shipped_data_sync_policy_gives_up_on_an_image_that_does_not_exist(r
     decision = decide(report_of("stopped-image-pull-failed"), job.retry, attempt=1)
 
     assert decision.action is RetryAction.EXIT
+
+
+def test_the_shipped_config_says_what_it_means_under_batchs_rule() -> None:
+    assert semantics_notes(load_config(SHIPPED)) == []
+
+
+# ---------------------------------------------------------------------- configs made for the old default
+
+
+def config_of(retry_block: dict[str, Any], *, defaults: dict[str, Any] | None = None) -> JobsConfig:
+    data: dict[str, Any] = {
+        "jobs": {"orders-load": {"match": {"family": "orders-load"}, "retry": retry_block}}
+    }
+    if defaults is not None:
+        data["defaults"] = {"retry": defaults}
+    return parse_config(data, "jobs.yaml")
+
+
+def test_attempts_without_rules_is_reported_with_the_rules_that_keep_the_old_behaviour() -> None:
+    notes = semantics_notes(config_of({"attempts": 3}))
+
+    assert notes == [
+        "jobs.yaml: jobs.orders-load.retry: attempts 3 now retries the non-zero exits (failed) and "
+        "out-of-memory kills that no rule matches, as AWS Batch does (before, they were not retried). "
+        "To keep not retrying them, add evaluate_on_exit: "
+        "[{on_outcome: failed, action: EXIT}, {on_outcome: out_of_memory, action: EXIT}]; "
+        'to retry them and silence this note, add evaluate_on_exit: [{on_reason: "*", action: RETRY}]'
+    ]
+
+
+def test_rules_that_name_some_exit_codes_are_reported_and_told_to_end_the_list() -> None:
+    notes = semantics_notes(
+        config_of({"attempts": 3, "evaluate_on_exit": [{"on_exit_code": "2", "action": "RETRY"}]})
+    )
+
+    assert len(notes) == 1
+    assert (
+        "end evaluate_on_exit with [{on_outcome: failed, action: EXIT}, {on_outcome: out_of_memory"
+        in notes[0]
+    )
+
+
+def test_only_the_outcome_no_rule_covers_is_named() -> None:
+    notes = semantics_notes(
+        config_of({"attempts": 3, "evaluate_on_exit": [{"on_outcome": "failed", "action": "EXIT"}]})
+    )
+
+    assert len(notes) == 1
+    assert "now retries the out-of-memory kills that no rule matches" in notes[0]
+    assert "[{on_outcome: out_of_memory, action: EXIT}]" in notes[0]
+
+
+@pytest.mark.parametrize(
+    "evaluate_on_exit",
+    [
+        [{"on_reason": "*", "action": "EXIT"}],
+        [{"on_reason": "*", "action": "RETRY"}],
+        [{"on_exit_code": "*", "action": "EXIT"}],
+        [{"on_status_reason": "Host EC2*", "action": "RETRY"}, {"on_reason": "*", "action": "EXIT"}],
+        [{"on_outcome": "failed", "action": "EXIT"}, {"on_outcome": "out_of_memory", "action": "RETRY"}],
+        [
+            {"on_outcome": "failed", "on_reason": "*", "action": "EXIT"},
+            {"on_outcome": "out_of_memory", "action": "EXIT"},
+        ],
+    ],
+)
+def test_rules_that_cover_every_exit_and_memory_kill_say_what_they_mean(evaluate_on_exit: list[Any]) -> None:
+    assert semantics_notes(config_of({"attempts": 3, "evaluate_on_exit": evaluate_on_exit})) == []
+
+
+def test_a_rule_that_covers_only_some_exits_does_not_cover_the_outcome() -> None:
+    block = {
+        "attempts": 3,
+        "evaluate_on_exit": [
+            {"on_outcome": "failed", "on_exit_code": "1*", "action": "EXIT"},
+            {"on_outcome": "out_of_memory", "action": "EXIT"},
+        ],
+    }
+
+    assert len(semantics_notes(config_of(block))) == 1
+
+
+def test_one_attempt_retries_nothing_so_there_is_nothing_to_report() -> None:
+    assert semantics_notes(config_of({"attempts": 1})) == []
+
+
+def test_defaults_that_retry_are_reported_under_their_own_path() -> None:
+    notes = semantics_notes(config_of({"attempts": 1}, defaults={"attempts": 2}))
+
+    assert [note.split(": ")[1] for note in notes] == ["defaults.retry"]
+
+
+def test_following_the_suggestion_keeps_the_old_decisions_and_silences_the_note(report_of: ReportOf) -> None:
+    config = config_of(
+        {
+            "attempts": 3,
+            "evaluate_on_exit": [
+                {"on_outcome": "failed", "action": "EXIT"},
+                {"on_outcome": "out_of_memory", "action": "EXIT"},
+            ],
+        }
+    )
+    policy = config.jobs[0].retry
+
+    decisions = {
+        sample: decide(report_of(sample), policy, attempt=1, rng=random.Random(0)).action
+        for sample in (
+            "stopped-nonzero-exit",
+            "stopped-oom",
+            "stopped-image-pull-failed",
+            "stopped-spot-interrupted",
+        )
+    }
+
+    assert semantics_notes(config) == []
+    assert decisions == {
+        "stopped-nonzero-exit": RetryAction.EXIT,
+        "stopped-oom": RetryAction.EXIT,
+        "stopped-image-pull-failed": RetryAction.RETRY,
+        "stopped-spot-interrupted": RetryAction.RETRY,
+    }
 
 
 # --------------------------------------------------------------------------- backoff
@@ -386,7 +751,7 @@ def test_a_retry_waits_the_backoff_delay_drawn_from_the_given_random(report_of: 
 
 
 def test_an_exit_carries_no_delay_and_no_next_attempt(report_of: ReportOf) -> None:
-    decision = decide(report_of("stopped-oom"), rules(), attempt=1)
+    decision = decide(report_of("stopped-user"), rules(), attempt=1)
 
     assert (decision.delay_seconds, decision.next_attempt) == (None, None)
 

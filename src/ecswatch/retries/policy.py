@@ -1,17 +1,52 @@
 """Whether a stopped run is tried again, and after how long: a pure function of the run's report.
 
-Modelled on AWS Batch's retryStrategy, so its documentation explains the config:
-``evaluate_on_exit`` rules are read in order, every condition a rule gives must hold, and the
-first rule that holds decides. ``on_exit_code`` is matched against the deciding container's exit
-code, ``on_reason`` against that container's reason, ``on_status_reason`` against the task's
-``stoppedReason``, and ``on_outcome`` against the classified outcome. A missing value matches as
-empty text, so ``on_reason: "*"`` matches every stop, as in Batch.
+The rule is AWS Batch's ``retryStrategy``, so Batch's documentation explains the config. In its
+own words (AWS Batch API Reference, ``RetryStrategy`` and ``EvaluateOnExit``; AWS Batch User
+Guide, "Automated job retries" and "Job timeouts"):
 
-Where this differs from Batch, it is on purpose. Batch retries a failure that no rule matches.
-Here, with no rule, only failures that a new run can fix are retried: failed to start, Spot
-reclaimed, infrastructure. An exit code says the program itself failed, and running it again
-repeats its side effects, so exits are retried only where a rule says so. A task that a user
-stopped is never retried, whatever the rules say: someone meant that stop.
+* ``attempts``: "The number of times to move a job to the RUNNABLE status. You can specify
+  between 1 and 10 attempts. If the value of attempts is greater than one, the job is retried on
+  failure the same number of attempts as the value."
+* ``evaluateOnExit``: "Array of up to 5 objects that specify the conditions where jobs are
+  retried or failed. If this parameter is specified, then the attempts parameter must also be
+  specified. If none of the listed conditions match, then the job is retried."
+* One entry: "Specifies an array of up to 5 conditions to be met, and an action to take (RETRY
+  or EXIT) if all conditions are met. If none of the EvaluateOnExit conditions in a
+  RetryStrategy match, then the job is retried."
+* ``onExitCode``: "Contains a glob pattern to match against the decimal representation of the
+  ExitCode returned for a job. [...] It can contain only numbers, and can end with an asterisk
+  (*) so that only the start of the string needs to be an exact match." ``onReason`` and
+  ``onStatusReason`` are globs over the Reason and StatusReason in the same way.
+* The order: "If evaluateOnExit is specified, but none of the retry strategies match, then the
+  job is retried. For jobs that don't match to exit, add a final entry that exits for any
+  reason." Its example: ``[{"action": "RETRY", "onReason": "AGENT"}, {"action": "RETRY",
+  "onStatusReason": "Task failed to start"}, {"action": "EXIT", "onReason": "*"}]``.
+* "Jobs that are cancelled or terminated aren't retried."
+* "If a job is terminated for exceeding the timeout duration, it isn't retried. If a job attempt
+  fails on its own, then it can retry if retries are enabled, and the timeout countdown is
+  started over for the new attempt."
+
+Here, rules are read in order and the first whose conditions all hold decides.
+``on_exit_code`` is matched against the deciding container's exit code, ``on_reason`` against
+that container's reason, ``on_status_reason`` against the task's ``stoppedReason``, and
+``on_outcome`` (ours, not Batch's) against the classified outcome. A missing value matches as
+empty text, so ``on_reason: "*"`` matches every stop, as Batch's catch-all does. Without rules,
+or when no rule holds, a failed run is retried until the attempts are used, as in Batch.
+
+Two rules stand next to Batch's, each where Batch has a sentence of its own:
+
+* A stop that someone meant is never retried, whatever the rules say: a user's StopTask (Batch:
+  "Jobs that are cancelled or terminated aren't retried") and the service scheduler's stop of a
+  service task (it replaces its own tasks; a copy started with RunTask would run outside the
+  service).
+* A run the watchdog stopped for exceeding ``max_run_time`` (outcome ``timed_out``) is not
+  retried, as Batch does not retry a job terminated for exceeding its timeout, unless the rule
+  that holds names ``on_outcome: timed_out``. Batch has no such opt-in; ecswatch's watchdog is
+  a StopTask like a user's, so only a rule about timeouts can mean "retry it".
+
+:func:`semantics_notes` finds the configs that relied on the rule before this one (a failure
+that no rule matched was retried only when the run failed to start, was a Spot interruption or
+an infrastructure stop), so the config check can say which jobs now retry more.
 """
 
 from __future__ import annotations
@@ -20,7 +55,7 @@ import random
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from ecswatch.config.model import Backoff, ExitRule, Jitter, RetryAction, RetryPolicy
+from ecswatch.config.model import Backoff, ExitRule, Jitter, JobsConfig, RetryAction, RetryPolicy
 from ecswatch.run import Outcome, RunReport
 
 __all__ = [
@@ -29,21 +64,29 @@ __all__ = [
     "RetryDecision",
     "backoff_delay",
     "decide",
+    "semantics_notes",
     "via_sqs",
 ]
 
 #: SQS ``DelaySeconds`` goes up to 15 minutes. A longer wait needs an EventBridge Scheduler one-time schedule.
 SQS_MAX_DELAY_SECONDS = 900
 
-#: Failures a new run can fix, so they are retried when no rule says otherwise.
-_RETRIED_BY_DEFAULT = frozenset({Outcome.FAILED_TO_START, Outcome.SPOT_INTERRUPTED, Outcome.INFRASTRUCTURE})
+#: What Batch does with a failure that no rule holds for, as the decision says it.
+_NO_RULES = "no evaluate_on_exit rules: retried as AWS Batch does"
+_NO_RULE_MATCHED = "no rule matched: retried as AWS Batch does"
 
-_NOT_RETRIED_WHY = {
-    Outcome.TIMED_OUT: "a run that timed out would most likely time out again",
-    Outcome.OUT_OF_MEMORY: "a run that ran out of memory would run out again with the same memory",
-    Outcome.FAILED: "a non-zero exit is retried only when an evaluate_on_exit rule says RETRY",
-    Outcome.STOPPED_BY_SCHEDULER: "the service scheduler replaces its own tasks",
+#: Stops that someone meant, never retried (see the module docstring), and why, for the alert.
+_MEANT_STOPS = {
+    Outcome.STOPPED_BY_USER: "a user stopped the task, and a stop that someone meant is never retried",
+    Outcome.STOPPED_BY_SCHEDULER: (
+        "the service scheduler stopped the task, and it replaces its own tasks: never retried"
+    ),
 }
+
+_TIMED_OUT = (
+    "timed out: AWS Batch does not retry a job terminated for exceeding its timeout "
+    "(a rule with on_outcome: timed_out can)"
+)
 
 
 @dataclass(frozen=True)
@@ -70,22 +113,67 @@ def decide(
     """
     if attempt < 1:
         raise ValueError(f"attempt numbers start at 1, not {attempt}")
-    outcome = report.outcome
-    if outcome is None:
-        return _exit("the task has not stopped yet")
-    if outcome is Outcome.SUCCEEDED:
-        return _exit("the run succeeded")
     index, rule = _first_matching_rule(report, policy.evaluate_on_exit)
-    if outcome is Outcome.STOPPED_BY_USER:
-        return _exit(_user_stop_reason(index, rule))
-    action, why = _action_for(outcome, index, rule)
+    action, why = _verdict(report.outcome, policy, index, rule)
     if action is RetryAction.EXIT:
         return _exit(why)
-    if attempt >= policy.attempts:
-        plural = "" if policy.attempts == 1 else "s"
-        return _exit(f"gave up after {policy.attempts} attempt{plural} ({why})")
+    used = _attempts_used(policy, attempt)
+    if used is not None:
+        return _exit(used)
     delay = backoff_delay(policy.backoff, attempt, rng or random.Random())  # noqa: S311 -- jitter, not crypto
     return RetryDecision(RetryAction.RETRY, why, delay_seconds=delay, next_attempt=attempt + 1)
+
+
+def semantics_notes(config: JobsConfig) -> list[str]:
+    """Warnings for retry policies that relied on the rule before AWS Batch's, one line each.
+
+    Before, a failure that no rule matched was retried only when the run failed to start, was a
+    Spot interruption or an infrastructure stop. Now, as in Batch, any failure is. A policy with
+    ``attempts`` above 1 in which no rule covers every ``failed`` (a non-zero exit) or every
+    ``out_of_memory`` stop now retries such stops; each line names the policy and the rules that
+    keep the old behaviour, or the rule that accepts the new one. Either rule silences the note.
+    A warning, not an error: the config is valid, and Batch's reading of it is the documented one.
+    """
+    policies = [("defaults.retry", config.defaults.retry)]
+    policies += [(f"jobs.{job.name}.retry", job.retry) for job in config.jobs]
+    notes = []
+    for path, policy in policies:
+        uncovered = _now_retried(policy)
+        if uncovered:
+            notes.append(f"{config.source}: {path}: {_note(policy, uncovered)}")
+    return notes
+
+
+#: Outcomes that no rule matched and that were not retried before, and now are.
+_NEWLY_RETRIED = (Outcome.FAILED, Outcome.OUT_OF_MEMORY)
+
+
+def _now_retried(policy: RetryPolicy) -> list[Outcome]:
+    if policy.attempts == 1:
+        return []
+    return [o for o in _NEWLY_RETRIED if not any(_covers(r, o) for r in policy.evaluate_on_exit)]
+
+
+def _covers(rule: ExitRule, outcome: Outcome) -> bool:
+    """True when ``rule`` holds for every stop with ``outcome``: its globs are all ``*``."""
+    if rule.on_outcome is not None and rule.on_outcome is not outcome:
+        return False
+    globs = (rule.on_exit_code, rule.on_reason, rule.on_status_reason)
+    return all(pattern in (None, "*") for pattern in globs)
+
+
+def _note(policy: RetryPolicy, uncovered: list[Outcome]) -> str:
+    stops = " and ".join(_STOP_NAMES[o] for o in uncovered)
+    keep = ", ".join(f"{{on_outcome: {o.value}, action: EXIT}}" for o in uncovered)
+    where = "end evaluate_on_exit with" if policy.evaluate_on_exit else "add evaluate_on_exit:"
+    return (
+        f"attempts {policy.attempts} now retries the {stops} that no rule matches, as AWS Batch does "
+        f"(before, they were not retried). To keep not retrying them, {where} [{keep}]; "
+        f'to retry them and silence this note, {where} [{{on_reason: "*", action: RETRY}}]'
+    )
+
+
+_STOP_NAMES = {Outcome.FAILED: "non-zero exits (failed)", Outcome.OUT_OF_MEMORY: "out-of-memory kills"}
 
 
 def backoff_delay(backoff: Backoff, attempt: int, rng: random.Random) -> int:
@@ -146,20 +234,37 @@ def _holds(rule: ExitRule, facts: dict[str, str]) -> bool:
     return all(pattern is None or fnmatchcase(facts[name], pattern) for name, pattern in conditions.items())
 
 
-def _user_stop_reason(index: int | None, rule: ExitRule | None) -> str:
-    reason = "a user stopped the task, and a stop that someone meant is never retried"
+def _verdict(
+    outcome: Outcome | None, policy: RetryPolicy, index: int | None, rule: ExitRule | None
+) -> tuple[RetryAction, str]:
+    """What the stop itself calls for, before counting attempts."""
+    if outcome is None:
+        return RetryAction.EXIT, "the task has not stopped yet"
+    if outcome is Outcome.SUCCEEDED:
+        return RetryAction.EXIT, "the run succeeded"
+    if outcome in _MEANT_STOPS:
+        return RetryAction.EXIT, _overruling(_MEANT_STOPS[outcome], index, rule)
+    if outcome is Outcome.TIMED_OUT and (rule is None or rule.on_outcome is not Outcome.TIMED_OUT):
+        return RetryAction.EXIT, _overruling(_TIMED_OUT, index, rule)
+    if rule is not None:
+        return rule.action, f"{_rule_name(index, rule)} says {rule.action.value}"
+    return RetryAction.RETRY, _NO_RULE_MATCHED if policy.evaluate_on_exit else _NO_RULES
+
+
+def _attempts_used(policy: RetryPolicy, attempt: int) -> str | None:
+    """Why no attempt follows attempt number ``attempt`` under ``policy``, if none does."""
+    if policy.attempts == 1:
+        return "no retries configured (attempts: 1)"
+    if attempt >= policy.attempts:
+        return f"attempts used ({attempt}/{policy.attempts})"
+    return None
+
+
+def _overruling(reason: str, index: int | None, rule: ExitRule | None) -> str:
+    """``reason``, and the rule it overrules when that rule said RETRY: the alert shows both."""
     if rule is not None and rule.action is RetryAction.RETRY:
         return f"{reason}, even though {_rule_name(index, rule)} says RETRY"
     return reason
-
-
-def _action_for(outcome: Outcome, index: int | None, rule: ExitRule | None) -> tuple[RetryAction, str]:
-    if rule is not None:
-        return rule.action, f"{_rule_name(index, rule)} says {rule.action.value}"
-    if outcome in _RETRIED_BY_DEFAULT:
-        return RetryAction.RETRY, f"{outcome.label} is retried by default"
-    why = _NOT_RETRIED_WHY.get(outcome, f"{outcome.label} is not retried by default")
-    return RetryAction.EXIT, f"{outcome.label} is not retried by default: {why}"
 
 
 def _rule_name(index: int | None, rule: ExitRule) -> str:
