@@ -451,3 +451,23 @@ def test_the_fake_decodes_compressed_series_bodies() -> None:
     request = Captured("POST", SERIES_PATH, {}, {"content-encoding": "deflate"}, zlib.compress(body))
 
     assert decoded_json(request)["series"][0]["metric"] == "m"
+
+
+def test_while_submits_are_refused_the_buffer_keeps_the_newest_points_and_counts_the_dropped(
+    fake: FakeDatadog,
+) -> None:
+    sink = sink_for(fake, max_retries=0, max_buffered_points=5)
+    fake.server.fail(SERIES_PATH, status=500, times=1)
+    points = [
+        MetricPoint("ecswatch.run.count", 1.0, 1_741_060_000 + i, ("job:a",), kind="count") for i in range(8)
+    ]
+
+    sink.add_points(points[:4])
+    with pytest.raises(TransientError):
+        sink.flush()
+    sink.add_points(points[4:])
+
+    assert sink.pending == 5
+    assert sink.dropped == 3
+    assert sink.flush() == 5
+    assert wire_points(fake.series()) == expected_points(points[3:])

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import urllib3
+from aws_lambda_powertools import Logger
 from datadog_api_client import ApiClient, Configuration
 from datadog_api_client.exceptions import ApiException
 from datadog_api_client.v1.api.events_api import EventsApi
@@ -46,6 +47,11 @@ AGGREGATION_KEY_MAX = 100
 TITLE_MAX = 100
 #: "Limited to events no older than 18 hours": older runs (a DLQ redrive) are posted as of now.
 EVENT_MAX_AGE_SECONDS = 18 * 3600 - 600
+logger = Logger(child=True)
+
+#: Points kept for the next flush while Datadog refuses submits (a few hundred runs' worth); older ones
+#: are dropped first and counted in ``DatadogSink.dropped``.
+MAX_BUFFERED_POINTS = 10_000
 #: /api/v2/series: "The maximum payload size is 500 kilobytes (512000 bytes)". We send it uncompressed.
 SERIES_MAX_BYTES = 512_000
 #: Points per series, so one series can never outgrow a payload on its own.
@@ -87,6 +93,7 @@ class DatadogSink:
         max_retries: int = 3,
         clock: Callable[[], float] = time.time,
         max_payload_bytes: int = SERIES_MAX_BYTES,
+        max_buffered_points: int = MAX_BUFFERED_POINTS,
     ) -> None:
         self._api_key = api_key
         self._site = normalise_site(site)
@@ -96,6 +103,10 @@ class DatadogSink:
         self._clock = clock
         self._max_payload_bytes = max_payload_bytes
         self._points: list[MetricPoint] = []
+        self._max_buffered = max_buffered_points
+        #: Points dropped, oldest first, because the buffer was full while submits were refused.
+        self.dropped = 0
+        self._dropped_logged = 0
         self._lock = threading.Lock()
         self._apis: _Apis | None = None
 
@@ -119,6 +130,15 @@ class DatadogSink:
         finite = [p for p in points if math.isfinite(p.value)]
         with self._lock:
             self._points.extend(finite)
+            self._cap()
+
+    def _cap(self) -> None:
+        """Keep the newest points (caller holds the lock): a long Datadog outage must not grow a warm
+        container's memory without bound. Dropped points are counted and logged at the next flush."""
+        excess = len(self._points) - self._max_buffered
+        if excess > 0:
+            del self._points[:excess]
+            self.dropped += excess
 
     def flush(self) -> int:
         """Submit every buffered point, in one call unless the payload limit forces more.
@@ -128,6 +148,9 @@ class DatadogSink:
         """
         with self._lock:
             pending, self._points = self._points, []
+            dropped, self._dropped_logged = self.dropped - self._dropped_logged, self.dropped
+        if dropped:
+            logger.warning("Datadog metric points dropped while submits failed", extra={"dropped": dropped})
         if not pending:
             return 0
         delivered: Counter[int] = Counter()
@@ -138,6 +161,7 @@ class DatadogSink:
         except Exception:
             with self._lock:
                 self._points = _without(pending, delivered) + self._points
+                self._cap()
             raise
         return len(pending)
 
