@@ -27,6 +27,7 @@ from ecswatch.adapters.slack import (
     SlackPoster,
     render_blocks,
 )
+from ecswatch.budget import Budget
 from ecswatch.errors import DeliveryError, TransientError
 from ecswatch.notifications.alerts import alert_for
 from ecswatch.run import Alert, Link, LogTail, MessageRef, RunReport
@@ -468,3 +469,49 @@ def test_fake_renders_a_message_as_plain_text(fake: FakeSlack, alert: Alert) -> 
     assert "  Exit code: 2" in text
     assert "    | 2025-03-04T05:41:15Z ERROR row 1842: currency <EUR> & amount missing" in text
     assert f"[ECS task] {alert.links[1].url}" in text
+
+
+# -- waiting is bounded: Retry-After is honoured up to a cap, and only inside the invocation's time
+
+
+def test_a_retry_after_beyond_the_cap_is_not_waited_out_and_the_item_is_redelivered(
+    fake: FakeSlack, alert: Alert
+) -> None:
+    # given Slack asks for 25 s (as it may on a busy channel), more than the 10 s cap
+    fake.fail(POST, status=429, retry_after=25, times=10, body={"ok": False, "error": "ratelimited"})
+
+    # when an alert is posted
+    with pytest.raises(TransientError, match="ratelimited"):
+        poster(fake).post(CHANNEL, alert)
+
+    # then it did not sleep and retry: SQS redelivers the message after its visibility timeout
+    assert [r.status for r in fake.calls(POST)] == [429]
+
+
+def test_a_retry_after_longer_than_the_time_left_is_not_waited_out(fake: FakeSlack, alert: Alert) -> None:
+    # given an invocation with 6 s left, of which 5 s are kept back to answer SQS
+    budget = Budget()
+    budget.start(RemainingTime(6_000))
+    fake.fail(POST, status=429, retry_after=2, times=10, body={"ok": False, "error": "ratelimited"})
+
+    with pytest.raises(TransientError, match="ratelimited"):
+        poster(fake, budget=budget).post(CHANNEL, alert)
+
+    assert [r.status for r in fake.calls(POST)] == [429]
+
+
+def test_a_short_retry_after_inside_the_budget_is_still_honoured(fake: FakeSlack, alert: Alert) -> None:
+    budget = Budget()
+    budget.start(RemainingTime(60_000))
+    fake.fail(POST, status=429, retry_after=0, body={"ok": False, "error": "ratelimited"})
+
+    assert poster(fake, budget=budget).post(CHANNEL, alert) is not None
+    assert [r.status for r in fake.calls(POST)] == [429, 200]
+
+
+class RemainingTime:
+    def __init__(self, millis: int) -> None:
+        self.millis = millis
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.millis

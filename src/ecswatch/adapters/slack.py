@@ -25,6 +25,9 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
@@ -39,6 +42,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.web import SlackResponse, WebClient
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
+from ecswatch.budget import Budget
 from ecswatch.errors import DeliveryError, TransientError
 from ecswatch.run import Alert, Link, LogTail, MessageRef
 
@@ -53,6 +57,8 @@ BUTTON_URL_MAX = 3000
 BUTTONS_PER_ACTIONS = 25
 CONTEXT_ELEMENTS_MAX = 10
 BLOCKS_MAX = 50
+#: The longest Slack Retry-After waited out within an invocation; longer ones are left to SQS redelivery.
+MAX_RETRY_AFTER_SECONDS = 10.0
 #: chat.postMessage truncates ``text`` at 40,000 characters; Slack asks for at most 4,000.
 FALLBACK_TEXT_MAX = 4000
 
@@ -107,6 +113,8 @@ class SlackPoster:
         base_url: str | None = None,
         timeout: float = 5.0,
         max_rate_limit_retries: int = 2,
+        max_retry_after_seconds: float = MAX_RETRY_AFTER_SECONDS,
+        budget: Budget | None = None,
     ) -> None:
         if (token is None) == (webhook_url is None):
             raise ValueError("SlackPoster needs exactly one of token= or webhook_url=")
@@ -115,6 +123,8 @@ class SlackPoster:
         self._base_url = _api_base(base_url)
         self._timeout = timeout
         self._max_rate_limit_retries = max_rate_limit_retries
+        self._max_retry_after = max_retry_after_seconds
+        self._budget = budget or Budget()
         self._web: WebClient | None = None
         self._hook: WebhookClient | None = None
 
@@ -200,10 +210,54 @@ class SlackPoster:
 
     def _retry_handlers(self) -> list[RetryHandler]:
         return [
-            RateLimitErrorRetryHandler(max_retry_count=self._max_rate_limit_retries),
+            BoundedRateLimitRetryHandler(
+                max_retry_count=self._max_rate_limit_retries,
+                max_wait_seconds=self._max_retry_after,
+                budget=self._budget,
+            ),
             ConnectionErrorRetryHandler(),
             ServerErrorRetryHandler(),
         ]
+
+
+class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """slack-sdk's 429 handler, which sleeps Retry-After however long it is, bounded twice over.
+
+    A Retry-After above ``max_wait_seconds``, or longer than the invocation has left, is not
+    waited out: the 429 stands, the call raises TransientError and SQS redelivers the message
+    after its visibility timeout, instead of the function sleeping into its own timeout (which
+    would return every record of the batch, the ones already alerted included).
+    """
+
+    def __init__(self, *, max_retry_count: int, max_wait_seconds: float, budget: Budget) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self._max_wait = max_wait_seconds
+        self._budget = budget
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        wait = _retry_after(response) + 1.0  # the SDK adds up to a second of jitter
+        return wait <= self._max_wait and self._budget.allows(wait)
+
+
+def _retry_after(response: HttpResponse | None) -> float:
+    """Retry-After in seconds (Slack sends an integer); 1 when it is missing or unreadable."""
+    headers = response.headers if response is not None else {}
+    for name, values in headers.items():
+        if name.lower() == "retry-after":
+            try:
+                return float(values[0])
+            except (IndexError, ValueError):
+                return 1.0
+    return 1.0
 
 
 def _api_base(base_url: str | None) -> str:
