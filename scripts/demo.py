@@ -26,6 +26,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
+from local import DEMO_JOBS_CONFIG  # noqa: E402
 from local.aws import EVENTS  # noqa: E402
 from local.fake_datadog import render_event, render_series  # noqa: E402
 from local.fake_slack import render  # noqa: E402
@@ -184,9 +185,9 @@ def _moto_network() -> dict[str, Any]:
 
 
 def _demo_jobs_config(scratch: Path, network: dict[str, Any]) -> Path:
-    """The shipped src/ecswatch/config/jobs.yaml with two changes so the demo need not wait or own a VPC:
+    """The demo's jobs (local/demo-jobs.yaml) with two changes so the demo need not wait or own a VPC:
     invoice-export retries after at most 1 s (instead of up to 2 min) in moto's subnet."""
-    config = yaml.safe_load((ROOT / "src" / "ecswatch" / "config" / "jobs.yaml").read_text())
+    config = yaml.safe_load(DEMO_JOBS_CONFIG.read_text())
     job = config["jobs"]["invoice-export"]
     job["retry"]["backoff"] = {"base_seconds": 1, "max_seconds": 1}
     job["network"] = network
@@ -381,12 +382,12 @@ def _watchdog_stop_report(stopped: dict[str, Any], task_events: Any) -> None:
 
 
 def _watchdog_jobs_config(scratch: Path) -> Path:
-    """The shipped nightly-report and invoice-export jobs; invoice-export says stop_on_overrun."""
-    shipped = yaml.safe_load((ROOT / "src" / "ecswatch" / "config" / "jobs.yaml").read_text())
-    jobs = {name: shipped["jobs"][name] for name in ("nightly-report", "invoice-export")}
+    """The demo's nightly-report and invoice-export jobs; invoice-export says stop_on_overrun."""
+    demo = yaml.safe_load(DEMO_JOBS_CONFIG.read_text())
+    jobs = {name: demo["jobs"][name] for name in ("nightly-report", "invoice-export")}
     jobs["invoice-export"]["stop_on_overrun"] = True
     path = scratch / "watchdog-jobs.yaml"
-    path.write_text(yaml.safe_dump({"defaults": shipped["defaults"], "jobs": jobs}, sort_keys=False))
+    path.write_text(yaml.safe_dump({"defaults": demo["defaults"], "jobs": jobs}, sort_keys=False))
     return path
 
 

@@ -31,6 +31,7 @@ from ecswatch.cli.main import main
 from ecswatch.config.model import parse_config
 from ecswatch.history.records import run_record
 from ecswatch.run import RunRecord
+from local import DEMO_JOBS_CONFIG
 from local.aws import FAKE_CREDENTIALS, SEED, seed_logs
 from tests.fakes import SampleReport, create_state_table_from_template
 
@@ -50,8 +51,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setenv(name, value)
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_REGION", "ECSWATCH_TABLE", "ECSWATCH_STACK"):
         monkeypatch.delenv(name, raising=False)
-    for name in ("ECSWATCH_CONFIG", "ECSWATCH_RETRY_FUNCTION"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("ECSWATCH_RETRY_FUNCTION", raising=False)
+    monkeypatch.setenv("ECSWATCH_CONFIG", str(DEMO_JOBS_CONFIG))  # the jobs the sample events belong to
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
     with mock_aws(config={"lambda": {"use_docker": False}}):

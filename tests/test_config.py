@@ -1,4 +1,4 @@
-"""Specification of ``ecswatch.config.model``: the shipped jobs file, how tasks find their job, and what each
+"""Specification of ``ecswatch.config.model``: the demo's jobs file, how tasks find their job, and what each
 kind of mistake in the file says (file, job and field, all problems at once)."""
 
 from __future__ import annotations
@@ -31,10 +31,9 @@ from ecswatch.config.model import (
 from ecswatch.config.routing import Routing
 from ecswatch.events.task import TaskEvent, parse_task_event
 from ecswatch.run import LogLocation, Outcome
+from local import DEMO_JOBS_CONFIG
 
 ROOT = Path(__file__).parents[1]
-SHIPPED = ROOT / "src" / "ecswatch" / "config" / "jobs.yaml"
-SHIPPED_SOURCE = "src/ecswatch/config/jobs.yaml"
 SOURCE = "jobs.yaml"
 #: How every problem with the job most tests use begins: file, then job.
 JOB = f"{SOURCE}: jobs.invoice-export"
@@ -47,8 +46,8 @@ EventLoader = Callable[[str], dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
-def shipped() -> JobsConfig:
-    return load_config(SHIPPED)
+def demo_jobs() -> JobsConfig:
+    return load_config(DEMO_JOBS_CONFIG)
 
 
 @pytest.fixture
@@ -90,11 +89,11 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-# --------------------------------------------------------------------------- the shipped file
+# --------------------------------------------------------------------------- the demo's jobs file
 
 
-def test_the_shipped_config_loads_with_one_job_per_sample_job(shipped: JobsConfig) -> None:
-    assert [job.name for job in shipped.jobs] == [
+def test_the_demo_config_loads_with_one_job_per_sample_job(demo_jobs: JobsConfig) -> None:
+    assert [job.name for job in demo_jobs.jobs] == [
         "nightly-report",
         "invoice-export",
         "image-resize",
@@ -127,16 +126,16 @@ def test_the_shipped_config_loads_with_one_job_per_sample_job(shipped: JobsConfi
     ],
 )
 def test_every_sample_event_matches_its_intended_job(
-    shipped: JobsConfig, event_of: Callable[[str], TaskEvent], sample: str, job: str
+    demo_jobs: JobsConfig, event_of: Callable[[str], TaskEvent], sample: str, job: str
 ) -> None:
-    matched = shipped.match(event_of(sample))
+    matched = demo_jobs.match(event_of(sample))
 
     assert matched is not None
     assert matched.name == job
 
 
 def test_every_readable_event_in_the_sample_sqs_batch_matches_a_job(
-    shipped: JobsConfig, load_event: EventLoader
+    demo_jobs: JobsConfig, load_event: EventLoader
 ) -> None:
     bodies = []
     for record in load_event("sqs-batch")["Records"]:
@@ -144,7 +143,7 @@ def test_every_readable_event_in_the_sample_sqs_batch_matches_a_job(
             bodies.append(json.loads(record["body"]))
         except ValueError:
             continue  # the batch deliberately holds one truncated body
-    matched = [shipped.match(parse_task_event(body)) for body in bodies]
+    matched = [demo_jobs.match(parse_task_event(body)) for body in bodies]
 
     assert [job.name if job else None for job in matched] == [
         "nightly-report",
@@ -154,23 +153,23 @@ def test_every_readable_event_in_the_sample_sqs_batch_matches_a_job(
 
 
 def test_the_service_task_sample_matches_no_job(
-    shipped: JobsConfig, event_of: Callable[[str], TaskEvent]
+    demo_jobs: JobsConfig, event_of: Callable[[str], TaskEvent]
 ) -> None:
-    assert shipped.match(event_of("stopped-service-task")) is None
+    assert demo_jobs.match(event_of("stopped-service-task")) is None
 
 
-def test_the_shipped_defaults_alert_failures_to_batch_alerts_and_never_retry(shipped: JobsConfig) -> None:
-    assert shipped.defaults.slack_channel == "#batch-alerts"
-    assert shipped.defaults.notify_on_success is False
-    assert shipped.defaults.retry == RetryPolicy(attempts=1, evaluate_on_exit=(), backoff=Backoff())
+def test_the_demo_defaults_alert_failures_to_batch_alerts_and_never_retry(demo_jobs: JobsConfig) -> None:
+    assert demo_jobs.defaults.slack_channel == "#batch-alerts"
+    assert demo_jobs.defaults.notify_on_success is False
+    assert demo_jobs.defaults.retry == RetryPolicy(attempts=1, evaluate_on_exit=(), backoff=Backoff())
 
 
-def test_nightly_report_announces_successes_in_its_own_channel(shipped: JobsConfig) -> None:
-    assert shipped.routing("nightly-report") == Routing(channel="#reports", notify_success=True)
+def test_nightly_report_announces_successes_in_its_own_channel(demo_jobs: JobsConfig) -> None:
+    assert demo_jobs.routing("nightly-report") == Routing(channel="#reports", notify_success=True)
 
 
-def test_invoice_export_retries_exit_2_spot_and_start_failures_three_times(shipped: JobsConfig) -> None:
-    job = shipped.job("invoice-export")
+def test_invoice_export_retries_exit_2_spot_and_start_failures_three_times(demo_jobs: JobsConfig) -> None:
+    job = demo_jobs.job("invoice-export")
 
     assert job is not None
     assert job.retry.attempts == 3
@@ -184,9 +183,9 @@ def test_invoice_export_retries_exit_2_spot_and_start_failures_three_times(shipp
     assert job.max_run_time_seconds == 2 * 3600
 
 
-def test_the_config_check_command_reports_the_shipped_file_ok() -> None:
+def test_the_config_check_command_reports_the_demo_file_ok() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ecswatch.config.model", SHIPPED_SOURCE],
+        [sys.executable, "-m", "ecswatch.config.model", "local/demo-jobs.yaml"],
         cwd=ROOT,
         env={"PYTHONPATH": str(ROOT / "src")},
         capture_output=True,
@@ -196,7 +195,7 @@ def test_the_config_check_command_reports_the_shipped_file_ok() -> None:
 
     assert (result.returncode, result.stdout, result.stderr) == (
         0,
-        "src/ecswatch/config/jobs.yaml: 9 jobs OK\n",
+        "local/demo-jobs.yaml: 9 jobs OK\n",
         "",
     )
 
@@ -205,9 +204,9 @@ def test_the_config_check_command_reports_the_shipped_file_ok() -> None:
 
 
 def test_a_task_no_job_matches_gets_the_defaults_under_its_family_name(
-    shipped: JobsConfig, event_of: Callable[[str], TaskEvent]
+    demo_jobs: JobsConfig, event_of: Callable[[str], TaskEvent]
 ) -> None:
-    job = shipped.job_for(event_of("stopped-service-task"))
+    job = demo_jobs.job_for(event_of("stopped-service-task"))
 
     assert (job.name, job.configured, job.slack_channel, job.notify_on_success) == (
         "web",
@@ -215,25 +214,25 @@ def test_a_task_no_job_matches_gets_the_defaults_under_its_family_name(
         "#batch-alerts",
         False,
     )
-    assert job.retry == shipped.defaults.retry
+    assert job.retry == demo_jobs.defaults.retry
     assert job.match == MatchRule(family="web")
 
 
 def test_a_matched_task_gets_its_configured_job(
-    shipped: JobsConfig, event_of: Callable[[str], TaskEvent]
+    demo_jobs: JobsConfig, event_of: Callable[[str], TaskEvent]
 ) -> None:
-    job = shipped.job_for(event_of("stopped-nonzero-exit"))
+    job = demo_jobs.job_for(event_of("stopped-nonzero-exit"))
 
     assert (job.name, job.configured) == ("invoice-export", True)
 
 
 def test_a_manual_run_without_the_rules_started_by_is_not_the_scheduled_job(
-    shipped: JobsConfig, load_event: EventLoader
+    demo_jobs: JobsConfig, load_event: EventLoader
 ) -> None:
     raw = load_event("stopped-success")
     del raw["detail"]["startedBy"]
 
-    job = shipped.job_for(parse_task_event(raw))
+    job = demo_jobs.job_for(parse_task_event(raw))
 
     assert (job.name, job.configured, job.slack_channel) == ("nightly-report", False, "#batch-alerts")
 
@@ -381,10 +380,10 @@ def test_schedules_are_kept_as_written() -> None:
 
 
 def test_a_log_override_names_the_stream_the_awslogs_way_in_the_tasks_region(
-    shipped: JobsConfig, event_of: Callable[[str], TaskEvent]
+    demo_jobs: JobsConfig, event_of: Callable[[str], TaskEvent]
 ) -> None:
     event = event_of("stopped-taskdef-deleted")
-    job = shipped.job_for(event)
+    job = demo_jobs.job_for(event)
 
     assert job.log is not None
     assert job.log.location(event, "etl") == LogLocation(
@@ -702,9 +701,9 @@ def test_problems_in_a_file_are_named_by_the_path_as_given(tmp_path: Path) -> No
 
 
 def test_the_check_prints_a_summary_and_exits_0_for_a_valid_file(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main([str(SHIPPED)])
+    code = main([str(DEMO_JOBS_CONFIG)])
 
-    assert (code, capsys.readouterr().out) == (0, f"{SHIPPED}: 9 jobs OK\n")
+    assert (code, capsys.readouterr().out) == (0, f"{DEMO_JOBS_CONFIG}: 9 jobs OK\n")
 
 
 def test_the_check_prints_every_problem_and_exits_1_for_an_invalid_file(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,10 +29,10 @@ from ecswatch.events.cloudtrail import (
     schedule_url,
 )
 from ecswatch.events.task import MalformedEvent, TaskDefinitionRef
+from local import DEMO_JOBS_CONFIG
 
 LoadEvent = Callable[[str], dict[str, Any]]
 
-SHIPPED = Path(__file__).parents[1] / "src" / "ecswatch" / "config" / "jobs.yaml"
 ACCOUNT = "123456789012"
 CAPACITY = "cloudtrail-runtask-capacity-failure"
 DENIED = "cloudtrail-runtask-access-denied"
@@ -63,8 +62,8 @@ def attempt_of(load_event: LoadEvent) -> Callable[[str], LaunchAttempt]:
 
 
 @pytest.fixture(scope="module")
-def shipped() -> JobsConfig:
-    return load_config(SHIPPED)
+def demo_jobs() -> JobsConfig:
+    return load_config(DEMO_JOBS_CONFIG)
 
 
 def detail_of(raw: dict[str, Any]) -> dict[str, Any]:
@@ -727,11 +726,11 @@ def test_a_non_object_event_is_malformed() -> None:
         (SUCCESS, "nightly-report"),
     ],
 )
-def test_every_launch_sample_matches_its_job_in_the_shipped_config(
-    shipped: JobsConfig, attempt_of: Callable[[str], LaunchAttempt], sample: str, job: str
+def test_every_launch_sample_matches_its_job_in_the_demo_config(
+    demo_jobs: JobsConfig, attempt_of: Callable[[str], LaunchAttempt], sample: str, job: str
 ) -> None:
     attempt = attempt_of(sample)
-    matched = matching_job(shipped, attempt)
+    matched = matching_job(demo_jobs, attempt)
 
     assert matched is not None
     assert matched.name == job
@@ -739,20 +738,20 @@ def test_every_launch_sample_matches_its_job_in_the_shipped_config(
 
 
 def test_a_nightly_report_launched_by_hand_is_not_the_nightly_report_job(
-    shipped: JobsConfig, load_event: LoadEvent
+    demo_jobs: JobsConfig, load_event: LoadEvent
 ) -> None:
     attempt = started_by(load_event(CAPACITY), "manual-backfill")
 
-    assert matching_job(shipped, attempt) is None
+    assert matching_job(demo_jobs, attempt) is None
 
 
 def test_a_launch_on_another_cluster_does_not_match_a_job_pinned_to_batch(
-    shipped: JobsConfig, load_event: LoadEvent
+    demo_jobs: JobsConfig, load_event: LoadEvent
 ) -> None:
     raw = load_event(DENIED)
     request_of(raw)["cluster"] = "legacy"
 
-    assert matching_job(shipped, parse_launch(raw)) is None
+    assert matching_job(demo_jobs, parse_launch(raw)) is None
 
 
 def test_match_rules_are_globs_over_family_cluster_group_and_started_by(
@@ -768,7 +767,7 @@ def test_match_rules_are_globs_over_family_cluster_group_and_started_by(
     assert not launch_matches(MatchRule(family="Nightly-report"), attempt)
 
 
-def test_an_unrecorded_request_matches_on_family_alone(shipped: JobsConfig, load_event: LoadEvent) -> None:
+def test_an_unrecorded_request_matches_on_family_alone(demo_jobs: JobsConfig, load_event: LoadEvent) -> None:
     raw = load_event(DENIED)
     detail_of(raw)["requestParameters"] = None
     detail_of(raw)["errorMessage"] = (
@@ -776,20 +775,20 @@ def test_an_unrecorded_request_matches_on_family_alone(shipped: JobsConfig, load
         f"arn:aws:ecs:eu-west-1:{ACCOUNT}:task-definition/data-sync:5 because no policy allows it"
     )
 
-    matched = matching_job(shipped, parse_launch(raw))
+    matched = matching_job(demo_jobs, parse_launch(raw))
 
     assert matched is not None
     assert matched.name == "data-sync"
 
 
-def test_a_launch_with_no_known_family_matches_no_job(shipped: JobsConfig, load_event: LoadEvent) -> None:
+def test_a_launch_with_no_known_family_matches_no_job(demo_jobs: JobsConfig, load_event: LoadEvent) -> None:
     raw = load_event(DENIED)
     detail_of(raw)["requestParameters"] = None
 
     attempt = parse_launch(raw)
 
     assert not launch_matches(MatchRule(family="*"), attempt)
-    assert matching_job(shipped, attempt) is None
+    assert matching_job(demo_jobs, attempt) is None
 
 
 def test_the_same_call_delivered_twice_has_one_dedupe_key(attempt_of: Callable[[str], LaunchAttempt]) -> None:

@@ -1,7 +1,7 @@
 """Retries happen once, carry the run's parameters, and tell their story in the first alert's thread.
 
 The coordinator runs with recording fakes for the retry queue, RunTask and Slack,
-the shipped job config (invoice-export: 3 attempts, retry exit 2), and the
+the demo's job config (invoice-export: 3 attempts, retry exit 2), and the
 in-memory guard and lineage (the DynamoDB versions are tested in test_notify).
 """
 
@@ -20,16 +20,17 @@ from ecswatch.adapters.dynamodb.state import MemoryLineage
 from ecswatch.analysis.pipeline import process_task_event
 from ecswatch.config.model import RetryAction, load_config, parse_config
 from ecswatch.config.routing import Routing
-from ecswatch.config.settings import BUNDLED_JOBS_CONFIG, Settings
+from ecswatch.config.settings import Settings
 from ecswatch.coordinators.runs import RunCoordinator
 from ecswatch.errors import DeliveryError, LaunchNotStarted, TransientError
 from ecswatch.events.taskdef import TaskDefinition
 from ecswatch.notifications.notifier import Notifier
 from ecswatch.retries.request import request_from_event
 from ecswatch.run import Alert, LaunchResult, LogTail, MessageRef, RetryRequest, RunReport
+from local import DEMO_JOBS_CONFIG
 from tests.fakes import MemoryThreads, RecordingChat, RecordingQueue, RecordingRunner
 
-JOBS = load_config(BUNDLED_JOBS_CONFIG)
+JOBS = load_config(DEMO_JOBS_CONFIG)
 ARN_PREFIX = "arn:aws:ecs:eu-west-1:123456789012:task/batch/"
 
 

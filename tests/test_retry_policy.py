@@ -32,10 +32,12 @@ from ecswatch.retries.policy import (
     via_sqs,
 )
 from ecswatch.run import Outcome, RunReport
+from local import DEMO_JOBS_CONFIG
 from tests.fakes import NoLogsExpected, SampleReport
 
 SHIPPED = Path(__file__).parents[1] / "src" / "ecswatch" / "config" / "jobs.yaml"
 HOST_TERMINATED = "Host EC2 (instance i-0b1c2d3e4f5a6b7c8) terminated."
+MAINTENANCE = "ECS is performing maintenance on the underlying infrastructure hosting the task"
 NO_JITTER = Backoff(base_seconds=60, max_seconds=3600, multiplier=2.0, jitter=Jitter.NONE)
 
 ReportOf = Callable[..., RunReport]
@@ -556,11 +558,11 @@ def test_attempts_are_numbered_from_one(report_of: ReportOf, attempt: int) -> No
         decide(report_of("stopped-spot-interrupted"), rules(), attempt=attempt)
 
 
-# --------------------------------------------------------------------------- the shipped config
+# --------------------------------------------------------------------------- the demo's config
 
 
-def test_the_shipped_invoice_export_policy_retries_exit_2_but_not_exit_1(report_of: ReportOf) -> None:
-    job = load_config(SHIPPED).job("invoice-export")
+def test_the_demo_invoice_export_policy_retries_exit_2_but_not_exit_1(report_of: ReportOf) -> None:
+    job = load_config(DEMO_JOBS_CONFIG).job("invoice-export")
     assert job is not None
 
     exit_2 = decide(report_of("stopped-nonzero-exit"), job.retry, attempt=1, rng=random.Random(1))
@@ -573,8 +575,8 @@ def test_the_shipped_invoice_export_policy_retries_exit_2_but_not_exit_1(report_
     assert (exit_2.action, exit_1.action) == (RetryAction.RETRY, RetryAction.EXIT)
 
 
-def test_the_shipped_data_sync_policy_gives_up_on_an_image_that_does_not_exist(report_of: ReportOf) -> None:
-    job = load_config(SHIPPED).job("data-sync")
+def test_the_demo_data_sync_policy_gives_up_on_an_image_that_does_not_exist(report_of: ReportOf) -> None:
+    job = load_config(DEMO_JOBS_CONFIG).job("data-sync")
     assert job is not None
 
     decision = decide(report_of("stopped-image-pull-failed"), job.retry, attempt=1)
@@ -584,6 +586,7 @@ def test_the_shipped_data_sync_policy_gives_up_on_an_image_that_does_not_exist(r
 
 def test_the_shipped_config_says_what_it_means_under_batchs_rule() -> None:
     assert semantics_notes(load_config(SHIPPED)) == []
+    assert semantics_notes(load_config(DEMO_JOBS_CONFIG)) == []
 
 
 # ---------------------------------------------------------------------- configs made for the old default

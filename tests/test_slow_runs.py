@@ -377,11 +377,11 @@ def test_a_bad_slow_run_setting_is_reported_with_file_job_and_field(slow_run: An
     assert raised.value.problems == (f"test.yaml: {problem}",)
 
 
-def test_the_bundled_config_asks_for_slack_notes_of_slow_nightly_reports() -> None:
+def test_the_demo_config_asks_for_slack_notes_of_slow_nightly_reports() -> None:
     from ecswatch.config.model import load_config
-    from ecswatch.config.settings import BUNDLED_JOBS_CONFIG
+    from local import DEMO_JOBS_CONFIG
 
-    job = load_config(BUNDLED_JOBS_CONFIG).job("nightly-report")
+    job = load_config(DEMO_JOBS_CONFIG).job("nightly-report")
 
     assert job is not None
     assert job.slow_run.notify_slack

@@ -20,6 +20,7 @@ import pytest
 from cfnlint.decode import decode_str
 
 from ecswatch.config.settings import Settings
+from ecswatch.events.task import MalformedEvent, parse_task_event
 from ecswatch.run import Outcome
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -235,6 +236,75 @@ def all_strings(node: Any) -> Iterator[str]:
             yield from all_strings(value)
 
 
+# --------------------------------------------------------------------------- event patterns
+# EventBridge's matching, for the operators our rules use, as the EventBridge user guide
+# ("Content filtering in Amazon EventBridge event patterns") and aws/event-ruler define it:
+# - every key of a pattern must match (and); "$or" holds alternative patterns;
+# - a nested pattern descends into the event's object; over an array of objects it matches when
+#   one element does (EventBridge flattens arrays);
+# - a leaf is a list of alternatives: a value (exact match), {"prefix": p}, {"exists": bool} or
+#   {"anything-but": value, [values] or {"prefix": p}}; an array in the event matches when one
+#   item does, and an empty one has no value at all;
+# - only exists: false matches an absent field. anything-but needs the field to be there, like
+#   every other operator (LocalStack's rule engine, checked against AWS, does the same: PR #13268).
+
+_ABSENT = object()
+
+
+def matches(pattern: Mapping[str, Any], event: Any) -> bool:
+    fields = event if isinstance(event, Mapping) else {}
+    return all(
+        any(matches(alternative, fields) for alternative in sub)
+        if key == "$or"
+        else _field_matches(sub, fields.get(key, _ABSENT))
+        for key, sub in pattern.items()
+    )
+
+
+def _field_matches(sub: Any, value: Any) -> bool:
+    if isinstance(sub, Mapping):
+        return any(matches(sub, item) for item in (value if isinstance(value, list) else [value]))
+    values = value if isinstance(value, list) else [] if value is _ABSENT else [value]
+    return any(_leaf_matches(rule, values) for rule in sub)
+
+
+def _leaf_matches(rule: Any, values: list[Any]) -> bool:
+    if not isinstance(rule, Mapping):
+        return rule in values
+    ((operator, operand),) = rule.items()
+    if operator == "exists":
+        return bool(values) == operand
+    if operator == "prefix":
+        return any(isinstance(v, str) and v.startswith(operand) for v in values)
+    if operator == "anything-but":
+        return any(not _excluded(operand, v) for v in values)
+    raise AssertionError(f"{operator!r} is not simulated here: add it before a rule uses it")
+
+
+def _excluded(operand: Any, value: Any) -> bool:
+    if isinstance(operand, Mapping):
+        ((operator, prefix),) = operand.items()
+        assert operator == "prefix", operator
+        return isinstance(value, str) and value.startswith(prefix)
+    return value in (operand if isinstance(operand, list) else [operand])
+
+
+def test_the_pattern_matcher_follows_eventbridge_on_the_operators_our_rules_use() -> None:
+    not_a_service = {"group": [{"anything-but": {"prefix": "service:"}}]}
+    assert matches(not_a_service, {"group": "family:etl"})
+    assert not matches(not_a_service, {"group": "service:web"})
+    assert not matches(not_a_service, {})  # anything-but needs the field
+    assert matches({"group": [{"exists": False}]}, {})
+    assert not matches({"group": [{"exists": False}]}, {"group": "family:etl"})
+    failure_reason = {"failures": {"reason": [{"exists": True}]}}
+    assert matches(failure_reason, {"failures": [{"arn": "a"}, {"reason": "RESOURCE:CPU"}]})
+    assert not matches(failure_reason, {"failures": []})
+    assert not matches(failure_reason, {"failures": [{"arn": "a"}]})
+    assert matches({"$or": [{"a": ["x"]}, {"b": [{"prefix": "y"}]}]}, {"b": "yes"})
+    assert matches({"status": ["STOPPED", "RUNNING"]}, {"status": "RUNNING"})
+    assert not matches({"status": ["STOPPED", "RUNNING"]}, {"status": "DEPROVISIONING"})
+
+
 # --------------------------------------------------------------------------- shape
 
 
@@ -305,6 +375,119 @@ def test_rule_delivers_to_the_queue_with_retries_and_a_dead_letter_queue() -> No
     assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
     assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] > 0
     assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["TaskEventsDLQ", "Arn"]}
+
+
+# --------------------------------------------------------------------------- service tasks at the rule
+
+SHARED_SAMPLES = ROOT.parent / "shared" / "aws-samples"  # real published events, where present
+BATCH_SAMPLES = [
+    "running-fargate",
+    "stopped-success",
+    "stopped-nonzero-exit",
+    "stopped-oom",
+    "stopped-spot-interrupted",
+    "stopped-user",
+    "stopped-taskdef-deleted",
+]
+
+
+def _sample(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((ROOT / "events" / f"{name}.json").read_text())
+    return event
+
+
+def _task_state_changes() -> list[Any]:
+    """Every ECS Task State Change sample the event model accepts: the repo's, and the published
+    ones beside the project when they are there."""
+    paths = sorted((ROOT / "events").glob("*.json")) + sorted(SHARED_SAMPLES.glob("*.json"))
+    found = []
+    for path in paths:
+        event = json.loads(path.read_text())
+        if isinstance(event, dict) and event.get("detail-type") == "ECS Task State Change":
+            try:
+                parse_task_event(event)
+            except MalformedEvent:
+                continue  # the function refuses it whatever the rule does
+            found.append(pytest.param(event, id=path.name))
+    return found
+
+
+def _rule(stack: Stack) -> dict[str, Any]:
+    pattern: dict[str, Any] = stack.resolve(props("TaskStateChangeRule")["EventPattern"])
+    return pattern
+
+
+@pytest.mark.parametrize("event", _task_state_changes())
+def test_by_default_the_rule_delivers_exactly_the_events_the_function_reports(event: dict[str, Any]) -> None:
+    """The rule delivers a sample exactly when it is RUNNING or STOPPED and not a service's task
+    by the function's own test (TaskEvent.is_service_task). A service task's events stop at the
+    rule: no SQS message, no invocation."""
+    task = parse_task_event(event)
+    reported = task.last_status in ("RUNNING", "STOPPED") and not task.is_service_task
+
+    assert matches(_rule(Stack()), event) == reported
+
+
+def test_the_service_task_samples_stop_at_the_rule_unless_service_tasks_are_watched() -> None:
+    service = _sample("stopped-service-task")
+    assert service["detail"]["group"].startswith("service:")
+
+    assert not matches(_rule(Stack()), service)
+    assert not matches(_rule(Stack(IncludeServiceTasks="false")), service)
+    assert matches(_rule(Stack(IncludeServiceTasks="true")), service)
+    assert "$or" not in _rule(Stack(IncludeServiceTasks="true"))["detail"]
+
+
+@pytest.mark.parametrize("include_service_tasks", ["false", "true"])
+@pytest.mark.parametrize("name", BATCH_SAMPLES)
+def test_batch_tasks_reach_the_queue_whether_or_not_service_tasks_are_watched(
+    name: str, include_service_tasks: str
+) -> None:
+    assert matches(_rule(Stack(IncludeServiceTasks=include_service_tasks)), _sample(name))
+
+
+def test_a_task_without_a_group_is_delivered_as_the_function_reads_it_as_no_service_task() -> None:
+    event = _sample("stopped-nonzero-exit")
+    del event["detail"]["group"]
+
+    assert not parse_task_event(event).is_service_task
+    assert matches(_rule(Stack()), event)
+
+
+def test_cluster_and_service_filters_hold_together() -> None:
+    batch = _sample("stopped-nonzero-exit")
+    cluster = batch["detail"]["clusterArn"]
+    service = _sample("stopped-service-task")
+    service["detail"]["clusterArn"] = cluster
+    elsewhere = _sample("stopped-nonzero-exit")
+    elsewhere["detail"]["clusterArn"] = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/other"
+
+    rule = _rule(Stack(WatchedClusterArns=cluster))
+
+    assert (matches(rule, batch), matches(rule, service), matches(rule, elsewhere)) == (True, False, False)
+    assert matches(_rule(Stack(WatchedClusterArns=cluster, IncludeServiceTasks="true")), service)
+
+
+def test_cluster_parameter_takes_cluster_arns_and_never_a_name() -> None:
+    """CloudFormation applies a CommaDelimitedList's AllowedPattern to each item: a cluster name,
+    which the rule would compare with clusterArn and never match, is refused at deploy time."""
+    pattern = PARAMETERS["WatchedClusterArns"]["AllowedPattern"]
+
+    accepted = (
+        "",
+        BATCH_ARN,
+        f"arn:aws-cn:ecs:cn-north-1:{ACCOUNT}:cluster/etl_2",
+        _sample("stopped-oom")["detail"]["clusterArn"],
+    )
+    for arn in accepted:
+        assert re.fullmatch(pattern, arn), arn
+    for rejected in (
+        "batch",
+        "cluster/batch",
+        f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/*",
+        f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/batch/web",
+    ):
+        assert not re.fullmatch(pattern, rejected), rejected
 
 
 # --------------------------------------------------------------------------- queues
@@ -847,7 +1030,9 @@ def test_no_statement_allows_a_wildcard_action(function: str) -> None:
     assert [a for a in actions if "*" in a] == []
 
 
-def test_log_tails_are_read_from_log_streams_of_this_account_only() -> None:
+def test_without_log_groups_log_tails_are_read_from_every_log_stream_of_this_account() -> None:
+    """The default keeps working wherever the jobs log: any log group, in any region (awslogs-region
+    may differ from the stack's), of this account only."""
     statement = statement_with(Stack(), "logs:GetLogEvents")
 
     assert statement is not None
@@ -855,12 +1040,98 @@ def test_log_tails_are_read_from_log_streams_of_this_account_only() -> None:
     assert statement["Resource"] == f"arn:aws:logs:*:{ACCOUNT}:log-group:*:log-stream:*"
 
 
-@pytest.mark.parametrize("function", FUNCTIONS)
-def test_function_may_read_and_write_the_state_table_only(function: str) -> None:
-    policies = props(function)["Policies"]
-    statements = function_statements(EVERYTHING_GIVEN, function)
+def test_given_log_groups_log_tails_are_read_from_their_streams_only() -> None:
+    groups = [
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/ecs/nightly-report",
+        f"arn:aws:logs:*:{ACCOUNT}:log-group:/ecs/etl-*",
+    ]
 
-    assert {"DynamoDBCrudPolicy": {"TableName": {"Ref": "StateTable"}}} in policies
+    statement = statement_with(Stack(TaskLogGroupArns=",".join(groups)), "logs:GetLogEvents")
+
+    assert statement is not None
+    assert statement["Resource"] == [f"{group}:log-stream:*" for group in groups]
+    (one,) = [f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/ecs/nightly-report"]
+    single = statement_with(Stack(TaskLogGroupArns=one), "logs:GetLogEvents")
+    assert single is not None
+    assert single["Resource"] == [f"{one}:log-stream:*"]
+
+
+def test_log_group_parameter_takes_log_group_arns_without_the_consoles_stream_wildcard() -> None:
+    """A name or the console's "...:log-group:/ecs/x:*" would grant nothing once ":log-stream:*" is
+    appended; both are refused at deploy time. Each item is checked (CommaDelimitedList)."""
+    pattern = PARAMETERS["TaskLogGroupArns"]["AllowedPattern"]
+
+    for accepted in (
+        "",
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/ecs/nightly-report",
+        f"arn:aws:logs:*:{ACCOUNT}:log-group:/ecs/*",
+        f"arn:aws-us-gov:logs:us-gov-west-1:{ACCOUNT}:log-group:/aws/batch/job",
+    ):
+        assert re.fullmatch(pattern, accepted), accepted
+    for rejected in (
+        "/ecs/nightly-report",
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/ecs/nightly-report:*",
+        f"arn:aws:logs:{REGION}:*:log-group:/ecs/x",
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/ecs/x:log-stream:abc",
+    ):
+        assert not re.fullmatch(pattern, rejected), rejected
+
+
+def _dynamodb_operations_called_in(source: str, client: Any) -> set[str]:
+    """The DynamoDB API operations a module calls: every attribute named like a DynamoDB client
+    method (``db.put_item(...)``, or ``call(db.query, ...)``), by its API name (put_item -> PutItem)."""
+    methods = client.meta.method_to_api_mapping
+    return {methods[name] for name in re.findall(r"\.(\w+)\b", source) if name in methods}
+
+
+def dynamodb_operations_the_code_calls() -> set[str]:
+    """What the functions call on the state table: the adapters under ecswatch/adapters/dynamodb/,
+    and the Powertools Idempotency persistence layer that PowertoolsOnceGuard uses."""
+    import inspect
+
+    import boto3
+    from aws_lambda_powertools.utilities.idempotency.persistence import dynamodb as powertools_store
+
+    client = boto3.client("dynamodb", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    adapters = sorted((ROOT / "src" / "ecswatch" / "adapters" / "dynamodb").glob("*.py"))
+    sources = [path.read_text(encoding="utf-8") for path in adapters] + [inspect.getsource(powertools_store)]
+    return set().union(*(_dynamodb_operations_called_in(source, client) for source in sources))
+
+
+def test_the_state_table_policy_grants_exactly_the_operations_the_code_calls() -> None:
+    """No Scan, batch or transaction operations (DynamoDBCrudPolicy granted them), nothing the
+    code does not call; and everything it does, so a new call fails here rather than in AWS."""
+    statements = RESOURCES["StateTablePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    granted = {action for statement in statements for action in _as_list(statement["Action"])}
+    called = dynamodb_operations_the_code_calls()
+
+    assert {"PutItem", "GetItem", "UpdateItem", "Query"} <= called  # the derivation finds the adapters
+    assert granted == {f"dynamodb:{operation}" for operation in called}
+
+
+def test_the_state_table_policy_covers_the_table_and_the_run_history_index_only() -> None:
+    statements = RESOURCES["StateTablePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    resources = {json.dumps(statement["Resource"], sort_keys=True): statement for statement in statements}
+
+    assert set(resources) == {
+        json.dumps({"Fn::GetAtt": ["StateTable", "Arn"]}),
+        json.dumps({"Fn::Sub": "${StateTable.Arn}/index/gsi1"}),
+    }
+    assert resources[json.dumps({"Fn::Sub": "${StateTable.Arn}/index/gsi1"})]["Action"] == "dynamodb:Query"
+    assert props("StateTable")["GlobalSecondaryIndexes"][0]["IndexName"] == "gsi1"
+
+
+@pytest.mark.parametrize("function", [*FUNCTIONS, "WatchdogFunction"])
+def test_function_reaches_the_state_table_through_the_state_table_policy_only(function: str) -> None:
+    policies = props(function)["Policies"]
+    statements = [
+        statement
+        for statement in function_statements(EVERYTHING_GIVEN, function)
+        if statement.get("Sid") not in ("ReadAndWriteRunState", "QueryRunsOfAJob")
+    ]
+
+    assert {"Ref": "StateTablePolicy"} in policies
+    assert not any("DynamoDBCrudPolicy" in policy for policy in policies if isinstance(policy, dict))
     assert not any("dynamodb" in s for s in all_strings(statements))
 
 
@@ -1037,33 +1308,6 @@ def test_local_env_file_sets_only_variables_the_function_declares(function: str)
 # --------------------------------------------------------------------------- failed launches
 
 
-def _matches(pattern: Any, value: Any, present: bool = True) -> bool:
-    """EventBridge's matching for what our rules use: value lists, ``exists``, ``$or``, nesting;
-    an array in the event matches when any element does (EventBridge flattens arrays)."""
-    if not isinstance(pattern, dict):
-        return _matches_values(pattern, value, present)
-    if isinstance(value, list):
-        return any(_matches(pattern, item) for item in value)
-    fields = value if isinstance(value, dict) else {}
-    return all(
-        any(_matches(alternative, fields) for alternative in sub)
-        if key == "$or"
-        else _matches(sub, fields.get(key), key in fields)
-        for key, sub in pattern.items()
-    )
-
-
-def _matches_values(rules: list[Any], value: Any, present: bool) -> bool:
-    values = value if isinstance(value, list) else [value]
-    for rule in rules:
-        if isinstance(rule, dict) and "exists" in rule:
-            if rule["exists"] == (present and value is not None):
-                return True
-        elif present and rule in values:
-            return True
-    return False
-
-
 def _event_pattern(rule: str) -> dict[str, Any]:
     pattern: dict[str, Any] = props(rule)["EventPattern"]
     return pattern
@@ -1080,21 +1324,44 @@ def _event_pattern(rule: str) -> dict[str, Any]:
 def test_the_failed_launch_rule_matches_each_failed_run_task_call(name: str) -> None:
     event = json.loads((ROOT / "events" / f"{name}.json").read_text())
 
-    assert _matches(_event_pattern("FailedLaunchRule"), event)
+    assert matches(_event_pattern("FailedLaunchRule"), event)
 
 
 def test_the_failed_launch_rule_lets_successful_launches_pass_by_at_no_cost() -> None:
     event = json.loads((ROOT / "events" / "cloudtrail-runtask-success.json").read_text())
 
-    assert not _matches(_event_pattern("FailedLaunchRule"), event)
+    assert not matches(_event_pattern("FailedLaunchRule"), event)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"arn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/batch/0f6c1e2d3b4a59687a6b5c4d3e2f1a0b"},
+        {"detail": "Task definition family nightly-report has no ACTIVE revision"},
+        {"arn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/batch/1a", "detail": "no reason given"},
+    ],
+)
+def test_the_failed_launch_rule_matches_a_failure_without_a_reason(failure: dict[str, str]) -> None:
+    """ECS marks every field of a RunTask failure optional: an entry is a failure whatever it holds."""
+    event = json.loads((ROOT / "events" / "cloudtrail-runtask-capacity-failure.json").read_text())
+    event["detail"]["responseElements"]["failures"] = [failure]
+
+    assert matches(_event_pattern("FailedLaunchRule"), event)
+
+
+def test_the_failed_launch_rule_lets_a_call_with_an_empty_failures_list_pass_by() -> None:
+    event = json.loads((ROOT / "events" / "cloudtrail-runtask-capacity-failure.json").read_text())
+    event["detail"]["responseElements"]["failures"] = []
+
+    assert not matches(_event_pattern("FailedLaunchRule"), event)
 
 
 def test_the_task_state_change_rule_and_the_failed_launch_rule_see_different_events() -> None:
     stopped = json.loads((ROOT / "events" / "stopped-nonzero-exit.json").read_text())
     failed = json.loads((ROOT / "events" / "cloudtrail-runtask-capacity-failure.json").read_text())
 
-    assert not _matches(_event_pattern("FailedLaunchRule"), stopped)
-    assert not _matches({"source": ["aws.ecs"], "detail-type": ["ECS Task State Change"]}, failed)
+    assert not matches(_event_pattern("FailedLaunchRule"), stopped)
+    assert not matches({"source": ["aws.ecs"], "detail-type": ["ECS Task State Change"]}, failed)
 
 
 def _queue_policy_sources(stack: Stack) -> Any:
@@ -1225,7 +1492,7 @@ def test_the_watchdog_acts_on_every_resource_only_where_iam_offers_nothing_narro
 def test_the_watchdog_reads_the_alert_secrets_and_the_state_table_as_the_other_functions_do() -> None:
     policies = props(WATCHDOG)["Policies"]
 
-    assert {"DynamoDBCrudPolicy": {"TableName": {"Ref": "StateTable"}}} in policies
+    assert {"Ref": "StateTablePolicy"} in policies
     assert {"Ref": "ReadAlertSecretsPolicy"} in EVERYTHING_GIVEN.resolve(policies)
     assert {"Ref": "ReadAlertSecretsPolicy"} not in Stack().resolve(policies)
 

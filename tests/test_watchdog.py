@@ -29,7 +29,6 @@ from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard
 from ecswatch.adapters.dynamodb.state import DynamoNotificationState, MemoryLineage
 from ecswatch.adapters.dynamodb.watchdog_state import DynamoWatchdogState, MemoryWatchdogState
 from ecswatch.config.model import ConfigError, JobsConfig, load_config, parse_config
-from ecswatch.config.settings import BUNDLED_JOBS_CONFIG
 from ecswatch.errors import TransientError
 from ecswatch.events.task import TaskEvent, parse_task_event
 from ecswatch.notifications.notifier import Notifier
@@ -47,6 +46,7 @@ from ecswatch.run import (
 )
 from ecswatch.watchdog.decisions import check_schedule, expectation_for, find_overruns, find_stuck_starts
 from ecswatch.watchdog.service import Watchdog, WatchdogOptions
+from local import DEMO_JOBS_CONFIG
 from local.lambda_runtime import LambdaContext
 from tests.fakes import MemoryRunHistory, create_state_table_from_template, report_from
 
@@ -864,12 +864,13 @@ def test_the_watchdog_state_is_shared_by_containers_through_the_table(aws: None)
 
 @pytest.fixture
 def deployed(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The handler as deployed: settings from the environment, the bundled jobs config, the state table."""
+    """The handler as deployed: settings from the environment, the demo's jobs config, the state table."""
     from ecswatch.handlers import watchdog as handler
 
     create_state_table_from_template(boto3.client("dynamodb", region_name=REGION), TABLE)
     monkeypatch.setenv("STATE_TABLE_NAME", TABLE)
     monkeypatch.setenv("WATCH_CLUSTERS", "batch")
+    monkeypatch.setenv("JOBS_CONFIG_PATH", str(DEMO_JOBS_CONFIG))
     # The module made its Powertools objects at import (collection), before these were set.
     monkeypatch.setattr(handler.metrics, "namespace", "ecswatch")
     monkeypatch.setattr(handler.metrics, "service", "ecswatch")
@@ -887,9 +888,7 @@ def test_the_function_checks_the_watched_clusters_and_reports_what_it_did(deploy
 
     assert (first["tasks"], first["overruns_alerted"]) == (1, 1)
     assert second["overruns_alerted"] == 0  # the guard's records are in the state table
-    assert first["scheduled_jobs"] == len(
-        [job for job in load_config(BUNDLED_JOBS_CONFIG).jobs if job.schedule]
-    )
+    assert first["scheduled_jobs"] == len([job for job in load_config(DEMO_JOBS_CONFIG).jobs if job.schedule])
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")  # a failed pass counts nothing
