@@ -1576,3 +1576,27 @@ def test_retries_may_read_the_schedule_that_started_a_task(function: str) -> Non
 def test_both_retry_paths_read_the_starting_rule_or_schedule_through_one_policy() -> None:
     for function in ("TaskEventsFunction", LAUNCHER):
         assert {"Ref": "ReadStartingRuleOrSchedulePolicy"} in props(function)["Policies"]
+
+
+def _dashboard_searches() -> list[str]:
+    return [m[0]["expression"] for m in _dashboard_metrics() if m and isinstance(m[0], dict)]
+
+
+@pytest.mark.parametrize(
+    ("metric", "dimensions"),
+    [
+        ("Runs", "{ecswatch,service,job,outcome}"),
+        ("RunDuration", "{ecswatch,service,job}"),
+        ("StartLatency", "{ecswatch,service,job,launch_type}"),
+    ],
+)
+def test_dashboard_graphs_each_job_from_the_per_job_emf_dimensions(metric: str, dimensions: str) -> None:
+    """The EmfSink writes these dimension sets (tests/test_emf.py); SEARCH draws one line per job."""
+    searches = [s for s in _dashboard_searches() if f'MetricName="{metric}"' in s]
+
+    assert searches
+    assert all(s.startswith(f"SEARCH('{dimensions} ") and 'service="ecswatch"' in s for s in searches)
+
+
+def test_dashboard_shows_failed_runs_by_job_apart_from_successes() -> None:
+    assert any('NOT outcome="succeeded"' in s for s in _dashboard_searches())
