@@ -34,6 +34,8 @@ from ecswatch.run import RunRecord
 from local.aws import FAKE_CREDENTIALS, SEED, seed_logs
 from tests.fakes import SampleReport, create_state_table_from_template
 
+pytestmark = pytest.mark.offline
+
 TABLE = "ecswatch-state"
 NOW = datetime(2025, 3, 5, 12, 0, tzinfo=UTC)
 SINCE = "2025-03-01"
