@@ -21,6 +21,8 @@ from ecswatch.events.taskdef import LogConfig
 from ecswatch.run import LogTail
 from local.aws import FAKE_CREDENTIALS, seed_logs, seed_task_definitions
 
+pytestmark = pytest.mark.offline
+
 if TYPE_CHECKING:
     from mypy_boto3_logs.type_defs import InputLogEventTypeDef
 

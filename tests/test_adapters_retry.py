@@ -36,6 +36,8 @@ from ecswatch.errors import DeliveryError, TransientError
 from ecswatch.events.task import parse_task_event
 from ecswatch.run import LaunchResult, RetryRequest
 
+pytestmark = pytest.mark.offline
+
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 ROOT_ID = "f77fae8dc62fd89bd256b1c897d44a25"

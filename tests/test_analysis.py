@@ -2,7 +2,7 @@
 
 Every sample in ``events/`` has its verdict pinned in one table. Each edge case changes one field of a
 sample (or builds a small task inline) to isolate a rule that AWS's real strings demand; the strings are
-the ones in ``shared/aws-samples/stop-reasons.md``. Pure: no AWS, no mocks.
+the ones in ``tests/aws-samples/stop-reasons.md``. Pure: no AWS, no mocks.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ LoadEvent = Callable[[str], dict[str, Any]]
 SeededTaskDefinition = Callable[[dict[str, Any]], TaskDefinition | None]
 
 EVENTS_DIR = Path(__file__).parents[1] / "events"
-SHARED_SAMPLES = Path(__file__).parents[2] / "shared" / "aws-samples"
-FIVEXL_SAMPLE = SHARED_SAMPLES / "fivexl-task-stopped-fargate-service-sidecar-exit2.json"
+#: Real events, copied unchanged from their public sources (see its README).
+AWS_SAMPLES = Path(__file__).parents[1] / "tests" / "aws-samples"
+FIVEXL_SAMPLE = AWS_SAMPLES / "fivexl-task-stopped-fargate-service-sidecar-exit2.json"
 
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 DATADOG_IMAGE = "public.ecr.aws/datadog/agent:7"
@@ -184,8 +185,6 @@ def test_each_sample_gets_the_same_verdict_when_its_task_definition_cannot_be_re
 
 
 def test_the_real_fivexl_event_blames_the_app_that_exited_2_not_the_envoy_sidecar() -> None:
-    if not FIVEXL_SAMPLE.is_file():
-        pytest.skip(f"shared real sample not present: {FIVEXL_SAMPLE}")
     event = parse_task_event(json.loads(FIVEXL_SAMPLE.read_text()))
 
     analysis = analyse(event, None)
@@ -236,8 +235,6 @@ def test_run_time_falls_back_to_stopping_at_when_execution_stopped_at_precedes_s
 
 
 def test_the_real_fivexl_event_times_its_run_to_stopping_at() -> None:
-    if not FIVEXL_SAMPLE.is_file():
-        pytest.skip(f"shared real sample not present: {FIVEXL_SAMPLE}")
     event = parse_task_event(json.loads(FIVEXL_SAMPLE.read_text()))
 
     # startedAt 15:34:27.118 -> stoppingAt 15:34:59.778 (executionStoppedAt is 15:34:18.539)

@@ -776,6 +776,7 @@ def test_a_failed_launch_of_a_job_that_starts_nothing_costs_no_chain_guard_write
 # --------------------------------------------------------------------------- lineage in DynamoDB
 
 
+@pytest.mark.offline
 @mock_aws
 def test_the_state_table_keeps_a_chained_runs_lineage() -> None:
     client = boto3.client("dynamodb", region_name="eu-west-1")

@@ -35,6 +35,8 @@ from local import DEMO_JOBS_CONFIG
 from local.aws import FAKE_CREDENTIALS, SEED, seed_logs
 from tests.fakes import SampleReport, create_state_table_from_template
 
+pytestmark = pytest.mark.offline
+
 TABLE = "ecswatch-state"
 NOW = datetime(2025, 3, 5, 12, 0, tzinfo=UTC)
 SINCE = "2025-03-01"

@@ -183,6 +183,7 @@ def test_invoice_export_retries_exit_2_spot_and_start_failures_three_times(demo_
     assert job.max_run_time_seconds == 2 * 3600
 
 
+@pytest.mark.offline
 def test_the_config_check_command_reports_the_demo_file_ok() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "ecswatch.config.model", "local/demo-jobs.yaml"],

@@ -1,4 +1,5 @@
-"""The Datadog dashboard (dashboards/datadog-ecswatch.json) imports, and graphs only what ecswatch sends.
+"""The Datadog dashboard (``src/ecswatch/dashboards/datadog-ecswatch.json``, shipped in the wheel) imports,
+and graphs only what ecswatch sends.
 
 What ecswatch sends is not listed here by hand: it is read off ``metric_points``
 for every sample event, so a renamed metric or tag breaks this test, not the
@@ -28,7 +29,7 @@ from ecswatch.run import DatadogEvent, RunReport
 from tests.fakes import FixedLogs, FixedTaskDefinitions
 
 ROOT = Path(__file__).parents[1]
-DASHBOARD = ROOT / "dashboards" / "datadog-ecswatch.json"
+DASHBOARD = ROOT / "src" / "ecswatch" / "dashboards" / "datadog-ecswatch.json"
 EVENTS_DIR = ROOT / "events"
 TEMPLATE_VARIABLES = ("job", "cluster", "launch_type")
 

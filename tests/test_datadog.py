@@ -27,6 +27,8 @@ from local.fake_datadog import (
 )
 from tests.fakes import FixedLogs, SampleReport
 
+pytestmark = pytest.mark.offline
+
 API_KEY = "0123456789abcdef0123456789abcdef"
 TEN_RUNS = (
     "stopped-success",

@@ -25,7 +25,10 @@ from local.lambda_runtime import LambdaContext, sqs_batch
 LoadEvent = Callable[[str], dict[str, Any]]
 
 # Powertools warns when an invocation (a skipped or malformed event) records no metric; that is expected.
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+pytestmark = [
+    pytest.mark.offline,
+    pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning"),
+]
 
 TRUNCATED_BODY = '{"version":"0","id":"1b3d5f7a-9c2e-4a6b-8d0f-2e4a6c8e0b14","detail-type":"ECS Task Sta'
 #: Cleared for each test, so a developer's shell cannot filter clusters or switch on Slack, Datadog or state.

@@ -33,6 +33,8 @@ from ecswatch.run import Attempt, RunRecord
 from local.aws import FAKE_CREDENTIALS
 from tests.fakes import SampleReport, create_state_table_from_template
 
+pytestmark = pytest.mark.offline
+
 TABLE = "ecswatch-state"
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 NOW = 1_760_000_000.0  # the store's clock: epoch seconds

@@ -27,7 +27,8 @@ from ecswatch.events.vocabulary import TASK_STATE_CHANGE
 LoadEvent = Callable[[str], dict[str, Any]]
 
 EVENTS_DIR = Path(__file__).parents[1] / "events"
-SHARED_SAMPLES = Path(__file__).parents[2] / "shared" / "aws-samples"
+#: Real events, copied unchanged from their public sources (see its README).
+AWS_SAMPLES = Path(__file__).parents[1] / "tests" / "aws-samples"
 
 SUCCESS_TASK_ID = "c50ead5370796d06e8a8c6c917151c46"
 OOM_TASK_ID = "50377f48-51c3-4b43-a2f7-20d8cdc1bd7d"
@@ -44,11 +45,9 @@ def _own_task_event_samples() -> list[str]:
     )
 
 
-def _shared_task_event_samples() -> list[Path | None]:
-    """Real AWS events; ``[None]`` when the shared folder is absent, so the test can skip visibly."""
-    if not SHARED_SAMPLES.is_dir():
-        return [None]
-    return [p for p in sorted(SHARED_SAMPLES.glob("*.json")) if _is_task_event_file(p)] or [None]
+def _real_task_event_samples() -> list[Path]:
+    """The real ECS Task State Change events in ``tests/aws-samples/``."""
+    return [p for p in sorted(AWS_SAMPLES.glob("*.json")) if _is_task_event_file(p)]
 
 
 # --- task and task definition ARNs -------------------------------------------------------------
@@ -516,12 +515,17 @@ def test_sqs_batch_bodies_parse_like_their_samples(load_event: LoadEvent, index:
     assert parse_task_event(json.loads(body)) == parse_task_event(load_event(name))
 
 
-@pytest.mark.parametrize(
-    "path", _shared_task_event_samples(), ids=lambda p: p.name if isinstance(p, Path) else "absent"
-)
-def test_real_aws_task_events_parse_faithfully(path: Path | None) -> None:
-    if path is None:
-        pytest.skip(f"no real ECS Task State Change samples in {SHARED_SAMPLES}")
+def test_the_real_aws_task_events_are_in_the_repository() -> None:
+    """A clone runs the next test over every real sample: none may go missing silently."""
+    assert [p.name for p in _real_task_event_samples()] == [
+        "awssamples-task-stopped-ec2-service-user-initiated.json",
+        "docs-task-running-fargate-2020.json",
+        "fivexl-task-stopped-fargate-service-sidecar-exit2.json",
+    ]
+
+
+@pytest.mark.parametrize("path", _real_task_event_samples(), ids=lambda p: p.name)
+def test_real_aws_task_events_parse_faithfully(path: Path) -> None:
     raw = json.loads(path.read_text())
     detail = raw["detail"]
 

@@ -41,7 +41,10 @@ from local.stack import STATE_TABLE, Stack, offline_stack
 
 LoadEvent = Callable[[str], dict[str, Any]]
 
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+pytestmark = [
+    pytest.mark.offline,
+    pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning"),
+]
 
 POST = "/api/chat.postMessage"
 UPDATE = "/api/chat.update"

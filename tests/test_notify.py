@@ -24,6 +24,8 @@ from ecswatch.notifications.notifier import Notifier, is_update_milestone
 from ecswatch.run import Alert, Attempt, DatadogEvent, MessageRef, MetricPoint, RunReport
 from tests.fakes import FixedLogs, report_from
 
+pytestmark = pytest.mark.offline
+
 TABLE = "ecswatch-state"
 T0 = datetime(2026, 3, 4, 5, 0, 0, tzinfo=UTC)
 

@@ -27,7 +27,10 @@ from local.lambda_runtime import LambdaContext, sqs_record
 from tests.test_adapters_retry import OVERRIDES, REGION, ecs_target, fargate_setup, put_rule
 from tests.test_retries import World, report_maker
 
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+pytestmark = [
+    pytest.mark.offline,
+    pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning"),
+]
 CAPACITY = TransientError("RunTask: Capacity is unavailable at this time. Please try again later")
 
 

@@ -17,6 +17,8 @@ from moto import mock_aws
 from ecswatch.adapters.secrets import SecretError, resolve_secret, secret_provider
 from ecswatch.errors import TransientError
 
+pytestmark = pytest.mark.offline
+
 REGION = "eu-west-1"
 DD_KEY = "0123456789abcdef0123456789abcdef"
 

@@ -34,6 +34,8 @@ from ecswatch.run import Alert, Link, LogTail, MessageRef, RunReport
 from local.fake_slack import FakeSlack, channel_id, render
 from tests.fakes import FixedLogs, SampleReport
 
+pytestmark = pytest.mark.offline
+
 APPROVED = Path(__file__).parent / "approved"
 CHANNEL = "#batch-alerts"
 TOKEN = "xoxb-test-token-1234567890"

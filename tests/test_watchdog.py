@@ -50,6 +50,8 @@ from local import DEMO_JOBS_CONFIG
 from local.lambda_runtime import LambdaContext
 from tests.fakes import MemoryRunHistory, create_state_table_from_template, report_from
 
+pytestmark = pytest.mark.offline
+
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 TABLE = "ecswatch-state"
