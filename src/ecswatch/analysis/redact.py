@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from ecswatch.events.cloudtrail import LaunchAttempt, PlacementFailure
+from ecswatch.events.task import TaskEvent
 from ecswatch.run import LogTail
 
 REDACTED = "[REDACTED]"
@@ -289,6 +291,35 @@ def redact_text(text: str | None) -> str | None:
     if "\n" not in text:
         return redact(text)
     return "\n".join(_redact_lines(text.split("\n"), 0))
+
+
+def redacted_event(event: TaskEvent) -> TaskEvent:
+    """The event with its free texts redacted: ``stoppedReason`` and every container's ``reason``.
+
+    These are the texts of a task event that a task can fill (an image reference with a robot's
+    password, a message an entrypoint failed with), and they become the run's cause in Slack, the
+    Datadog event, the log line and the history. Redacting the event once, where the report is
+    built, hides them from everything downstream. Names, ARNs and overrides are left as they are.
+    """
+    containers = tuple(replace(c, reason=redact_text(c.reason)) if c.reason else c for c in event.containers)
+    reason = redact_text(event.stopped_reason)
+    if reason == event.stopped_reason and containers == event.containers:
+        return event
+    return replace(event, stopped_reason=reason, containers=containers)
+
+
+def redacted_launch(launch: LaunchAttempt) -> LaunchAttempt:
+    """The launch with CloudTrail's ``errorMessage`` and each ``failures[]`` reason and detail redacted.
+
+    The request the caller sent is kept as it was: a retry sends it again.
+    """
+    failures = tuple(
+        PlacementFailure(f.arn, redact_text(f.reason), redact_text(f.detail)) for f in launch.failures
+    )
+    message = redact_text(launch.error_message)
+    if message == launch.error_message and failures == launch.failures:
+        return launch
+    return replace(launch, error_message=message, failures=failures)
 
 
 def _opens_pem_block(line: str) -> bool:
