@@ -286,3 +286,16 @@ def test_a_secret_in_a_placement_failures_reason_or_detail_is_hidden(load_event:
     assert "abc123secret" not in launch.cause
     assert "abc123secret" not in repr(launch.launch)
     assert launch.cause.endswith("(agent said: token=[REDACTED])")
+
+
+def test_a_mention_or_link_in_cloudtrails_error_message_is_plain_text_in_the_datadog_event(
+    load_event: LoadEvent,
+) -> None:
+    raw = load_event(INVALID)
+    raw["detail"]["errorMessage"] = "bad subnet @here [fix it](https://evil.example/x)"
+
+    text = launch_datadog_event(failed(raw), Attempt()).text
+
+    assert "@here \\[fix it\\](https://evil.example/x)" in text
+    assert "[fix it](" not in text
+    assert "[CloudTrail event](https://" in text
