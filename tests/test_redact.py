@@ -571,7 +571,6 @@ HF_TOKEN = "hf" + "_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh"
 SENDGRID_KEY = "SG" + "." + "AbCdEfGhIjKlMnOpQrSt12" + "." + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefg"
 SHOPIFY_TOKEN = "shpat" + "_" + "0123456789abcdef0123456789abcdef"
 DO_TOKEN = "dop" + "_v1_" + "0123456789abcdef" * 4
-TWILIO_KEY = "SK" + "0123456789abcdef0123456789abcdef"
 PYPI_TOKEN = "pypi" + "-AgEIcHlwaS5vcmc" + "A1b2C3d4E5f6G7h8I9j0" * 3
 DD_UPPER = "0123456789ABCDEF" * 2
 AZURE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -660,7 +659,6 @@ SECRET_SHAPES: list[tuple[str, str]] = [
     (f"sendgrid {SENDGRID_KEY}", f"sendgrid {R}"),
     (f"shopify {SHOPIFY_TOKEN}", f"shopify {R}"),
     (f"doctl {DO_TOKEN}", f"doctl {R}"),
-    (f"twilio {TWILIO_KEY}", f"twilio {R}"),
     (f"twine {PYPI_TOKEN}", f"twine {R}"),
     (f"id_token {JWT} accepted", f"id_token {R} accepted"),
     # Datadog

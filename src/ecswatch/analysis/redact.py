@@ -143,7 +143,7 @@ _BARE_BEARER = re.compile(r"(?P<keep>(?<![\w-])Bearer[ \t]++)(?=[\w.~+/-]*?\d)[\
 # --- tokens recognisable by their shape ----------------------------------------------------------------
 _JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]*+\.eyJ[A-Za-z0-9_-]*+\.[A-Za-z0-9_-]*+")
 # Vendors' prefixed tokens, one pattern so a line is scanned once: GitHub, Slack, Stripe, Google API
-# keys, npm, GitLab, OpenAI/Anthropic, Hugging Face, PyPI, SendGrid, Shopify, DigitalOcean, Twilio.
+# keys, npm, GitLab, OpenAI/Anthropic, Hugging Face, PyPI, SendGrid, Shopify, DigitalOcean.
 _PREFIXED_TOKEN = re.compile(
     r"(?<![A-Za-z0-9_-])(?:"
     r"gh[pousr]_[A-Za-z0-9]{20,}+|github_pat_[A-Za-z0-9_]{20,}+"
@@ -159,7 +159,6 @@ _PREFIXED_TOKEN = re.compile(
     r"|SG\.[A-Za-z0-9_-]{16,}+\.[A-Za-z0-9_-]{16,}+"
     r"|shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}"
     r"|do[opr]_v1_[a-f0-9]{64}"
-    r"|SK[0-9a-f]{32}"
     r")(?![A-Za-z0-9_-])"
 )
 # An upper-case 32-hex key (a Datadog API key as the UI shows it); task ids are lower case, so they stay.
@@ -248,6 +247,15 @@ class _Rule:
     needs: tuple[str, ...] | None = None
 
 
+#: Every sensitive name holds one of these: a line without any has no name = value secret.
+_NAMED_SECRET_NEEDS = ("pass", "pwd", "secret", "token", "auth", "signature", "key", "credential")
+#: The prefixes of ``_PREFIXED_TOKEN``, lower-cased.
+_TOKEN_PREFIXES = (
+    *("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "xapp-", "whsec_", "aiza", "npm_"),
+    *("sk_live_", "sk_test_", "rk_live_", "rk_test_", "glpat-", "gldt-", "glrt-", "glptt-", "glft-"),
+    *("glsoat-", "sk-", "hf_", "pypi-age", "sg.", "shpat_", "shpca_", "shppa_", "shpss_", "_v1_"),
+)
+
 # Order matters: whole structures (PEM blocks, URLs, key pairs) before names, names before shapes, so
 # each secret is hidden by the rule that keeps the most context around it.
 _RULES: tuple[_Rule, ...] = (
@@ -258,14 +266,14 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(_AWS_KEY_ID, _mask_key_id, ("akia", "asia", "abia", "acca")),
     _Rule(_AWS_SECRET_AFTER_NAME, _KEEP_AND_REDACT, ("secret",)),
     _Rule(_COOKIE, _mask_cookie, ("cookie",)),
-    _Rule(_PAIR, _mask_pair),
-    _Rule(_FLAG_VALUE, _KEEP_AND_REDACT, ("-",)),
+    _Rule(_PAIR, _mask_pair, _NAMED_SECRET_NEEDS),
+    _Rule(_FLAG_VALUE, _KEEP_AND_REDACT, _NAMED_SECRET_NEEDS),
     _Rule(_WORD_VALUE, _KEEP_AND_REDACT, ("pass", "pwd")),
     _Rule(_ENCODED_PAIR, _KEEP_AND_REDACT, ("%3d",)),
     _Rule(_QUERY_SIG, _KEEP_AND_REDACT, ("sig=",)),
     _Rule(_BARE_BEARER, _KEEP_AND_REDACT, ("bearer",)),
     _Rule(_JWT, REDACTED, ("eyj",)),
-    _Rule(_PREFIXED_TOKEN, REDACTED),
+    _Rule(_PREFIXED_TOKEN, REDACTED, _TOKEN_PREFIXES),
     _Rule(_UPPER_HEX_KEY, REDACTED),
 )
 
