@@ -1,15 +1,22 @@
-"""Credential redaction and size budgeting for log lines shown to on-call in Slack.
+"""Credential redaction for every text that leaves the function, and size budgeting for log tails.
 
-A Slack channel is a wider audience than the AWS account the job runs in, and a
-batch job's log holds whatever it printed: connection strings, env dumps, HTTP
-headers, STS responses. So every line is redacted before it is counted or cut,
-and the rules err towards hiding: a mangled word costs on-call a moment, a
-leaked key costs a rotation and an incident.
+A Slack channel or a Datadog event stream is a wider audience than the AWS account
+the job runs in, and a batch job's texts hold whatever it wrote: its log (connection
+strings, env dumps, HTTP headers, STS responses), a container ``reason`` or a
+``stoppedReason`` (an image reference with a registry robot's password), CloudTrail's
+``errorMessage``. One redaction serves them all: log lines here (before each is counted
+or cut), a task event's reasons where the run report is built (:func:`redacted_event`),
+a failed launch's AWS texts where it is built (:func:`redacted_launch`), and what the
+CLI prints. The rules err towards hiding: a mangled word costs on-call a moment, a
+leaked key costs a rotation and an incident; ``tests/data/ordinary-log-lines.txt``
+keeps the mangling of ordinary lines under 1%.
 
 Every pattern is compiled once and runs in linear time. Names and schemes are
 anchored with a lookbehind so a match is only tried at the start of a run, and
 the quantifiers that could otherwise retry (possessive ``*+``/``++``) give
-nothing back; a 256 KB CloudWatch event cannot stall the Lambda.
+nothing back; a 256 KB CloudWatch event cannot stall the Lambda. Most rules are tried
+only on lines that contain a word they need (a cheap ``in`` test), so an ordinary line
+costs a few scans, not one per rule.
 """
 
 from __future__ import annotations
