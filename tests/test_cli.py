@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -752,3 +753,66 @@ def test_a_cron_schedule_expects_its_next_time_whenever_the_last_run_started() -
     row = views.status_row(daily, [late_retry], NOW)
 
     assert row.next_run == datetime(2025, 3, 6, 5, 30, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- nothing secret is printed
+
+_TOKEN = "ghp" + "_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+
+
+def test_runs_json_hides_a_secret_in_a_cause_recorded_before_causes_were_redacted(
+    history: DynamoRunHistory, cli: Cli
+) -> None:
+    # given a record written by an older ecswatch, whose cause holds what a task put in its reason
+    [old] = earlier_successes("nightly-report", [60.0])
+    history.record(
+        replace(
+            old,
+            outcome="failed_to_start",
+            cause=f"image pull failed: https://robot:{_TOKEN}@registry.example.com",
+        )
+    )
+
+    code, out, _ = cli("runs", "nightly-report", "--since", "2025-03-02", "--json")
+
+    assert code == 0
+    assert _TOKEN not in out
+    assert "https://robot:[REDACTED]@registry.example.com" in out
+
+
+def test_a_refused_retry_hides_a_secret_in_ecs_reason(launcher: str, cli: Cli) -> None:
+    launcher_answers({"result": "refused", "task_arn": None, "failure": "CannotPull: password=hunter2"})
+
+    code, _, err = cli("retry", f"{ARN}{INVOICE_FAILED}", "--function", launcher, table=False)
+
+    assert code == 1
+    assert (
+        err == f"ecswatch: error: retry of {ARN}{INVOICE_FAILED} refused: CannotPull: password=[REDACTED]\n"
+    )
+
+
+def test_logs_hide_the_body_of_a_key_whose_begin_line_is_before_the_tail(
+    aws: Any, history: DynamoRunHistory, cli: Cli
+) -> None:
+    # given a log whose last lines are the end of a private key and what followed it
+    body = "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun"
+    run = history.run(INVOICE_FAILED)
+    assert run is not None
+    assert run.log_group
+    assert run.log_stream
+    logs = boto3.client("logs", region_name="eu-west-1")
+    logs.create_log_group(logGroupName=run.log_group)
+    logs.create_log_stream(logGroupName=run.log_group, logStreamName=run.log_stream)
+    lines = ["-----BEGIN RSA PRIVATE KEY-----", body, body, "-----END RSA PRIVATE KEY-----", "loaded"]
+    logs.put_log_events(
+        logGroupName=run.log_group,
+        logStreamName=run.log_stream,
+        # CloudWatch Logs (and moto) reject events older than 14 days: written as recent.
+        logEvents=[
+            {"timestamp": int(time.time() * 1000) + i, "message": line} for i, line in enumerate(lines)
+        ],
+    )
+
+    _, out, _ = cli("logs", INVOICE_FAILED, "--tail", "3")
+
+    assert lines_of(out) == ["[REDACTED]", "-----END RSA PRIVATE KEY-----", "loaded"]

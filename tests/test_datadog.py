@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from ecswatch.adapters.datadog import DatadogSink, clean_title, event_text
+from ecswatch.adapters.datadog import DEFUSED_AT, DatadogSink, clean_title, event_request, event_text
 from ecswatch.adapters.secrets import SecretError
 from ecswatch.errors import DeliveryError, TransientError
-from ecswatch.notifications.alerts import datadog_event, metric_points
-from ecswatch.run import DatadogEvent, MetricPoint, RunReport
+from ecswatch.notifications.alerts import datadog_event, event_markdown, metric_points
+from ecswatch.run import Alert, DatadogEvent, Link, MetricPoint, RunReport
 from local.capture import Captured
 from local.fake_datadog import (
     EVENTS_PATH,
@@ -122,6 +122,80 @@ def test_an_event_carries_the_report_as_markdown_with_its_links(
             "source_type_name": "amazon ecs",
         }
     ]
+
+
+#: What an "@" that could start a mention is shown as: the full-width at sign, which Datadog reads as text.
+AT = DEFUSED_AT
+MENTIONS_AND_A_LINK = "@here see [the runbook](https://evil.example/x) @pagerduty-oncall @slack-ops"
+
+
+def test_mentions_and_links_a_task_wrote_arrive_as_plain_text_and_ecswatchs_links_stay_links(
+    fake: FakeDatadog, sample_report: SampleReport
+) -> None:
+    # given a container reason that would page people and plant a link if Datadog read it as written
+    def reason(detail: dict[str, Any]) -> None:
+        for container in detail["containers"]:
+            container["reason"] = MENTIONS_AND_A_LINK
+
+    report = sample_report("stopped-nonzero-exit", change=reason, logs=FixedLogs(LOG_TAIL))
+
+    sink_for(fake).send_event(datadog_event(report))
+
+    [event] = fake.events()
+    text = event["text"]
+    assert (
+        f"Cause: container 'export' exited 2: {AT}here see \\[the runbook\\](https://evil.example/x)" in text
+    )
+    assert f"{AT}pagerduty-oncall {AT}slack-ops" in text
+    assert [word for word in ("@here", "@pagerduty", "@slack", "[the runbook](") if word in text] == []
+    assert f" · [Logs Insights]({report.links.logs_insights})" in text
+
+
+@pytest.mark.parametrize(
+    ("title", "shown"),
+    [
+        ("nightly failed: @here", f"nightly failed: {AT}here"),
+        ("@pagerduty-x @slack-ops-alerts @webhook-y", f"{AT}pagerduty-x {AT}slack-ops-alerts {AT}webhook-y"),
+        ("mail bob@example.com", f"mail bob{AT}example.com"),
+        ("no mention @ all", "no mention @ all"),
+    ],
+)
+def test_no_mention_in_an_event_title_or_text_reaches_datadog(title: str, shown: str) -> None:
+    event = DatadogEvent(
+        title=title,
+        text=f"{title}\n\n[ECS task](https://eu-west-1.console.aws.amazon.com/ecs/v2/clusters/b@x)",
+        alert_type="error",
+        aggregation_key="k",
+        tags=(),
+        date_happened=0,
+    )
+
+    request = event_request(event, now=0)
+
+    assert request.title == shown
+    assert request.text == (
+        f"%%% \n{shown}\n\n[ECS task](https://eu-west-1.console.aws.amazon.com/ecs/v2/clusters/b@x)\n %%%"
+    )
+
+
+def test_event_markdown_escapes_what_the_alert_carries_and_keeps_its_own_links() -> None:
+    alert = Alert(
+        run_key="k",
+        job="nightly [x](https://e.example)",
+        title="nightly [x](https://e.example) failed",
+        severity="error",
+        outcome="failed",
+        cause="a \\[b](c) cause",
+        fields=(("Reason", "[y](https://e.example)"),),
+        links=(Link("ECS task", "https://console.aws.amazon.com/x"),),
+    )
+
+    assert event_markdown(alert, cause_label="Cause") == (
+        "**nightly \\[x\\](https://e.example) failed**\n\n"
+        "Cause: a \\\\\\[b\\](c) cause\n\n"
+        "- Reason: \\[y\\](https://e.example)\n\n"
+        "[ECS task](https://console.aws.amazon.com/x)"
+    )
 
 
 def test_a_success_is_posted_as_a_success_event(

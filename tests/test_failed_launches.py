@@ -240,3 +240,62 @@ def test_the_retry_of_a_failed_launch_sends_its_placement_and_tags_again(load_ev
     assert params["enableExecuteCommand"] is True
     assert {"key": "team", "value": "billing"} in params["tags"]
     assert any(tag["key"].startswith("ecswatch:") for tag in params["tags"])
+
+
+# ------------------------------------------------------------------ secrets in CloudTrail's words (issue 13)
+
+_TOKEN = "ghp" + "_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+
+
+def test_a_secret_in_cloudtrails_error_message_reaches_no_alert_event_or_record(
+    load_event: LoadEvent,
+) -> None:
+    raw = load_event(INVALID)
+    raw["detail"]["errorMessage"] = (
+        f"Invalid setting: repositoryCredentials https://robot:{_TOKEN}@registry.example.com password=hunter2"
+    )
+
+    launch = failed(raw)
+
+    said = "\n".join(
+        [
+            launch.cause,
+            repr(launch.launch),
+            repr(launch_alert(launch, Attempt())),
+            repr(launch_datadog_event(launch, Attempt())),
+            repr(launch_record(launch, Attempt())),
+        ]
+    )
+    assert _TOKEN not in said
+    assert "hunter2" not in said
+    assert "https://robot:[REDACTED]@registry.example.com password=[REDACTED]" in launch.cause
+
+
+def test_a_secret_in_a_placement_failures_reason_or_detail_is_hidden(load_event: LoadEvent) -> None:
+    raw = load_event(CAPACITY)
+    raw["detail"]["responseElements"]["failures"] = [
+        {
+            "arn": "arn:aws:ecs:eu-west-1:123456789012:container-instance/x",
+            "reason": "AGENT",
+            "detail": "agent said: token=abc123secret",
+        }
+    ]
+
+    launch = failed(raw)
+
+    assert "abc123secret" not in launch.cause
+    assert "abc123secret" not in repr(launch.launch)
+    assert launch.cause.endswith("(agent said: token=[REDACTED])")
+
+
+def test_a_mention_or_link_in_cloudtrails_error_message_is_plain_text_in_the_datadog_event(
+    load_event: LoadEvent,
+) -> None:
+    raw = load_event(INVALID)
+    raw["detail"]["errorMessage"] = "bad subnet @here [fix it](https://evil.example/x)"
+
+    text = launch_datadog_event(failed(raw), Attempt()).text
+
+    assert "@here \\[fix it\\](https://evil.example/x)" in text
+    assert "[fix it](" not in text
+    assert "[CloudTrail event](https://" in text

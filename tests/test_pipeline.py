@@ -495,3 +495,87 @@ def test_each_stopped_sample_links_its_task_and_its_deciding_containers_log_stre
 
     assert (report.links.task, report.links.log_stream) == SAMPLE_LINKS[sample]
     assert (report.links.log_missing_reason is None) is (report.links.log_stream is not None)
+
+
+# --- secrets in reasons never leave the function (issue 13, item 6) ----------------------------------------
+
+# Fakes assembled at run time, so secret scanners on push do not flag them.
+ROBOT_TOKEN = "ghp" + "_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+KEY_ID = "AKIA" + "IOSFODNN7EXAMPLE"
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+LEAKS = (ROBOT_TOKEN, "hunter2", KEY_ID, SECRET_KEY)
+
+
+def _with_secret_reasons(raw: dict[str, Any]) -> dict[str, Any]:
+    detail = raw["detail"]
+    pull = (
+        "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref "
+        f"https://robot:{ROBOT_TOKEN}@registry.example.com/v2/rclone/rclon:1.66.0: not found"
+    )
+    for container in detail["containers"]:
+        container["reason"] = pull
+    detail["stoppedReason"] = f"{pull}; password=hunter2 {KEY_ID} {SECRET_KEY}"
+    return raw
+
+
+def _everything_said_about(report: RunReport) -> str:
+    """Every text that leaves the function for a report: Slack, Datadog, the log line, the history."""
+    from ecswatch.history.records import run_record
+    from ecswatch.notifications.alerts import alert_for, datadog_event
+    from ecswatch.notifications.render import render_text, summary
+
+    return "\n".join(
+        [
+            repr(alert_for(report)),
+            repr(datadog_event(report)),
+            repr(summary(report)),
+            render_text(report),
+            repr(run_record(report)),
+            repr(report),
+        ]
+    )
+
+
+def test_a_secret_in_a_container_reason_or_stopped_reason_reaches_nothing_that_leaves_the_function(
+    load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
+) -> None:
+    raw = _with_secret_reasons(load_event("stopped-image-pull-failed"))
+
+    report = report_of(raw, FixedTaskDefinitions(seeded_task_definition(raw)))
+
+    said = _everything_said_about(report)
+    assert [leak for leak in LEAKS if leak in said] == []
+    assert report.outcome is Outcome.FAILED_TO_START
+    assert report.cause.startswith(
+        "image pull failed: CannotPullContainerError: pull image manifest has been retried 5 time(s): "
+        "failed to resolve ref https://robot:[REDACTED]@registry.example.com/"
+    )
+
+
+def test_a_secret_in_the_stopped_reason_of_a_failed_run_is_hidden_in_its_cause(
+    load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
+) -> None:
+    raw = load_event("stopped-nonzero-exit")
+    raw["detail"]["stopCode"] = "TaskFailedToStart"
+    raw["detail"]["stoppedReason"] = f"Task failed: DB_PASSWORD=hunter2 AWS_ACCESS_KEY_ID={KEY_ID}"
+
+    report = report_of(raw, FixedTaskDefinitions(seeded_task_definition(raw)))
+
+    assert "hunter2" not in report.cause
+    assert KEY_ID not in report.cause
+    assert report.event.stopped_reason == "Task failed: DB_PASSWORD=[REDACTED] AWS_ACCESS_KEY_ID=[REDACTED]"
+
+
+def test_a_secret_cut_in_half_by_the_cause_limit_is_still_hidden(
+    load_event: LoadEvent, seeded_task_definition: SeededTaskDefinition
+) -> None:
+    # given a reason whose token straddles the 300-character cut of the cause
+    raw = load_event("stopped-image-pull-failed")
+    reason = "CannotPullContainerError: " + "x" * 250 + f" token {ROBOT_TOKEN}"
+    for container in raw["detail"]["containers"]:
+        container["reason"] = reason
+    raw["detail"]["stoppedReason"] = reason
+
+    report = report_of(raw, FixedTaskDefinitions(seeded_task_definition(raw)))
+
+    assert ROBOT_TOKEN[:12] not in report.cause

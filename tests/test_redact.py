@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from ecswatch.analysis.redact import REDACTED, fit_tail, redact
+from ecswatch.analysis.redact import REDACTED, fit_tail, redact, redact_text
 from ecswatch.run import LogTail
 
 R = REDACTED
@@ -554,3 +556,251 @@ def test_redaction_that_lengthens_a_line_is_counted_against_the_budget() -> None
 
     assert tail.lines == (f"pwd={R}",)
     assert tail.truncated
+
+
+# --- every secret shape, one table (issue 13, items 6 and 7) ---------------------------------------------
+
+# More fakes, assembled at run time for the same reason as above.
+GOOGLE_KEY = "AIza" + "SyA1234567890abcdefghijklmnopqrstuv"
+NPM_TOKEN = "npm" + "_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+GITLAB_PAT = "glpat" + "-" + "xYz123AbC456dEf789Gh"
+OPENAI_PROJECT = "sk" + "-proj-" + "Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9"
+OPENAI_LEGACY = "sk" + "-" + "Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0"
+ANTHROPIC_KEY = "sk" + "-ant-api03-" + "Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9"
+HF_TOKEN = "hf" + "_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh"
+SENDGRID_KEY = "SG" + "." + "AbCdEfGhIjKlMnOpQrSt12" + "." + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefg"
+SHOPIFY_TOKEN = "shpat" + "_" + "0123456789abcdef0123456789abcdef"
+DO_TOKEN = "dop" + "_v1_" + "0123456789abcdef" * 4
+PYPI_TOKEN = "pypi" + "-AgEIcHlwaS5vcmc" + "A1b2C3d4E5f6G7h8I9j0" * 3
+DD_UPPER = "0123456789ABCDEF" * 2
+AZURE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+#: (line, what may be shown): every shape of credential ecswatch has seen or been told about.
+SECRET_SHAPES: list[tuple[str, str]] = [
+    # AWS
+    (f"using {KEY_ID} for s3", f"using {R} for s3"),
+    ("temporary ASIAY34FZKBOKMUTVV7A expires", f"temporary {R} expires"),
+    (f"AWS_SECRET_ACCESS_KEY={SECRET}", f"AWS_SECRET_ACCESS_KEY={R}"),
+    (f"creds {KEY_ID} {SECRET} loaded", f"creds {R} {R} loaded"),
+    (f"{KEY_ID}:{SECRET}", f"{R}:{R}"),
+    (f"AWS_SESSION_TOKEN={SESSION}", f"AWS_SESSION_TOKEN={R}"),
+    (f"secret {SECRET}", f"secret {R}"),
+    (f"the secret key is {SECRET}", f"the secret key is {R}"),
+    (f"aws secret access key: {SECRET}", f"aws secret access key: {R}"),
+    (f"Secret Access Key {SECRET} rotated", f"Secret Access Key {R} rotated"),
+    # HTTP
+    ("Authorization: Bearer abc.def-ghi", f"Authorization: Bearer {R}"),
+    ("authorization: Basic dXNlcjpwYXNzd29yZA==", f"authorization: Basic {R}"),
+    ("retrying with Bearer 4f9c2a7e1b3d5f60", f"retrying with Bearer {R}"),
+    ("curl -H 'x: y' Bearer tok_9f8e7d6c5b4a", f"curl -H 'x: y' Bearer {R}"),
+    ("Cookie: session=abc123; theme=dark", f"Cookie: session={R}; theme={R}"),
+    ("Set-Cookie: sid=abc123; Path=/; HttpOnly", f"Set-Cookie: sid={R}; Path=/; HttpOnly"),
+    ('{"cookie": "sid=abc123"}', f'{{"cookie": "sid={R}"}}'),
+    ("x-api-key: k1", f"x-api-key: {R}"),
+    # URLs
+    ("postgres://app:s3cr3t@db.internal:5432/prod", f"postgres://app:{R}@db.internal:5432/prod"),
+    ("redis://:hunter2@cache:6379/0", f"redis://:{R}@cache:6379/0"),
+    ("https://user:pa/ss@host.example/x", f"https://user:{R}@host.example/x"),
+    ("https://robot:a/b/c+d@registry.example.com/v2/", f"https://robot:{R}@registry.example.com/v2/"),
+    (
+        f"CannotPullContainerError: failed to resolve ref https://robot:{GITHUB_PAT}@registry.example.com/app",
+        f"CannotPullContainerError: failed to resolve ref https://robot:{R}@registry.example.com/app",
+    ),
+    ("GET /login?user=bob&password=hunter2 200", f"GET /login?user=bob&password={R} 200"),
+    ("q=user%3Dbob%26password%3Dhunter2%26x=1", f"q=user%3Dbob%26password%3D{R}%26x=1"),
+    ("body=grant_type%3Dclient%26client_secret%3Dabc", f"body=grant_type%3Dclient%26client_secret%3D{R}"),
+    (
+        f"POST https://hooks.slack.com/services/{SLACK_HOOK_PATH} 200",
+        f"POST https://hooks.slack.com/services/{R} 200",
+    ),
+    # names and values
+    ("password=hunter2 user=bob", f"password={R} user=bob"),
+    ("pass=hunter2", f"pass={R}"),
+    ("DB_PASS=hunter2 bypass=true passed=12", f"DB_PASS={R} bypass=true passed=12"),
+    ("smtp.pass: hunter2", f"smtp.pass: {R}"),
+    ("ENCRYPTION_KEY=abc123", f"ENCRYPTION_KEY={R}"),
+    ("FERNET_KEY=zmXf3QmZ9cR5vT1p", f"FERNET_KEY={R}"),
+    ("SIGNING_KEY: 'k1'", f"SIGNING_KEY: '{R}'"),
+    ("GOOGLE_APPLICATION_CREDENTIALS=/run/sa.json", f"GOOGLE_APPLICATION_CREDENTIALS={R}"),
+    ("JWT_SECRET=s3", f"JWT_SECRET={R}"),
+    ("GITHUB_TOKEN=t0k", f"GITHUB_TOKEN={R}"),
+    ("REDIS_PASSWORD=pw", f"REDIS_PASSWORD={R}"),
+    ('{"client_secret": "abc"}', f'{{"client_secret": "{R}"}}'),
+    ("Server=db;User Id=sa;Password=k1;", f"Server=db;User Id=sa;Password={R};"),
+    (
+        f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={AZURE_KEY};EndpointSuffix=core.windows.net",
+        f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={R};EndpointSuffix=core.windows.net",
+    ),
+    (
+        "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKey=abc=",
+        f"Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKey={R}",
+    ),
+    # command lines
+    ("mysql -uroot -pS3cretPass -h db", f"mysql -uroot -p{R} -h db"),
+    ("mysqldump -u app -pS3cret! prod", f"mysqldump -u app -p{R} prod"),
+    ("mysql --password hunter2 -h db", f"mysql --password {R} -h db"),
+    ("psql --password 'a b' x", f"psql --password {R} x"),
+    ("vault login -token s.AbCd1234", f"vault login -token {R}"),
+    ("login user bob pwd S3cr3t!", f"login user bob pwd {R}"),
+    ("password hunter2 rejected", f"password {R} rejected"),
+    # vendors' tokens
+    (f"cloning with {GITHUB_PAT}", f"cloning with {R}"),
+    (f"fine-grained {GITHUB_FINE} ok", f"fine-grained {R} ok"),
+    (f"posting with {SLACK_BOT}", f"posting with {R}"),
+    (f"charging with {STRIPE_LIVE}", f"charging with {R}"),
+    (f"maps key {GOOGLE_KEY}", f"maps key {R}"),
+    (f"//registry.npmjs.org/:_authToken={NPM_TOKEN}", f"//registry.npmjs.org/:_authToken={R}"),
+    (f"npm token {NPM_TOKEN}", f"npm token {R}"),
+    (f"gitlab {GITLAB_PAT} used", f"gitlab {R} used"),
+    (f"OPENAI {OPENAI_PROJECT}", f"OPENAI {R}"),
+    (f"key {OPENAI_LEGACY}", f"key {R}"),
+    (f"anthropic {ANTHROPIC_KEY}", f"anthropic {R}"),
+    (f"hf {HF_TOKEN}", f"hf {R}"),
+    (f"sendgrid {SENDGRID_KEY}", f"sendgrid {R}"),
+    (f"shopify {SHOPIFY_TOKEN}", f"shopify {R}"),
+    (f"doctl {DO_TOKEN}", f"doctl {R}"),
+    (f"twine {PYPI_TOKEN}", f"twine {R}"),
+    (f"id_token {JWT} accepted", f"id_token {R} accepted"),
+    # Datadog
+    ("DD_API_KEY=0123456789abcdef0123456789abcdef", f"DD_API_KEY={R}"),
+    (f"dd key {DD_UPPER} rejected", f"dd key {R} rejected"),
+    (f"api key '{DD_UPPER}'", f"api key '{R}'"),
+    # private keys on one line
+    (
+        "-----BEGIN RSA PRIVATE KEY-----MIIEowIBAAKCAQEA-----END RSA PRIVATE KEY-----",
+        f"-----BEGIN RSA PRIVATE KEY-----{R}-----END RSA PRIVATE KEY-----",
+    ),
+    # reasons AWS gives, with what a task put in them
+    (
+        f"Essential container in task exited: password=hunter2 {KEY_ID} {SECRET}",
+        f"Essential container in task exited: password={R} {R} {R}",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "expected"), SECRET_SHAPES)
+def test_every_secret_shape_is_hidden_and_its_context_kept(line: str, expected: str) -> None:
+    assert redact(line) == expected
+
+
+def test_the_secret_shape_table_covers_at_least_sixty_shapes() -> None:
+    assert len({line for line, _ in SECRET_SHAPES}) >= 60
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "https://registry.npmjs.org:443/@babel/core/-/core-7.24.0.tgz",
+        "docker run -p8080:80 nginx",
+        "gcc -pthread -O2 -o app main.c",
+        "cp -pr /src /dst",
+        "aws secretsmanager get-secret-value --secret-id prod/db",
+        "Invalid password for user bob",
+        "password reset email sent",
+        "Bearer tokens expire after an hour",
+        "sk-learn-model-training-pipeline-v2",
+        "Author: Dev 3 <dev3@example.com>",
+        '{"token_count": 282, "api_key_id": "kid_1"}',
+        "SECRET_ARN=arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/billing-AbCdEf",
+        "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval",
+        "passwd: password expiry information changed.",
+        "cookie consent banner shown",
+        "md5 5d41402abc4b2a76b9719d911017c592  part-0001.parquet",
+    ],
+)
+def test_look_alikes_of_the_new_shapes_are_left_unchanged(line: str) -> None:
+    assert redact(line) == line
+
+
+ORDINARY_LINES = Path(__file__).parent / "data" / "ordinary-log-lines.txt"
+
+
+def test_at_most_one_percent_of_ordinary_log_lines_is_changed() -> None:
+    # given a corpus of what batch jobs print when nothing secret is in it
+    lines = ORDINARY_LINES.read_text(encoding="utf-8").splitlines()
+    assert len(lines) >= 300
+
+    # when each is redacted
+    changed = [line for line in lines if redact(line) != line]
+
+    # then almost all come through as they were
+    rate = len(changed) / len(lines)
+    print(f"ordinary lines changed by redaction: {len(changed)}/{len(lines)} = {rate:.2%}: {changed}")
+    assert rate <= 0.01, changed
+
+
+@pytest.mark.parametrize(
+    "filler",
+    [
+        "a://b:",
+        "a://b:c/",
+        "Bearer ",
+        "--password ",
+        "Cookie: ",
+        "password%3D",
+        "sk-",
+        "pwd ",
+        "mysql -p",
+        "-----END PRIVATE KEY-----",
+        "A1" * 16 + " ",
+        "FERNET_KEY=",
+        "%26token%3D",
+    ],
+)
+def test_secret_after_100_kb_of_text_built_against_the_new_rules_is_still_redacted(filler: str) -> None:
+    line = (filler * (100_000 // len(filler) + 1))[:100_000] + " password=hunter2"
+
+    assert "hunter2" not in redact(line)
+
+
+# --- a key whose BEGIN line is older than the lines read ----------------------------------------------------
+
+KEY_BODY = [
+    "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",
+    "VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK",
+    "oAoGCCqGSM49AwEHoUQDQgAE",
+]
+
+
+def test_key_body_before_an_end_marker_without_its_begin_line_is_hidden() -> None:
+    lines = [*KEY_BODY, "-----END RSA PRIVATE KEY-----", "key loaded"]
+
+    tail = fit_tail(lines, max_lines=10, max_bytes=10_000)
+
+    assert tail.lines == (R, R, R, "-----END RSA PRIVATE KEY-----", "key loaded")
+
+
+def test_key_body_cut_at_both_ends_is_hidden_by_its_pem_width() -> None:
+    lines = [*KEY_BODY, "ValueError: could not parse key"]
+
+    tail = fit_tail(lines, max_lines=10, max_bytes=10_000)
+
+    assert tail.lines == (R, R, R, "ValueError: could not parse key")
+
+
+def test_an_end_marker_after_ordinary_lines_hides_nothing_else() -> None:
+    lines = ["loading the key from the secret store", "-----END PRIVATE KEY-----", "done"]
+
+    assert fit_tail(lines, max_lines=10, max_bytes=10_000).lines == tuple(lines)
+
+
+def test_the_cli_view_of_a_log_hides_a_key_body_whose_begin_line_was_not_fetched() -> None:
+    lines = fit_tail([KEY_BODY[0], "-----END PRIVATE KEY-----"], max_lines=2, max_bytes=10_000).lines
+
+    assert lines == (R, "-----END PRIVATE KEY-----")
+
+
+# --- redact_text: reasons and messages of several lines ----------------------------------------------------
+
+
+def test_a_reason_of_several_lines_is_redacted_line_by_line_and_a_key_across_them_hidden() -> None:
+    text = f"failed: password=hunter2\n-----BEGIN PRIVATE KEY-----\n{KEY_BODY[0]}\n-----END PRIVATE KEY-----"
+
+    assert redact_text(text) == (
+        f"failed: password={R}\n-----BEGIN PRIVATE KEY-----\n{R}\n-----END PRIVATE KEY-----"
+    )
+
+
+@pytest.mark.parametrize("text", [None, ""])
+def test_no_reason_stays_no_reason(text: str | None) -> None:
+    assert redact_text(text) == text

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 from collections import Counter
@@ -56,6 +57,13 @@ MAX_BUFFERED_POINTS = 10_000
 SERIES_MAX_BYTES = 512_000
 #: Points per series, so one series can never outgrow a payload on its own.
 SERIES_MAX_POINTS = 1_000
+
+#: What an "@" that could start a mention becomes: the full-width at sign, which reads as "@" but which
+#: Datadog does not take for a notification handle (``@here``, ``@pagerduty-x``, ``@slack-x``).
+DEFUSED_AT = "\uff20"
+# ecswatch never means to notify from an event; an "@" in its text came from a task or from AWS. The
+# targets of ecswatch's own links (a "](" not escaped) are skipped, so a URL is never changed.
+_MENTION_OR_LINK_TARGET = re.compile(r"(?P<target>(?<!\\)\]\([^)\s]*+\))|@(?=[\w.-])")
 
 _MARKDOWN_OPEN = "%%% \n"
 _MARKDOWN_CLOSE = "\n %%%"
@@ -247,8 +255,8 @@ def normalise_site(site: str) -> str:
 # -- events
 def event_request(event: DatadogEvent, *, now: float) -> EventCreateRequest:
     fields: dict[str, Any] = {
-        "title": clean_title(event.title),
-        "text": event_text(event.text),
+        "title": clean_title(defuse_mentions(event.title)),
+        "text": event_text(defuse_mentions(event.text)),
         "alert_type": EventAlertType(  # type: ignore[no-untyped-call]
             event.alert_type if event.alert_type in _ALERT_TYPES else "info"
         ),
@@ -259,6 +267,17 @@ def event_request(event: DatadogEvent, *, now: float) -> EventCreateRequest:
     if event.date_happened > 0 and now - event.date_happened <= EVENT_MAX_AGE_SECONDS:
         fields["date_happened"] = event.date_happened
     return EventCreateRequest(**fields)
+
+
+def defuse_mentions(text: str) -> str:
+    """Every "@" that could start a Datadog mention, outside ecswatch's own link targets, made plain text.
+
+    Datadog notifies the handles it finds in event text; task data (a container reason, a
+    stoppedReason, CloudTrail's errorMessage) must not page anyone or post to a channel.
+    """
+    if "@" not in text:
+        return text
+    return _MENTION_OR_LINK_TARGET.sub(lambda m: m["target"] or DEFUSED_AT, text)
 
 
 def clean_title(title: str, limit: int = TITLE_MAX) -> str:

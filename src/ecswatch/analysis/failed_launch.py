@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ecswatch.analysis.redact import redacted_launch
 from ecswatch.config.model import JobConfig, JobsConfig, matching_job
 from ecswatch.config.settings import Settings
 from ecswatch.events.cloudtrail import (
@@ -62,7 +63,8 @@ def process_launch_event(
     raw: Mapping[str, Any], *, settings: Settings, jobs: JobsConfig
 ) -> FailedLaunch | Skipped:
     """Raise ``MalformedEvent`` for an unreadable record; a successful call is skipped cheaply."""
-    launch = parse_launch(raw)
+    # AWS's words are redacted once, here: the cause, the alert, the event and the record use them.
+    launch = redacted_launch(parse_launch(raw))
     if not launch.failed:
         return Skipped("RunTask succeeded; its task reports itself", kind="launch-succeeded")
     if is_ecswatch_launch(launch):

@@ -12,7 +12,7 @@ from typing import Any
 
 from ecswatch.analysis.links import build_links
 from ecswatch.analysis.outcome import analyse, deciding_container, phase_durations
-from ecswatch.analysis.redact import fit_tail
+from ecswatch.analysis.redact import fit_tail, redacted_event
 from ecswatch.config.model import JobConfig, JobsConfig
 from ecswatch.config.settings import Settings
 from ecswatch.events.task import TaskEvent, event_kind, is_task_state_change, parse_task_event
@@ -37,7 +37,8 @@ def process_task_event(
     skip = _skip_before_parse(raw)
     if skip:
         return skip
-    event = parse_task_event(raw)
+    # Reasons are redacted once, here, so the cause and everything built from the report are clean.
+    event = redacted_event(parse_task_event(raw))
     skip = _skip_after_parse(event, settings)
     if skip:
         return skip

@@ -27,7 +27,7 @@ import boto3
 
 from ecswatch.adapters.dynamodb.history import DynamoRunHistory, HistoryRefused
 from ecswatch.analysis.pipeline import readable_line
-from ecswatch.analysis.redact import fit_tail
+from ecswatch.analysis.redact import fit_tail, redact_text
 from ecswatch.cli import aws, views
 from ecswatch.cli.aws import CliError
 from ecswatch.config.model import ConfigError, JobsConfig, load_config, parse_duration
@@ -167,7 +167,8 @@ def retry_text(task_arn: str, result: dict[str, Any]) -> str:
         return f"retry of {task_arn} launched: {result.get('task_arn')}\n"
     if outcome == "duplicate":
         return f"a retry of {task_arn} was already launched; nothing started\n"
-    raise CliError(f"retry of {task_arn} refused: {result.get('failure') or result}")
+    # ECS's reason can carry what the task definition holds (a registry URL with its password).
+    raise CliError(f"retry of {task_arn} refused: {redact_text(str(result.get('failure') or result))}")
 
 
 def redacted(lines: Sequence[str]) -> list[str]:

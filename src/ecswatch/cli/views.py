@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ecswatch.analysis.redact import redact_text
 from ecswatch.config.model import JobConfig
 from ecswatch.events.schedule import ScheduleError, missed_run, parse_schedule
 from ecswatch.history.records import SUCCEEDED, RunStats, run_time, slow_run, start_latency, usual_run_time
@@ -59,6 +60,9 @@ def record_json(run: RunRecord) -> dict[str, Any]:
     data["durations"] = dict(run.durations or {})
     data["links"] = dict(run.links or {})
     data["task_id"] = task_id(run)
+    # Records written before causes were redacted may still hold what a task put in its reason.
+    data["cause"] = redact_text(run.cause)
+    data["log_note"] = redact_text(run.log_note)
     return data
 
 

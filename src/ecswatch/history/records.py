@@ -30,7 +30,7 @@ from functools import partial
 from ecswatch.analysis.failed_launch import FAILED_TO_LAUNCH, FailedLaunch
 from ecswatch.config.model import JobsConfig, SlowRunConfig
 from ecswatch.effects import run_each
-from ecswatch.notifications.alerts import alert_for, tags_for
+from ecswatch.notifications.alerts import alert_for, event_markdown, tags_for
 from ecswatch.notifications.launch_alerts import (
     launch_links,
 )
@@ -228,14 +228,11 @@ def slow_run_alert(report: RunReport, attempt: Attempt, job: str, slow: SlowRun)
 
 def slow_run_event(report: RunReport, attempt: Attempt, job: str, slow: SlowRun) -> DatadogEvent:
     alert = slow_run_alert(report, attempt, job, slow)
-    lines = [f"**{alert.title}**", "", alert.cause, ""]
-    lines += [f"- {label}: {value}" for label, value in alert.fields]
-    lines += ["", " · ".join(f"[{link.label}]({link.url})" for link in alert.links)]
     stopped = report.event.timeline.stopped or report.event.event_time
     root = attempt.root_task_arn or report.event.task.arn
     return DatadogEvent(
         title=alert.title,
-        text="\n".join(lines),
+        text=event_markdown(alert),
         alert_type="warning",
         # The run's own key (alerts._aggregation_key): Datadog shows the warning with the run.
         aggregation_key=f"ecswatch:{job}:{root.rsplit('/', 1)[-1]}"[:100],

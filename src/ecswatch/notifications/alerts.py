@@ -7,6 +7,7 @@ wording and the tags here means Slack, Datadog and the CLI say the same thing.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from ecswatch.analysis.links import ecs_task_url
@@ -106,15 +107,32 @@ def storm_alert(state: StormState, latest: Alert) -> Alert:
     )
 
 
+#: Markdown that makes a link (or an image) from text, and the backslash that would undo an escape.
+_LINK_MARKUP = re.compile(r"[\\\[\]]")
+
+
+def escape_markdown(text: str) -> str:
+    """Text as Datadog shows it, never as a link: a container reason's ``[text](https://…)`` stays text."""
+    return _LINK_MARKUP.sub(r"\\\g<0>", text)
+
+
+def event_markdown(alert: Alert, *, cause_label: str | None = None) -> str:
+    """The one Datadog rendering of an alert: its title, cause and fields escaped (they carry task data
+    and AWS's words), then ecswatch's own links as links. Mentions are defused by the Datadog adapter."""
+    cause = f"{cause_label}: {alert.cause}" if cause_label else alert.cause
+    lines = [f"**{escape_markdown(alert.title)}**", "", escape_markdown(cause), ""]
+    lines += [f"- {escape_markdown(label)}: {escape_markdown(value)}" for label, value in alert.fields]
+    if alert.links:
+        lines += ["", " · ".join(f"[{escape_markdown(link.label)}]({link.url})" for link in alert.links)]
+    return "\n".join(lines)
+
+
 def datadog_event(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> DatadogEvent:
     alert = alert_for(report, attempt)
-    lines = [f"**{alert.title}**", "", f"Cause: {alert.cause}", ""]
-    lines += [f"- {label}: {value}" for label, value in alert.fields]
-    lines += ["", " · ".join(f"[{link.label}]({link.url})" for link in alert.links)]
     stopped = report.event.timeline.stopped or report.event.event_time
     return DatadogEvent(
         title=alert.title,
-        text="\n".join(lines),
+        text=event_markdown(alert, cause_label="Cause"),
         alert_type=alert.severity if alert.severity != "info" else "info",
         aggregation_key=_aggregation_key(report, attempt),
         # The chain id is on events only: as a metric tag it would make a new series for every chain.

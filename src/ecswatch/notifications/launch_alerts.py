@@ -13,7 +13,7 @@ from ecswatch.events.cloudtrail import (
     launcher_url,
 )
 from ecswatch.events.task import TaskDefinitionRef
-from ecswatch.notifications.alerts import METRIC_PREFIX
+from ecswatch.notifications.alerts import METRIC_PREFIX, event_markdown
 from ecswatch.run import Alert, Attempt, DatadogEvent, Link, MetricPoint
 
 
@@ -77,13 +77,10 @@ def launch_tags(failed: FailedLaunch, attempt: Attempt) -> tuple[str, ...]:
 
 def launch_datadog_event(failed: FailedLaunch, attempt: Attempt) -> DatadogEvent:
     alert = launch_alert(failed, attempt)
-    lines = [f"**{alert.title}**", "", f"Cause: {alert.cause}", ""]
-    lines += [f"- {label}: {value}" for label, value in alert.fields]
-    lines += ["", " · ".join(f"[{link.label}]({link.url})" for link in alert.links)]
     root = attempt.root_task_arn or failed.run_id
     return DatadogEvent(
         title=alert.title,
-        text="\n".join(lines),
+        text=event_markdown(alert, cause_label="Cause"),
         alert_type="error",
         aggregation_key=f"ecswatch:{failed.job}:{root.rsplit('/', 1)[-1]}"[:100],
         tags=launch_tags(failed, attempt),

@@ -15,6 +15,7 @@ from ecswatch.analysis.links import build_links
 from ecswatch.config.model import JobConfig
 from ecswatch.events.task import TaskEvent
 from ecswatch.events.taskdef import TaskDefinition
+from ecswatch.notifications.alerts import event_markdown
 from ecswatch.notifications.render import human_duration
 from ecswatch.run import Alert, DatadogEvent, Link
 
@@ -234,8 +235,4 @@ def clock(moment: datetime, *, zone: bool = True) -> str:
 
 
 def _event_text(alert: Alert) -> str:
-    lines = [f"**{alert.title}**", "", alert.cause, ""]
-    lines += [f"- {label}: {value}" for label, value in alert.fields]
-    if alert.links:
-        lines += ["", " · ".join(f"[{link.label}]({link.url})" for link in alert.links)]
-    return "\n".join(lines)
+    return event_markdown(alert)
