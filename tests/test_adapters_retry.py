@@ -1057,3 +1057,33 @@ def test_the_network_comes_from_the_rule_or_the_schedule_whichever_started_the_t
     assert either.network_for(REGION, f"events-rule/{RULE}") == NETWORK
     assert either.network_for(REGION, "chronos-schedule/data-sync-hourly") == NETWORK
     assert either.network_for(REGION, "ecs-svc/123") is None
+
+
+def test_a_refusal_that_quotes_a_secret_is_told_redacted(clients: ClientCache) -> None:
+    message = "Invalid secret ARN in containerDefinitions: https://robot:ghp_abcdefghijklmnopqrstuvwxyz0123456789@registry.example.com"
+    stubbed(clients, "ecs").add_client_error(
+        "run_task", "InvalidParameterException", message, http_status_code=400
+    )
+
+    failure = runner(clients).run(retry_request()).failure
+
+    assert failure is not None
+    assert failure.startswith("InvalidParameterException: Invalid secret ARN")
+    assert "ghp_abcdefghijklmnopqrstuvwxyz0123456789" not in failure
+
+
+def test_a_placement_failure_that_quotes_a_secret_is_told_redacted(clients: ClientCache) -> None:
+    stubbed(clients, "ecs").add_response(
+        "run_task",
+        {
+            "tasks": [],
+            "failures": [
+                {"reason": "MISSING", "detail": "password=hunter2hunter2 in the task's environment"}
+            ],
+        },
+    )
+
+    failure = runner(clients).run(retry_request()).failure
+
+    assert failure is not None
+    assert "hunter2hunter2" not in failure

@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from ecswatch.adapters.aws.reads import error_code
 from ecswatch.adapters.aws.schedules import find_schedule
+from ecswatch.analysis.redact import redact
 from ecswatch.errors import DeliveryError, TransientError
 from ecswatch.events.task import TaskRef
 from ecswatch.events.vocabulary import (
@@ -109,7 +110,7 @@ class EcsTaskRunner:
             response = self._client_for_region(request.region).run_task(**params)
         except ParamValidationError as e:
             # botocore refused the request before sending it: sending it again changes nothing.
-            return LaunchResult(failure=f"invalid RunTask parameters: {e}")
+            return LaunchResult(failure=redact(f"invalid RunTask parameters: {e}"))
         except ClientError as e:
             return _refusal(e, request)
         except BotoCoreError as e:
@@ -258,7 +259,7 @@ def _launch_result(response: Mapping[str, Any], request: RetryRequest) -> Launch
     text = f"{reason}: {detail}" if detail else reason
     if waiting_helps(reason):
         raise TransientError(f"RunTask {request.key}: no capacity now ({text})")
-    return LaunchResult(failure=text)
+    return LaunchResult(failure=redact(text))
 
 
 def waiting_helps(reason: str) -> bool:
@@ -283,7 +284,8 @@ def _refusal(error: ClientError, request: RetryRequest) -> LaunchResult:
                 extra={"key": request.key, "task_arn": existing[0]},
             )
             return LaunchResult(task_arn=str(existing[0]))
-    return LaunchResult(failure=f"{code}: {message}" if message else code or "RunTask refused")
+    # ECS quotes the request back (image URLs, environment): the refusal is told in Slack and logs.
+    return LaunchResult(failure=redact(f"{code}: {message}") if message else code or "RunTask refused")
 
 
 # --- DescribeTasks as an event ------------------------------------------------------------------------
