@@ -32,7 +32,7 @@ from ecswatch.analysis.failed_launch import FailedLaunch, process_launch_event
 from ecswatch.config.model import ConfigError, JobsConfig, parse_config
 from ecswatch.config.routing import Routing
 from ecswatch.config.settings import BUNDLED_JOBS_CONFIG, Settings
-from ecswatch.coordinators.runs import RunCoordinator, RunResult
+from ecswatch.coordinators.task_runs import RunCoordinator, RunResult
 from ecswatch.errors import TransientError
 from ecswatch.notifications.notifier import Notifier
 from ecswatch.run import DatadogEvent, LaunchResult, Lineage, MessageRef, MetricPoint, RetryRequest, RunReport

@@ -21,7 +21,7 @@ from ecswatch.analysis.pipeline import process_task_event
 from ecswatch.config.model import RetryAction, load_config, parse_config
 from ecswatch.config.routing import Routing
 from ecswatch.config.settings import BUNDLED_JOBS_CONFIG, Settings
-from ecswatch.coordinators.runs import RunCoordinator
+from ecswatch.coordinators.task_runs import RunCoordinator
 from ecswatch.errors import DeliveryError, LaunchNotStarted, TransientError
 from ecswatch.events.taskdef import TaskDefinition
 from ecswatch.notifications.notifier import Notifier

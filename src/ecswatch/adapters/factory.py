@@ -33,7 +33,7 @@ from ecswatch.adapters.observability import EmfSink, LogSink
 from ecswatch.config.model import JobsConfig, load_config
 from ecswatch.config.routing import Routing
 from ecswatch.config.settings import Settings
-from ecswatch.coordinators.runs import RunCoordinator
+from ecswatch.coordinators.task_runs import RunCoordinator
 from ecswatch.history.records import HistoryRecorder
 from ecswatch.notifications.notifier import Notifier
 from ecswatch.ports import ChatPoster, EventSink, LineageStore, OnceGuard, RunSink
