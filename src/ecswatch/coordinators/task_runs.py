@@ -82,6 +82,8 @@ class TaskRunCoordinator:
         self._rng = rng
 
     def handle(self, report: RunReport) -> RunResult:
+        """The sinks' log line, the alert, the retry (or the jobs the run's end starts), the history
+        record: each a step of its own, all tried even when one fails (the first failure is raised)."""
         run = self._resolve(report)
         decision = None
         if run.report.phase is RunPhase.STOPPED and run.report.outcome is not None:
