@@ -120,7 +120,7 @@ def _pass(task_events: Any, events: list[dict[str, Any]], *, record: bool) -> Pa
     task_events.dependencies.cache_clear()
     deps = task_events.dependencies()
     if not record:
-        deps.coordinator._history = None  # the coordinator records each run; without it, nothing is
+        deps.task_runs._history = None  # the task-run coordinator records each run; without it, nothing is
     calls = Counter[str]()
     history = Counter[str]()
 

@@ -1,6 +1,6 @@
 """Dependency chains: B runs after A succeeded (on_success), C after A failed (on_failure), each once.
 
-The coordinator runs as in test_retries: recording fakes for the retry queue, RunTask, Slack and
+The coordinators run as in test_retries: recording fakes for the retry queue, RunTask, Slack and
 Datadog, the in-memory guard and lineage. The jobs are those of the chain example in the shipped
 jobs.yaml, shaped like the sample events (their family, cluster and exit codes rewritten):
 
@@ -8,7 +8,7 @@ jobs.yaml, shaped like the sample events (their family, cluster and exit codes r
        \\--on_failure--> cleanup
 
 A chain request travels through the retry queue to the launcher exactly like a retry; the tests
-hand each queued request to ``coordinator.launch`` as the launcher would.
+hand each queued request to ``Launcher.launch`` as the retry launcher function would.
 """
 
 from __future__ import annotations
@@ -32,7 +32,11 @@ from ecswatch.analysis.failed_launch import FailedLaunch, process_launch_event
 from ecswatch.config.model import ConfigError, JobsConfig, parse_config
 from ecswatch.config.routing import Routing
 from ecswatch.config.settings import BUNDLED_JOBS_CONFIG, Settings
-from ecswatch.coordinators.runs import RunCoordinator, RunResult
+from ecswatch.coordinators.chain_starts import ChainStarter
+from ecswatch.coordinators.failed_launches import FailedLaunchCoordinator
+from ecswatch.coordinators.launcher import Launcher
+from ecswatch.coordinators.shared import RunResult
+from ecswatch.coordinators.task_runs import TaskRunCoordinator
 from ecswatch.errors import TransientError
 from ecswatch.notifications.notifier import Notifier
 from ecswatch.run import DatadogEvent, LaunchResult, Lineage, MessageRef, MetricPoint, RetryRequest, RunReport
@@ -134,23 +138,36 @@ class World:
             state=MemoryThreads(),  # type: ignore[arg-type]
             storm_window_seconds=0,
         )
-        self.coordinator = RunCoordinator(
+        rng = random.Random(7)
+        chains = ChainStarter(notifier=self.notifier, guard=guard, jobs=jobs, scheduler=self.queue)
+        self.runs = TaskRunCoordinator(
             notifier=self.notifier,
             guard=guard,
             lineage=self.lineage,
             jobs=jobs,
+            chains=chains,
             scheduler=self.queue,
+            rng=rng,
+        )
+        self.launches = FailedLaunchCoordinator(
+            notifier=self.notifier, guard=guard, jobs=jobs, chains=chains, scheduler=self.queue, rng=rng
+        )
+        self.launcher = Launcher(
+            notifier=self.notifier,
+            guard=guard,
+            lineage=self.lineage,
+            jobs=jobs,
+            chains=chains,
             runner=self.runner,
-            rng=random.Random(7),
         )
 
     def stop(self, report: RunReport) -> RunResult:
-        return self.coordinator.handle(report)
+        return self.runs.handle(report)
 
     def launch(self, job: str) -> str:
         """The launcher takes the newest queued request for ``job``; the new task's id."""
         request = next(r for r, _ in reversed(self.queue.requests) if r.job == job)
-        result = self.coordinator.launch(request)
+        result = self.launcher.launch(request)
         assert result is not None
         assert result.task_arn is not None
         return result.task_arn.rsplit("/", 1)[-1]
@@ -324,8 +341,8 @@ def test_a_duplicate_chain_request_starts_one_task(world: World, run: Callable[.
     world.stop(run("extract", "extract1"))
     [(request, _)] = world.queue.requests
 
-    first = world.coordinator.launch(request)
-    second = world.coordinator.launch(RetryRequest.from_json(request.to_json()))
+    first = world.launcher.launch(request)
+    second = world.launcher.launch(RetryRequest.from_json(request.to_json()))
 
     assert first is not None
     assert second is None
@@ -456,7 +473,7 @@ def test_a_chain_launch_ecs_refuses_is_told_in_the_triggering_runs_thread(
     world.runner.answers = [LaunchResult(failure="ClientException: TaskDefinition is inactive")]
     [(request, _)] = world.queue.requests
 
-    result = world.coordinator.launch(request)
+    result = world.launcher.launch(request)
 
     assert result == LaunchResult(failure="ClientException: TaskDefinition is inactive")
     _, news, thread = world.chat.posts[-1]
@@ -473,8 +490,8 @@ def test_a_chain_launch_the_launcher_abandons_is_alerted_once_without_touching_t
     world.stop(run("extract", "extract1"))
     [(request, _)] = world.queue.requests
 
-    world.coordinator.abandon(request, "RESOURCE:MEMORY", 5)
-    world.coordinator.abandon(request, "RESOURCE:MEMORY", 5)
+    world.launcher.abandon(request, "RESOURCE:MEMORY", 5)
+    world.launcher.abandon(request, "RESOURCE:MEMORY", 5)
 
     abandoned = [alert for _, alert, _ in world.chat.posts if alert.cause.startswith("RESOURCE:MEMORY")]
     assert [alert.title for alert in abandoned] == ["load could not be started after extract"]
@@ -602,8 +619,8 @@ def test_a_failed_launch_that_is_not_retried_starts_the_clean_up_job_once(
     launch = failed_launch("extract")
     assert not launch.retryable
 
-    world.coordinator.handle_launch(launch)
-    world.coordinator.handle_launch(launch)  # CloudTrail's record, delivered twice
+    world.launches.handle(launch)
+    world.launches.handle(launch)  # CloudTrail's record, delivered twice
 
     [(request, delay)] = world.queue.requests  # cleanup only: load (on_success) never
     assert (request.job, request.trigger, delay) == ("cleanup", "chain", 0)
@@ -620,7 +637,7 @@ def test_the_job_a_failed_launch_started_names_that_launch_as_its_trigger(
     world: World, failed_launch: Callable[..., FailedLaunch], run: Callable[..., RunReport]
 ) -> None:
     launch = failed_launch("extract")
-    world.coordinator.handle_launch(launch)
+    world.launches.handle(launch)
     cleanup1 = world.launch("cleanup")
 
     world.stop(run("cleanup", cleanup1, exit_code=1, started_by="ecswatch-chain/extract"))
@@ -637,7 +654,7 @@ def test_a_failed_launch_that_will_be_retried_starts_nothing_yet(
 ) -> None:
     world = World(RETRIED)
 
-    world.coordinator.handle_launch(failed_launch("extract", sample="cloudtrail-runtask-capacity-failure"))
+    world.launches.handle(failed_launch("extract", sample="cloudtrail-runtask-capacity-failure"))
 
     assert [(request.job, request.attempt) for request, _ in world.queue.requests] == [("extract", 2)]
 
@@ -647,10 +664,10 @@ def test_a_failed_launch_whose_retry_ecs_refuses_starts_the_clean_up_in_a_chain_
 ) -> None:
     world = World(RETRIED)
     launch = failed_launch("extract", sample="cloudtrail-runtask-capacity-failure")
-    world.coordinator.handle_launch(launch)
+    world.launches.handle(launch)
     world.runner.answers = [REFUSED]
 
-    world.coordinator.launch(queued(world, "extract"))
+    world.launcher.launch(queued(world, "extract"))
 
     assert world.queue.jobs() == ["extract", "cleanup"]
     cleanup = queued(world, "cleanup")
@@ -665,8 +682,8 @@ def test_a_retry_ecs_refuses_ends_the_run_and_starts_the_clean_up_job_once(
     retry = queued(world, "extract")
     world.runner.answers = [REFUSED]
 
-    world.coordinator.launch(retry)
-    world.coordinator.launch(RetryRequest.from_json(retry.to_json()))
+    world.launcher.launch(retry)
+    world.launcher.launch(RetryRequest.from_json(retry.to_json()))
 
     assert world.queue.jobs() == ["extract", "cleanup"]
     cleanup = queued(world, "cleanup")
@@ -700,8 +717,8 @@ def test_a_refused_retry_whose_clean_up_cannot_be_queued_yet_tells_the_thread_on
     world.queue.schedule = flaky  # type: ignore[method-assign]
 
     with pytest.raises(TransientError):
-        world.coordinator.launch(retry)
-    world.coordinator.launch(retry)  # the redelivery
+        world.launcher.launch(retry)
+    world.launcher.launch(retry)  # the redelivery
 
     assert world.chat.replies().count("extract retry 2/3 could not be launched") == 1
     assert world.queue.jobs()[-1] == "cleanup"
@@ -716,7 +733,7 @@ def test_a_refused_retry_of_a_chained_job_starts_its_clean_up_in_the_same_chain(
     world.stop(run("load", load1, exit_code=2, started_by="ecswatch-chain/extract"))
     world.runner.answers = [REFUSED]
 
-    world.coordinator.launch(queued(world, "load"))
+    world.launcher.launch(queued(world, "load"))
 
     assert world.queue.jobs() == ["load", "load", "cleanup"]
     cleanup = queued(world, "cleanup")
@@ -733,8 +750,8 @@ def test_an_abandoned_retry_starts_the_clean_up_job_once(run: Callable[..., RunR
     world.stop(run("extract", "extract1", exit_code=2))
     retry = queued(world, "extract")
 
-    world.coordinator.abandon(retry, "RESOURCE:MEMORY", 5)
-    world.coordinator.abandon(retry, "RESOURCE:MEMORY", 5)
+    world.launcher.abandon(retry, "RESOURCE:MEMORY", 5)
+    world.launcher.abandon(retry, "RESOURCE:MEMORY", 5)
 
     assert world.queue.jobs() == ["extract", "cleanup"]
     assert queued(world, "cleanup").key == f"chain#{task_arn('extract1')}#cleanup"
@@ -747,7 +764,7 @@ def test_a_chain_launch_ecs_refuses_starts_nothing_further(run: Callable[..., Ru
     world.stop(run("extract", "extract1"))
     world.runner.answers = [REFUSED]
 
-    world.coordinator.launch(queued(world, "load"))
+    world.launcher.launch(queued(world, "load"))
 
     assert world.queue.jobs() == ["load"]
     assert not [title for title in world.chat.replies() if "starting cleanup" in title]
@@ -757,7 +774,7 @@ def test_a_chain_launch_the_launcher_abandons_starts_nothing_further(run: Callab
     world = World(RETRIED)
     world.stop(run("extract", "extract1"))
 
-    world.coordinator.abandon(queued(world, "load"), "RESOURCE:MEMORY", 5)
+    world.launcher.abandon(queued(world, "load"), "RESOURCE:MEMORY", 5)
 
     assert world.queue.jobs() == ["load"]
     assert not [title for title in world.chat.replies() if "starting cleanup" in title]
@@ -766,7 +783,7 @@ def test_a_chain_launch_the_launcher_abandons_starts_nothing_further(run: Callab
 def test_a_failed_launch_of_a_job_that_starts_nothing_costs_no_chain_guard_write(
     world: World, failed_launch: Callable[..., FailedLaunch]
 ) -> None:
-    world.coordinator.handle_launch(failed_launch("cleanup"))
+    world.launches.handle(failed_launch("cleanup"))
 
     assert world.queue.requests == []
     assert world.guard.asked

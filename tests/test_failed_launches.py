@@ -1,7 +1,7 @@
 """A RunTask call that created no task is a failed run of its job: matched, alerted once, retried
 under the job's policy when the failure may pass, and ignored when it succeeded or was ecswatch's own.
 
-Built from the CloudTrail records in events/ (see events/SOURCES.md) and the coordinator of
+Built from the CloudTrail records in events/ (see events/SOURCES.md) and the failed-launch coordinator of
 test_retries (recording fakes for the retry queue, RunTask and Slack).
 """
 
@@ -141,15 +141,15 @@ def test_the_datadog_event_counts_as_a_failed_run_of_the_job(load_event: LoadEve
     assert event.date_happened == int(launch.happened_at.timestamp())
 
 
-# ------------------------------------------------------------------ the coordinator
+# ------------------------------------------------------------------ the failed-launch coordinator
 
 
 def test_a_failed_launch_is_alerted_once_however_often_it_arrives(load_event: LoadEvent) -> None:
     world = World()
     launch = failed(load_event(CAPACITY))
 
-    world.coordinator.handle_launch(launch)
-    world.coordinator.handle_launch(launch)
+    world.launches.handle(launch)
+    world.launches.handle(launch)
 
     [(channel, alert, thread)] = world.chat.posts
     assert (channel, alert.title, thread) == ("#nightly-report", "nightly-report failed to launch", None)
@@ -158,7 +158,7 @@ def test_a_failed_launch_is_alerted_once_however_often_it_arrives(load_event: Lo
 def test_a_job_without_retries_is_only_alerted(load_event: LoadEvent) -> None:
     world = World()
 
-    result = world.coordinator.handle_launch(failed(load_event(CAPACITY)))
+    result = world.launches.handle(failed(load_event(CAPACITY)))
 
     assert result.decision is not None
     assert result.decision.action is RetryAction.EXIT
@@ -171,8 +171,8 @@ def test_a_retryable_launch_of_a_retried_job_sends_the_same_run_task_again_once(
     world = World()
     launch = failed(as_invoice_export(load_event(CAPACITY)))
 
-    world.coordinator.handle_launch(launch)
-    world.coordinator.handle_launch(launch)
+    world.launches.handle(launch)
+    world.launches.handle(launch)
 
     [(request, delay)] = world.queue.requests
     assert (request.job, request.attempt, request.of) == ("invoice-export", 2, 3)
@@ -188,7 +188,7 @@ def test_a_retryable_launch_of_a_retried_job_sends_the_same_run_task_again_once(
 
 def test_the_retry_of_a_failed_launch_threads_under_its_alert_when_it_starts(load_event: LoadEvent) -> None:
     world = World()
-    world.coordinator.handle_launch(failed(as_invoice_export(load_event(CAPACITY))))
+    world.launches.handle(failed(as_invoice_export(load_event(CAPACITY))))
 
     world.launch_last()
 
@@ -202,7 +202,7 @@ def test_a_refusal_is_not_retried_even_for_a_retried_job(load_event: LoadEvent) 
     raw["detail"]["errorMessage"] = "No Container Instances were found in your cluster."
     raw["detail"]["responseElements"] = None
 
-    result = world.coordinator.handle_launch(failed(raw))
+    result = world.launches.handle(failed(raw))
 
     assert result.decision is not None
     assert result.decision.reason == "the same request would fail again"
@@ -232,7 +232,7 @@ def test_the_retry_of_a_failed_launch_sends_its_placement_and_tags_again(load_ev
     request["tags"] = [{"key": "team", "value": "billing"}]
     world = World()
 
-    world.coordinator.handle_launch(failed(raw))
+    world.launches.handle(failed(raw))
 
     [(retry, _)] = world.queue.requests
     params = run_task_parameters(retry)

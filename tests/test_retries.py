@@ -1,6 +1,6 @@
 """Retries happen once, carry the run's parameters, and tell their story in the first alert's thread.
 
-The coordinator runs with recording fakes for the retry queue, RunTask and Slack,
+The coordinators run with recording fakes for the retry queue, RunTask and Slack,
 the demo's job config (invoice-export: 3 attempts, retry exit 2), and the
 in-memory guard and lineage (the DynamoDB versions are tested in test_notify).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -18,13 +18,17 @@ import pytest
 from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard
 from ecswatch.adapters.dynamodb.state import MemoryLineage
 from ecswatch.analysis.pipeline import process_task_event
-from ecswatch.config.model import RetryAction, load_config, parse_config
+from ecswatch.config.model import JobsConfig, RetryAction, load_config, parse_config
 from ecswatch.config.routing import Routing
 from ecswatch.config.settings import Settings
-from ecswatch.coordinators.runs import RunCoordinator
+from ecswatch.coordinators.chain_starts import ChainStarter
+from ecswatch.coordinators.failed_launches import FailedLaunchCoordinator
+from ecswatch.coordinators.launcher import Launcher
+from ecswatch.coordinators.task_runs import TaskRunCoordinator
 from ecswatch.errors import DeliveryError, LaunchNotStarted, TransientError
 from ecswatch.events.taskdef import TaskDefinition
 from ecswatch.notifications.notifier import Notifier
+from ecswatch.ports import LineageStore, NetworkDiscovery, RunSink, TaskReader, TaskRunner
 from ecswatch.retries.request import request_from_event
 from ecswatch.run import Alert, LaunchResult, LogTail, MessageRef, RetryRequest, RunReport
 from local import DEMO_JOBS_CONFIG
@@ -45,9 +49,23 @@ class NoLogs:
 
 
 class World:
-    def __init__(self) -> None:
+    """The four roles wired as the factory wires them, around recording fakes; ``jitter_seed=None``
+    seeds the backoff jitter with each run's key, as deployed."""
+
+    def __init__(
+        self,
+        *,
+        jobs: JobsConfig = JOBS,
+        lineage: LineageStore | None = None,
+        network: NetworkDiscovery | None = None,
+        runner: TaskRunner | None = None,
+        tasks: TaskReader | None = None,
+        sinks: Sequence[RunSink] = (),
+        jitter_seed: int | None = 7,
+    ) -> None:
         self.chat, self.queue = RecordingChat(), RecordingQueue()
         self.runner = RecordingRunner(lambda request, n: f"{ARN_PREFIX}{n:032x}")
+        self.lineage = lineage or MemoryLineage()
         guard = MemoryOnceGuard()
         self.notifier = Notifier(
             guard=guard,
@@ -56,22 +74,39 @@ class World:
             state=MemoryThreads(),  # type: ignore[arg-type]
             storm_window_seconds=0,
         )
-        self.coordinator = RunCoordinator(
+        rng = random.Random(jitter_seed) if jitter_seed is not None else None
+        chains = ChainStarter(notifier=self.notifier, guard=guard, jobs=jobs, scheduler=self.queue)
+        self.runs = TaskRunCoordinator(
             notifier=self.notifier,
             guard=guard,
-            lineage=MemoryLineage(),
-            jobs=JOBS,
+            lineage=self.lineage,
+            jobs=jobs,
+            chains=chains,
             scheduler=self.queue,
-            runner=self.runner,
-            rng=random.Random(7),
+            network=network,
+            sinks=sinks,
+            rng=rng,
+        )
+        self.launches = FailedLaunchCoordinator(
+            notifier=self.notifier, guard=guard, jobs=jobs, chains=chains, scheduler=self.queue, rng=rng
+        )
+        self.launcher = Launcher(
+            notifier=self.notifier,
+            guard=guard,
+            lineage=self.lineage,
+            jobs=jobs,
+            chains=chains,
+            runner=runner or self.runner,
+            tasks=tasks,
+            network=network,
         )
 
     def stop(self, report: RunReport) -> Any:
-        return self.coordinator.handle(report)
+        return self.runs.handle(report)
 
     def launch_last(self) -> LaunchResult | None:
         request, _ = self.queue.requests[-1]
-        return self.coordinator.launch(request)
+        return self.launcher.launch(request)
 
 
 @pytest.fixture
@@ -258,7 +293,7 @@ def test_a_manual_retry_launches_the_next_attempt_with_the_same_parameters(
 ) -> None:
     report = run("stopped-sidecar-app-failed", task_id="c" * 32)
 
-    result = world.coordinator.manual_retry(report.event)
+    result = world.launcher.manual_retry(report.event)
 
     assert result is not None
     [request] = world.runner.runs
@@ -325,18 +360,8 @@ class RuleNetworks:
 def test_the_third_attempt_reuses_the_network_the_rule_gave_the_second(
     run: Callable[..., RunReport],
 ) -> None:
-    world = World()
     networks = RuleNetworks()
-    world.coordinator = RunCoordinator(
-        notifier=world.notifier,
-        guard=MemoryOnceGuard(),
-        lineage=MemoryLineage(),
-        jobs=NO_NETWORK_JOBS,
-        scheduler=world.queue,
-        runner=world.runner,
-        network=networks,
-        rng=random.Random(7),
-    )
+    world = World(jobs=NO_NETWORK_JOBS, network=networks)
     world.stop(run("stopped-nonzero-exit", task_id="a" * 32, startedBy="events-rule/features-nightly"))
     second = launched_id(world.launch_last())
 
@@ -356,8 +381,8 @@ def test_a_retry_that_cannot_be_launched_after_the_last_try_is_alerted_once(
     world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
     request, _ = world.queue.requests[-1]
 
-    world.coordinator.abandon(request, "Capacity is unavailable at this time.", 5)
-    world.coordinator.abandon(request, "Capacity is unavailable at this time.", 5)
+    world.launcher.abandon(request, "Capacity is unavailable at this time.", 5)
+    world.launcher.abandon(request, "Capacity is unavailable at this time.", 5)
 
     [news] = [a for _, a, _ in world.chat.posts if a.title.endswith("could not be launched")]
     assert news.title == "invoice-export retry 2/3 could not be launched"
@@ -366,7 +391,7 @@ def test_a_retry_that_cannot_be_launched_after_the_last_try_is_alerted_once(
 
 
 def test_a_task_ecswatch_did_not_launch_is_a_first_attempt_without_a_lineage_read(
-    world: World, run: Callable[..., RunReport]
+    run: Callable[..., RunReport],
 ) -> None:
     class CountingLineage(MemoryLineage):
         reads = 0
@@ -375,7 +400,7 @@ def test_a_task_ecswatch_did_not_launch_is_a_first_attempt_without_a_lineage_rea
             CountingLineage.reads += 1
             return super().lineage_of(task_arn)
 
-    world.coordinator._lineage = CountingLineage()
+    world = World(lineage=CountingLineage())
 
     result = world.stop(run("stopped-nonzero-exit", task_id="e" * 32))
 
@@ -460,24 +485,21 @@ def test_a_redelivered_retry_decision_names_the_delay_it_was_scheduled_with(
 ) -> None:
     delays = []
     for _ in range(2):  # two containers, no injected generator: the jitter is drawn from the run's key
-        world = World()
-        world.coordinator._rng = None
+        world = World(jitter_seed=None)
         world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
         delays.append(world.queue.requests[0][1])
 
     assert delays[0] == delays[1]
 
 
-def test_the_log_line_of_a_retry_names_the_job_its_lineage_says(
-    world: World, run: Callable[..., RunReport]
-) -> None:
+def test_the_log_line_of_a_retry_names_the_job_its_lineage_says(run: Callable[..., RunReport]) -> None:
     seen: list[RunReport] = []
 
     class Sink:
         def publish(self, report: RunReport) -> None:
             seen.append(report)
 
-    world.coordinator._sinks = [Sink()]
+    world = World(sinks=[Sink()])
     world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
     second = launched_id(world.launch_last())
     retry = run("stopped-nonzero-exit", task_id=second, startedBy="ecswatch-retry/2")

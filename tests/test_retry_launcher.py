@@ -2,7 +2,7 @@
 (no capacity, throttling) is tried again later and later, and on the queue's last receive the run's
 thread says the retry could not be launched before the request goes to the dead-letter queue.
 
-The coordinator is the one of test_retries (recording fakes for RunTask, the queue and Slack).
+The coordinators are the ones of test_retries (recording fakes for RunTask, the queue and Slack).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> World:
     backoff = Backoff()
     deps = SimpleNamespace(
         settings=Settings(retry_max_receives=5),
-        coordinator=world.coordinator,
+        launcher=world.launcher,
         notifier=world.notifier,
         retry_queue=backoff,
     )
@@ -139,22 +139,21 @@ def test_delaying_redelivery_hides_the_message_for_that_long(monkeypatch: pytest
 
 @pytest.fixture
 def moto_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    """The coordinator of test_retries, launching with the real RunTask adapter against moto."""
+    """The coordinators of test_retries, launching with the real RunTask adapter against moto."""
     for name, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(retry_launcher.metrics, "namespace", "ecswatch")
     with mock_aws():
-        world = World()
         runner = EcsTaskRunner(lambda region: boto3.client("ecs", region_name=region))
-        world.coordinator._runner = runner
-        world.coordinator._network = RuleNetworkDiscovery(
-            lambda region: boto3.client("events", region_name=region)
+        world = World(
+            runner=runner,
+            tasks=runner,
+            network=RuleNetworkDiscovery(lambda region: boto3.client("events", region_name=region)),
         )
         deps = SimpleNamespace(
             settings=Settings(),
-            coordinator=world.coordinator,
+            launcher=world.launcher,
             notifier=world.notifier,
-            runner=runner,
             retry_queue=None,
         )
         monkeypatch.setattr(retry_launcher, "dependencies", lambda: deps)
@@ -192,7 +191,7 @@ def test_a_manual_retry_starts_the_task_again_with_its_parameters(moto_world: Wo
     assert again["taskDefinitionArn"] == task_definition
     assert again["overrides"]["containerOverrides"][0] == OVERRIDES["containerOverrides"][0]
     assert moto_world.queue.requests == []  # a manual retry is launched now, not queued
-    lineage = moto_world.coordinator._lineage.lineage_of(answer["task_arn"])
+    lineage = moto_world.lineage.lineage_of(answer["task_arn"])
     assert lineage is not None
     assert (lineage.root_task_arn, lineage.attempt) == (original, 2)  # its stop reports as attempt 2
 
@@ -223,7 +222,7 @@ def test_a_started_retry_is_never_called_could_not_be_launched_on_the_last_recei
     def table_down(*_: Any) -> None:
         raise TransientError("DynamoDB PutItem: ProvisionedThroughputExceededException")
 
-    monkeypatch.setattr(world.coordinator._lineage, "record_lineage", table_down)
+    monkeypatch.setattr(world.lineage, "record_lineage", table_down)
 
     deliver_failing(world, receive_count=5)  # RunTask started the task; recording it failed
 

@@ -24,7 +24,7 @@ from ecswatch.run import (
 )
 
 if TYPE_CHECKING:
-    from ecswatch.events.task import TaskRef
+    from ecswatch.events.task import TaskEvent, TaskRef
     from ecswatch.run import Alert, DatadogEvent, MetricPoint, RetryRequest, RunReport
 
 
@@ -102,6 +102,13 @@ class TaskRunner(Protocol):
     def run(self, request: RetryRequest) -> LaunchResult:
         """Start the task. Throttling and capacity shortages raise TransientError (try again later);
         a refusal that will not pass by waiting (bad subnet, inactive revision) comes back as ``failure``."""
+        ...
+
+
+class TaskReader(Protocol):
+    def task_event(self, task_arn: str) -> TaskEvent | None:
+        """The task as DescribeTasks reads it, as its Task State Change event; None when ECS no longer
+        knows it. Raises MalformedEvent for what is not a task ARN."""
         ...
 
 

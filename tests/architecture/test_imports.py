@@ -88,3 +88,71 @@ def test_no_circle_between_capability_packages() -> None:
         here = _package_of(module)
         packages.setdefault(here, set()).update(_package_of(t) for t in targets if _package_of(t) != here)
     assert _cycle(packages) is None
+
+
+# --------------------------------------------------------------------------- handlers and adapters
+
+#: What a handler may import besides its one entry point: the composition root, its settings, the
+#: errors it maps to batch failures, the shared value types, and the parsers of its input.
+HANDLER_MAY_IMPORT = (
+    "ecswatch.adapters.factory",
+    "ecswatch.config.settings",
+    "ecswatch.errors",
+    "ecswatch.run",
+)
+#: A handler's entry point: one capability's coordinator (or the watchdog's pass).
+ENTRY_POINTS = ("ecswatch.coordinators.", "ecswatch.watchdog.service")
+
+
+def _handlers() -> list[str]:
+    return sorted(m for m in GRAPH if m.startswith("ecswatch.handlers."))
+
+
+def _is_entry_point(module: str) -> bool:
+    return any(module == p or (p.endswith(".") and module.startswith(p)) for p in ENTRY_POINTS)
+
+
+def test_the_rules_below_see_every_handler() -> None:
+    assert _handlers() == [
+        "ecswatch.handlers.retry_launcher",
+        "ecswatch.handlers.task_events",
+        "ecswatch.handlers.watchdog",
+    ]
+
+
+def test_a_handler_imports_the_factory_its_input_parsers_and_at_most_one_entry_point() -> None:
+    """No adapter but the factory, no analysis, no notifier, no second capability: a handler parses,
+    calls one entry point, and returns."""
+    for handler in _handlers():
+        imported = GRAPH[handler]
+        other = {
+            m
+            for m in imported
+            if m not in HANDLER_MAY_IMPORT and not m.startswith("ecswatch.events.") and not _is_entry_point(m)
+        }
+        assert other == set(), f"{handler} imports {sorted(other)}"
+        entry_points = {m for m in imported if _is_entry_point(m)}
+        assert len(entry_points) <= 1, f"{handler} calls more than one entry point: {sorted(entry_points)}"
+
+
+def test_no_handler_imports_an_adapter_other_than_the_factory() -> None:
+    for handler in _handlers():
+        adapters = {m for m in GRAPH[handler] if m.startswith("ecswatch.adapters.")}
+        assert adapters <= {"ecswatch.adapters.factory"}, f"{handler} imports {sorted(adapters)}"
+
+
+def test_adapters_never_import_handlers_and_only_the_factory_builds_coordinators() -> None:
+    for module, imported in GRAPH.items():
+        if not module.startswith("ecswatch.adapters"):
+            continue
+        assert not {m for m in imported if m.startswith("ecswatch.handlers")}, module
+        if module != "ecswatch.adapters.factory":
+            assert not {m for m in imported if m.startswith("ecswatch.coordinators")}, module
+
+
+def test_coordinators_import_no_adapter_nor_handler() -> None:
+    """They take ports (``ecswatch.ports``) as arguments: the factory hands them adapters."""
+    for module, imported in GRAPH.items():
+        if module.startswith("ecswatch.coordinators"):
+            wrong = {m for m in imported if m.startswith(("ecswatch.adapters", "ecswatch.handlers"))}
+            assert wrong == set(), f"{module} imports {sorted(wrong)}"

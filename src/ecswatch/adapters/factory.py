@@ -8,7 +8,6 @@ only for what the deployment uses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -33,10 +32,14 @@ from ecswatch.adapters.observability import EmfSink, LogSink
 from ecswatch.config.model import JobsConfig, load_config
 from ecswatch.config.routing import Routing
 from ecswatch.config.settings import Settings
-from ecswatch.coordinators.runs import RunCoordinator
+from ecswatch.coordinators.chain_starts import ChainStarter
+from ecswatch.coordinators.failed_launches import FailedLaunchCoordinator
+from ecswatch.coordinators.launcher import Launcher
+from ecswatch.coordinators.task_events import TaskEvents
+from ecswatch.coordinators.task_runs import TaskRunCoordinator
 from ecswatch.history.records import HistoryRecorder
 from ecswatch.notifications.notifier import Notifier
-from ecswatch.ports import ChatPoster, EventSink, LineageStore, OnceGuard, RunSink
+from ecswatch.ports import ChatPoster, EventSink, LineageStore, NetworkDiscovery, OnceGuard, RunSink
 
 if TYPE_CHECKING:
     from ecswatch.watchdog.service import Watchdog
@@ -50,18 +53,23 @@ class Dependencies:
     logs: CloudWatchLogReader
     notifier: Notifier
     jobs: JobsConfig
-    coordinator: RunCoordinator
-    runner: EcsTaskRunner
+    #: The task-events function's entry point: task state changes and failed launches.
+    task_events: TaskEvents
+    #: The retry launcher function's entry point: retries, chained jobs, manual retries.
+    launcher: Launcher
+    #: The coordinator behind ``task_events`` that handles each run report.
+    task_runs: TaskRunCoordinator
     #: The retry queue, when retries are configured (the launcher sets its backoff through it).
     retry_queue: RetryQueueScheduler | None = None
     #: Sinks that see every delivery (the structured log line); the notifier de-duplicates the rest.
-    #: The coordinator holds the same list: a sink appended here sees the reports too.
+    #: The task-run coordinator holds the same list: a sink appended here sees the reports too.
     sinks: list[RunSink] = field(default_factory=list)
 
 
 def build_dependencies(
     settings: Settings, *, metrics: Metrics | None = None, clients: ClientCache | None = None
 ) -> Dependencies:
+    """Retries need the state table (lineage) and the retry queue; without them runs are only reported."""
     clients = clients or ClientCache()
     jobs = load_config(settings.jobs_config_path)  # a bad file raises ConfigError naming file, job, field
     table = settings.state_table_name
@@ -70,26 +78,52 @@ def build_dependencies(
     runner = EcsTaskRunner(lambda region: clients.get("ecs", region))
     retry_queue = build_retry_queue(settings, clients)
     recorder = build_recorder(settings, clients, jobs, guard=guard, notifier=notifier)
+    lineage = build_lineage(settings, clients)
+    network = build_network_discovery(clients)
     sinks: list[RunSink] = [LogSink()]
+    task_definitions = EcsTaskDefinitions(lambda region: clients.get("ecs", region))
+    logs = CloudWatchLogReader(lambda region: clients.get("logs", region))
+    chains = ChainStarter(notifier=notifier, guard=guard, jobs=jobs, scheduler=retry_queue)
+    task_runs = TaskRunCoordinator(
+        notifier=notifier,
+        guard=guard,
+        lineage=lineage,
+        jobs=jobs,
+        chains=chains,
+        scheduler=retry_queue,
+        network=network,
+        history=recorder,
+        sinks=sinks,
+    )
+    failed_launches = FailedLaunchCoordinator(
+        notifier=notifier, guard=guard, jobs=jobs, chains=chains, scheduler=retry_queue, history=recorder
+    )
     return Dependencies(
         settings=settings,
         clients=clients,
-        task_definitions=EcsTaskDefinitions(lambda region: clients.get("ecs", region)),
-        logs=CloudWatchLogReader(lambda region: clients.get("logs", region)),
+        task_definitions=task_definitions,
+        logs=logs,
         notifier=notifier,
         jobs=jobs,
-        coordinator=build_coordinator(
-            settings,
-            clients,
-            jobs,
+        task_events=TaskEvents(
+            settings=settings,
+            jobs=jobs,
+            task_definitions=task_definitions,
+            logs=logs,
+            runs=task_runs,
+            launches=failed_launches,
+        ),
+        launcher=Launcher(
             notifier=notifier,
             guard=guard,
+            lineage=lineage,
+            jobs=jobs,
+            chains=chains,
             runner=runner,
-            scheduler=retry_queue,
-            history=recorder,
-            sinks=sinks,
+            tasks=runner,
+            network=network,
         ),
-        runner=runner,
+        task_runs=task_runs,
         retry_queue=retry_queue,
         sinks=sinks,
     )
@@ -124,37 +158,17 @@ def build_notifier(
     )
 
 
-def build_coordinator(
-    settings: Settings,
-    clients: ClientCache,
-    jobs: JobsConfig,
-    *,
-    notifier: Notifier,
-    guard: OnceGuard,
-    runner: EcsTaskRunner,
-    scheduler: RetryQueueScheduler | None,
-    history: HistoryRecorder | None = None,
-    sinks: Sequence[RunSink] = (),
-) -> RunCoordinator:
-    """Retries need the state table (lineage) and the retry queue; without them runs are only reported."""
-
+def build_lineage(settings: Settings, clients: ClientCache) -> LineageStore:
+    """Which run and attempt a task ecswatch launched belongs to: on the state table, else in memory."""
     table = settings.state_table_name
-    lineage: LineageStore = (
-        DynamoNotificationState(clients.lazy("dynamodb"), table) if table else MemoryLineage()
-    )
-    return RunCoordinator(
-        notifier=notifier,
-        guard=guard,
-        lineage=lineage,
-        jobs=jobs,
-        scheduler=scheduler,
-        runner=runner,
-        network=StartedByNetworkDiscovery(
-            RuleNetworkDiscovery(lambda region: clients.get("events", region)),
-            ScheduleNetworkDiscovery(lambda region: clients.get("scheduler", region)),
-        ),
-        history=history,
-        sinks=sinks,
+    return DynamoNotificationState(clients.lazy("dynamodb"), table) if table else MemoryLineage()
+
+
+def build_network_discovery(clients: ClientCache) -> NetworkDiscovery:
+    """The network of the EventBridge rule or Scheduler schedule that started a task."""
+    return StartedByNetworkDiscovery(
+        RuleNetworkDiscovery(lambda region: clients.get("events", region)),
+        ScheduleNetworkDiscovery(lambda region: clients.get("scheduler", region)),
     )
 
 

@@ -22,11 +22,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ecswatch.adapters.aws.ecs_runner import task_event_from_description
 from ecswatch.adapters.factory import Dependencies, build_dependencies
 from ecswatch.config.settings import Settings
 from ecswatch.errors import DeliveryError, LaunchNotStarted, TransientError
-from ecswatch.events.task import MalformedEvent, TaskRef, parse_task_event
+from ecswatch.events.task import MalformedEvent
 from ecswatch.run import LaunchResult, RetryRequest
 
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
@@ -47,7 +46,7 @@ def dependencies() -> Dependencies:
 
 def launch(request: RetryRequest) -> LaunchResult | None:
     logger.append_keys(job=request.job, root_task_arn=request.root_task_arn, attempt=request.attempt)
-    result = dependencies().coordinator.launch(request)
+    result = dependencies().launcher.launch(request)
     if result is None:
         logger.info("duplicate retry request; the attempt was already launched")
     elif result.task_arn:
@@ -98,7 +97,7 @@ def give_up(record: SQSRecord, request: RetryRequest, error: TransientError) -> 
             logger.error(
                 "retry could not be launched; giving up", extra={"error": str(error), "tries": tries}
             )
-            deps.coordinator.abandon(request, str(error), tries)
+            deps.launcher.abandon(request, str(error), tries)
             metrics.add_metric(name="RetryLaunchFailures", unit="Count", value=1)
         else:
             logger.error(
@@ -121,15 +120,9 @@ def redelivery_delay(tries: int) -> int:
 
 
 def manual_retry(task_arn: str) -> dict[str, Any]:
-    """Describe the task, read it like a stop event, launch its next attempt."""
-    deps = dependencies()
-    ref = TaskRef.from_arns(task_arn, None)  # MalformedEvent names what is wrong with the ARN
-    region, account = ref.region, ref.account
-    task = deps.runner.describe_task(region, task_arn)
-    if task is None:
-        raise MalformedEvent(f"no such task (or it expired from ECS): {task_arn}")
-    event = parse_task_event(task_event_from_description(task, region, account))
-    result = deps.coordinator.manual_retry(event)
+    """Describe the task, read it like a stop event, launch its next attempt (MalformedEvent for
+    what is not a task ARN, or a task ECS no longer knows)."""
+    result = dependencies().launcher.retry_task(task_arn)
     if result is None:
         return {"result": "duplicate", "task_arn": None}
     return {

@@ -20,9 +20,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ecswatch.adapters.factory import Dependencies, build_dependencies
-from ecswatch.analysis.failed_launch import FailedLaunch, process_launch_event
-from ecswatch.analysis.pipeline import process_task_event
 from ecswatch.config.settings import Settings
+from ecswatch.coordinators.task_events import FailedLaunch
 from ecswatch.errors import DeliveryError, TransientError
 from ecswatch.events.cloudtrail import is_runtask_call
 from ecswatch.events.task import MalformedEvent
@@ -46,27 +45,25 @@ def handle_event(raw: Any) -> RunReport | FailedLaunch | Skipped:
     deps = dependencies()
     if is_runtask_call(raw):
         return handle_launch(deps, raw)
-    result = process_task_event(
-        raw, settings=deps.settings, task_definitions=deps.task_definitions, logs=deps.logs, jobs=deps.jobs
-    )
+    result = deps.task_events.read_task_event(raw)
     if isinstance(result, Skipped):
         logger.info("event skipped", extra={"skip_reason": result.reason, "skip_kind": result.kind})
         return result
     logger.append_keys(task_arn=result.event.task.arn, job=result.job)
-    deps.coordinator.handle(result)  # the log line, alerts, retries, chained jobs, the history record
+    deps.task_events.handle_run(result)  # the log line, alerts, retries, chained jobs, the history record
     return result
 
 
 def handle_launch(deps: Dependencies, raw: Any) -> FailedLaunch | Skipped:
     """A RunTask call recorded by CloudTrail: a failed one is a failed run that no task will report."""
-    result = process_launch_event(raw, settings=deps.settings, jobs=deps.jobs)
+    result = deps.task_events.read_launch(raw)
     if isinstance(result, Skipped):
         logger.debug("launch skipped", extra={"skip_reason": result.reason, "skip_kind": result.kind})
         return result
     logger.append_keys(run_id=result.run_id, job=result.job)
     logger.warning("launch failed: no task was created", extra={"cause": result.cause})
     metrics.add_metric(name="FailedLaunches", unit="Count", value=1)
-    deps.coordinator.handle_launch(result)
+    deps.task_events.handle_failed_launch(result)
     return result
 
 

@@ -31,7 +31,7 @@ from ecswatch.adapters.aws.reads import error_code
 from ecswatch.adapters.aws.schedules import find_schedule
 from ecswatch.analysis.redact import redact
 from ecswatch.errors import DeliveryError, TransientError
-from ecswatch.events.task import TaskRef
+from ecswatch.events.task import TaskEvent, TaskRef, parse_task_event
 from ecswatch.events.vocabulary import (
     CHAIN_TRIGGER,
     ECS_SOURCE,
@@ -144,6 +144,14 @@ class EcsTaskRunner:
             raise TransientError(f"DescribeTasks {task_arn}: {e}") from e
         tasks: list[Any] = list(response.get("tasks", []))
         return dict(tasks[0]) if tasks else None
+
+    def task_event(self, task_arn: str) -> TaskEvent | None:
+        """The task read like a stop event (for a manual retry); None when ECS no longer knows it."""
+        ref = TaskRef.from_arns(task_arn, None)  # MalformedEvent names what is wrong with the ARN
+        task = self.describe_task(ref.region, task_arn)
+        if task is None:
+            return None
+        return parse_task_event(task_event_from_description(task, ref.region, ref.account))
 
 
 def run_task_parameters(request: RetryRequest) -> dict[str, Any]:
