@@ -1,4 +1,5 @@
-"""Specification of ``ecswatch.config.model``: the shipped jobs file, how tasks find their job, and what each
+"""Specification of ``ecswatch.config`` (model, loader, graph and ``python -m ecswatch.config``):
+the shipped jobs file, how tasks find their job, and what each
 kind of mistake in the file says (file, job and field, all problems at once)."""
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from ecswatch.config.__main__ import main
+from ecswatch.config.loader import load_config, parse_config, parse_duration
 from ecswatch.config.model import (
     Backoff,
     ConfigError,
@@ -23,10 +26,6 @@ from ecswatch.config.model import (
     NetworkConfig,
     RetryAction,
     RetryPolicy,
-    load_config,
-    main,
-    parse_config,
-    parse_duration,
 )
 from ecswatch.config.routing import Routing
 from ecswatch.events.task import TaskEvent, parse_task_event
@@ -35,6 +34,7 @@ from ecswatch.run import LogLocation, Outcome
 ROOT = Path(__file__).parents[1]
 SHIPPED = ROOT / "src" / "ecswatch" / "config" / "jobs.yaml"
 SHIPPED_SOURCE = "src/ecswatch/config/jobs.yaml"
+COMPILED = ROOT / "src" / "ecswatch" / "config" / "jobs.compiled.json"
 SOURCE = "jobs.yaml"
 #: How every problem with the job most tests use begins: file, then job.
 JOB = f"{SOURCE}: jobs.invoice-export"
@@ -184,7 +184,7 @@ def test_invoice_export_retries_exit_2_spot_and_start_failures_three_times(shipp
 
 def test_the_config_check_command_reports_the_shipped_file_ok() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ecswatch.config.model", SHIPPED_SOURCE],
+        [sys.executable, "-m", "ecswatch.config", "--check", SHIPPED_SOURCE],
         cwd=ROOT,
         env={"PYTHONPATH": str(ROOT / "src")},
         capture_output=True,
@@ -194,7 +194,7 @@ def test_the_config_check_command_reports_the_shipped_file_ok() -> None:
 
     assert (result.returncode, result.stdout, result.stderr) == (
         0,
-        "src/ecswatch/config/jobs.yaml: 9 jobs OK\n",
+        "src/ecswatch/config/jobs.yaml: 9 jobs OK; src/ecswatch/config/jobs.compiled.json in sync\n",
         "",
     )
 
@@ -700,9 +700,9 @@ def test_problems_in_a_file_are_named_by_the_path_as_given(tmp_path: Path) -> No
 
 
 def test_the_check_prints_a_summary_and_exits_0_for_a_valid_file(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main([str(SHIPPED)])
+    code = main(["--check", str(SHIPPED)])
 
-    assert (code, capsys.readouterr().out) == (0, f"{SHIPPED}: 9 jobs OK\n")
+    assert (code, capsys.readouterr().out) == (0, f"{SHIPPED}: 9 jobs OK; {COMPILED} in sync\n")
 
 
 def test_the_check_prints_every_problem_and_exits_1_for_an_invalid_file(
@@ -720,4 +720,7 @@ def test_the_check_prints_every_problem_and_exits_1_for_an_invalid_file(
 
 
 def test_the_check_without_a_file_prints_its_usage_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert (main([]), capsys.readouterr().err) == (2, "usage: python -m ecswatch.config.model CONFIG.yaml\n")
+    assert (main([]), capsys.readouterr().err) == (
+        2,
+        "usage: python -m ecswatch.config [--check] CONFIG.yaml\n",
+    )

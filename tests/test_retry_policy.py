@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from ecswatch.config.model import Backoff, ExitRule, Jitter, RetryPolicy, load_config
+from ecswatch.config.loader import load_config
+from ecswatch.config.model import Backoff, ExitRule, Jitter, RetryPolicy
 from ecswatch.config.settings import Settings
 from ecswatch.retries.policy import (
     SQS_MAX_DELAY_SECONDS,
