@@ -41,6 +41,18 @@ def _cold_rows(result: cold_start.ColdStart) -> list[list[str]]:
             f"{kinds['subject'].wall.p90 / kinds['baseline'].wall.p90:.2f}x",
         ),
         _row(
+            "cold start: CPU time of the child (median)",
+            f"{kinds['subject'].cpu * 1000:.0f} ms",
+            f"{kinds['baseline'].cpu * 1000:.0f} ms",
+            f"{kinds['subject'].cpu_ratio_to_baseline:.2f}x",
+        ),
+        _row(
+            "cold start + alert path (Slack, Datadog)",
+            f"{kinds['alerts'].wall.median * 1000:.0f} ms",
+            base,
+            f"{result.alerts_ratio:.2f}x",
+        ),
+        _row(
             "import ecswatch.handlers.task_events alone",
             f"{kinds['import_only'].wall.median * 1000:.0f} ms",
             base,

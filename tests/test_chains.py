@@ -29,7 +29,8 @@ from ecswatch.adapters.aws.ecs_runner import run_task_parameters
 from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard
 from ecswatch.adapters.dynamodb.state import DynamoNotificationState, MemoryLineage
 from ecswatch.analysis.failed_launch import FailedLaunch, process_launch_event
-from ecswatch.config.model import ConfigError, JobsConfig, parse_config
+from ecswatch.config.loader import parse_config
+from ecswatch.config.model import ConfigError, JobsConfig
 from ecswatch.config.routing import Routing
 from ecswatch.config.settings import BUNDLED_JOBS_CONFIG, Settings
 from ecswatch.coordinators.chain_starts import ChainStarter

@@ -29,7 +29,7 @@ from ecswatch.cli import aws as cli_aws
 from ecswatch.cli import main as cli_main
 from ecswatch.cli import views
 from ecswatch.cli.main import main
-from ecswatch.config.model import parse_config
+from ecswatch.config.loader import parse_config
 from ecswatch.history.records import run_record
 from ecswatch.run import RunRecord
 from local import DEMO_JOBS_CONFIG

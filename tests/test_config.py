@@ -1,4 +1,5 @@
-"""Specification of ``ecswatch.config.model``: the demo's jobs file, how tasks find their job, and what each
+"""Specification of ``ecswatch.config`` (model, loader, graph and ``python -m ecswatch.config``):
+the demo's jobs file, how tasks find their job, and what each
 kind of mistake in the file says (file, job and field, all problems at once)."""
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from ecswatch.config.__main__ import main
+from ecswatch.config.loader import load_config, parse_config, parse_duration
 from ecswatch.config.model import (
     Backoff,
     ConfigError,
@@ -23,10 +26,6 @@ from ecswatch.config.model import (
     NetworkConfig,
     RetryAction,
     RetryPolicy,
-    load_config,
-    main,
-    parse_config,
-    parse_duration,
 )
 from ecswatch.config.routing import Routing
 from ecswatch.events.task import TaskEvent, parse_task_event
@@ -34,6 +33,9 @@ from ecswatch.run import LogLocation, Outcome
 from local import DEMO_JOBS_CONFIG
 
 ROOT = Path(__file__).parents[1]
+SHIPPED = ROOT / "src" / "ecswatch" / "config" / "jobs.yaml"
+SHIPPED_SOURCE = "src/ecswatch/config/jobs.yaml"
+COMPILED = ROOT / "src" / "ecswatch" / "config" / "jobs.compiled.json"
 SOURCE = "jobs.yaml"
 #: How every problem with the job most tests use begins: file, then job.
 JOB = f"{SOURCE}: jobs.invoice-export"
@@ -184,9 +186,9 @@ def test_invoice_export_retries_exit_2_spot_and_start_failures_three_times(demo_
 
 
 @pytest.mark.offline
-def test_the_config_check_command_reports_the_demo_file_ok() -> None:
+def test_the_config_check_command_reports_the_shipped_file_ok_and_its_compiled_form_in_sync() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ecswatch.config.model", "local/demo-jobs.yaml"],
+        [sys.executable, "-m", "ecswatch.config", "--check", SHIPPED_SOURCE],
         cwd=ROOT,
         env={"PYTHONPATH": str(ROOT / "src")},
         capture_output=True,
@@ -196,7 +198,7 @@ def test_the_config_check_command_reports_the_demo_file_ok() -> None:
 
     assert (result.returncode, result.stdout, result.stderr) == (
         0,
-        "local/demo-jobs.yaml: 9 jobs OK\n",
+        "src/ecswatch/config/jobs.yaml: 0 jobs OK; src/ecswatch/config/jobs.compiled.json in sync\n",
         "",
     )
 
@@ -702,9 +704,9 @@ def test_problems_in_a_file_are_named_by_the_path_as_given(tmp_path: Path) -> No
 
 
 def test_the_check_prints_a_summary_and_exits_0_for_a_valid_file(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main([str(DEMO_JOBS_CONFIG)])
+    code = main(["--check", str(SHIPPED)])
 
-    assert (code, capsys.readouterr().out) == (0, f"{DEMO_JOBS_CONFIG}: 9 jobs OK\n")
+    assert (code, capsys.readouterr().out) == (0, f"{SHIPPED}: 9 jobs OK; {COMPILED} in sync\n")
 
 
 def test_the_check_prints_every_problem_and_exits_1_for_an_invalid_file(
@@ -722,4 +724,26 @@ def test_the_check_prints_every_problem_and_exits_1_for_an_invalid_file(
 
 
 def test_the_check_without_a_file_prints_its_usage_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert (main([]), capsys.readouterr().err) == (2, "usage: python -m ecswatch.config.model CONFIG.yaml\n")
+    assert (main([]), capsys.readouterr().err) == (
+        2,
+        "usage: python -m ecswatch.config [--check] CONFIG.yaml\n",
+    )
+
+
+@pytest.mark.offline
+def test_the_config_check_warns_about_a_policy_written_for_the_old_retry_default(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.yaml"
+    path.write_text("jobs:\n  orders-load:\n    match: {family: orders-load}\n    retry: {attempts: 3}\n")
+
+    result = subprocess.run(
+        [sys.executable, "-m", "ecswatch.config", str(path)],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "src")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0
+    assert result.stderr.startswith(f"warning: {path}: jobs.orders-load.retry: attempts 3 now retries")
+    assert "{on_outcome: failed, action: EXIT}" in result.stderr

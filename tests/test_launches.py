@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from ecswatch.config.model import JobsConfig, MatchRule, launch_matches, load_config, matching_job
+from ecswatch.config.loader import load_config
+from ecswatch.config.model import JobsConfig, MatchRule, launch_matches, matching_job
 from ecswatch.events.cloudtrail import (
     LaunchAttempt,
     LaunchFailureKind,

@@ -18,7 +18,8 @@ import pytest
 from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard
 from ecswatch.adapters.dynamodb.state import MemoryLineage
 from ecswatch.analysis.pipeline import process_task_event
-from ecswatch.config.model import JobsConfig, RetryAction, load_config, parse_config
+from ecswatch.config.loader import load_config, parse_config
+from ecswatch.config.model import JobsConfig, RetryAction
 from ecswatch.config.routing import Routing
 from ecswatch.config.settings import Settings
 from ecswatch.coordinators.chain_starts import ChainStarter

@@ -11,15 +11,9 @@ from typing import Any
 
 import pytest
 
-from ecswatch.config.model import (
-    Backoff,
-    ExitRule,
-    Jitter,
-    JobsConfig,
-    RetryPolicy,
-    load_config,
-    parse_config,
-)
+from ecswatch.config.advice import semantics_notes
+from ecswatch.config.loader import load_config, parse_config
+from ecswatch.config.model import Backoff, ExitRule, Jitter, JobsConfig, RetryPolicy
 from ecswatch.config.settings import Settings
 from ecswatch.retries import policy as policy_module
 from ecswatch.retries.policy import (
@@ -28,7 +22,6 @@ from ecswatch.retries.policy import (
     RetryDecision,
     backoff_delay,
     decide,
-    semantics_notes,
     via_sqs,
 )
 from ecswatch.run import Outcome, RunReport

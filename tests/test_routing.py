@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ecswatch.adapters.factory import _routing
-from ecswatch.config.model import parse_config
+from ecswatch.config.loader import parse_config
 from ecswatch.config.routing import Routing
 from ecswatch.config.settings import Settings
 

@@ -12,7 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ecswatch.config.model import Backoff, ExitRule, RetryAction, RetryPolicy, load_config
+from ecswatch.config.loader import load_config
+from ecswatch.config.model import Backoff, ExitRule, RetryAction, RetryPolicy
 from ecswatch.config.settings import BUNDLED_JOBS_CONFIG, Settings
 from ecswatch.run import Outcome
 from local import DEMO_JOBS_CONFIG
@@ -83,7 +84,7 @@ def test_the_job_example_uncommented_in_place_is_a_valid_config(tmp_path: Path) 
 
 def test_the_ci_check_reports_the_shipped_file_ok_with_no_jobs() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ecswatch.config.model", "src/ecswatch/config/jobs.yaml"],
+        [sys.executable, "-m", "ecswatch.config", "--check", "src/ecswatch/config/jobs.yaml"],
         cwd=ROOT,
         env={"PYTHONPATH": str(ROOT / "src")},
         capture_output=True,
@@ -93,6 +94,6 @@ def test_the_ci_check_reports_the_shipped_file_ok_with_no_jobs() -> None:
 
     assert (result.returncode, result.stdout, result.stderr) == (
         0,
-        "src/ecswatch/config/jobs.yaml: 0 jobs OK\n",
+        "src/ecswatch/config/jobs.yaml: 0 jobs OK; src/ecswatch/config/jobs.compiled.json in sync\n",
         "",
     )

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard
-from ecswatch.config.model import ConfigError, JobsConfig, SlowRunConfig, parse_config
+from ecswatch.config.loader import parse_config
+from ecswatch.config.model import ConfigError, JobsConfig, SlowRunConfig
 from ecswatch.config.routing import Routing
 from ecswatch.errors import TransientError
 from ecswatch.history.records import SLOW_RUN_READ, HistoryRecorder, run_record, slow_run, usual_run_time
@@ -378,7 +379,7 @@ def test_a_bad_slow_run_setting_is_reported_with_file_job_and_field(slow_run: An
 
 
 def test_the_demo_config_asks_for_slack_notes_of_slow_nightly_reports() -> None:
-    from ecswatch.config.model import load_config
+    from ecswatch.config.loader import load_config
     from local import DEMO_JOBS_CONFIG
 
     job = load_config(DEMO_JOBS_CONFIG).job("nightly-report")

@@ -28,7 +28,8 @@ from ecswatch.adapters.aws.reads import EcsTaskDefinitions
 from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard
 from ecswatch.adapters.dynamodb.state import DynamoNotificationState, MemoryLineage
 from ecswatch.adapters.dynamodb.watchdog_state import DynamoWatchdogState, MemoryWatchdogState
-from ecswatch.config.model import ConfigError, JobsConfig, load_config, parse_config
+from ecswatch.config.loader import load_config, parse_config
+from ecswatch.config.model import ConfigError, JobsConfig
 from ecswatch.errors import TransientError
 from ecswatch.events.task import TaskEvent, parse_task_event
 from ecswatch.notifications.notifier import Notifier

@@ -29,7 +29,8 @@ from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard, PowertoolsOn
 from ecswatch.adapters.dynamodb.state import DynamoNotificationState, MemoryLineage
 from ecswatch.adapters.dynamodb.watchdog_state import DynamoWatchdogState
 from ecswatch.adapters.observability import EmfSink, LogSink
-from ecswatch.config.model import JobsConfig, load_config
+from ecswatch.config.compiled import load_jobs
+from ecswatch.config.model import JobsConfig
 from ecswatch.config.routing import Routing
 from ecswatch.config.settings import Settings
 from ecswatch.coordinators.chain_starts import ChainStarter
@@ -71,7 +72,7 @@ def build_dependencies(
 ) -> Dependencies:
     """Retries need the state table (lineage) and the retry queue; without them runs are only reported."""
     clients = clients or ClientCache()
-    jobs = load_config(settings.jobs_config_path)  # a bad file raises ConfigError naming file, job, field
+    jobs = load_jobs(settings.jobs_config_path)  # a bad file raises ConfigError naming file, job, field
     table = settings.state_table_name
     guard: OnceGuard = PowertoolsOnceGuard(table, clients.lazy("dynamodb")) if table else MemoryOnceGuard()
     notifier = build_notifier(settings, clients, jobs, guard=guard, metrics=metrics)
@@ -254,7 +255,7 @@ def build_watchdog(
     from ecswatch.watchdog.service import Watchdog, WatchdogOptions
 
     clients = clients or ClientCache()
-    jobs = load_config(settings.jobs_config_path)
+    jobs = load_jobs(settings.jobs_config_path)
     table = settings.state_table_name
     guard: OnceGuard = PowertoolsOnceGuard(table, clients.lazy("dynamodb")) if table else MemoryOnceGuard()
 

@@ -30,7 +30,8 @@ from ecswatch.analysis.pipeline import readable_line
 from ecswatch.analysis.redact import fit_tail, redact_text
 from ecswatch.cli import aws, views
 from ecswatch.cli.aws import CliError
-from ecswatch.config.model import ConfigError, JobsConfig, load_config, parse_duration
+from ecswatch.config.loader import load_config, parse_duration
+from ecswatch.config.model import ConfigError, JobsConfig
 from ecswatch.config.settings import BUNDLED_JOBS_CONFIG
 from ecswatch.errors import DeliveryError, TransientError
 from ecswatch.events.task import MalformedEvent, TaskRef

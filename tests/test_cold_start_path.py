@@ -1,0 +1,119 @@
+"""What a task-events cold start loads, and the handler's own partial-batch loop.
+
+The task-events function analyses ECS task events: it needs neither the watchdog's cron engine,
+nor a YAML parser, nor the chain-graph checks (the config it reads was validated and compiled when
+it was built), nor the Slack and Datadog SDKs before a sink is used. Each is checked in a fresh
+interpreter, since this test process has imported them all long ago. Timing is bench/'s business.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ecswatch.handlers import task_events
+from local.lambda_runtime import sqs_batch
+
+ROOT = Path(__file__).parents[1]
+NOT_ON_THE_TASK_EVENT_PATH = (
+    "ecswatch.events.schedule",
+    "yaml",
+    "ecswatch.config.graph",
+    "ecswatch.config.loader",
+    "slack_sdk",
+    "datadog_api_client",
+    "asyncio",
+)
+_LOADED = """\
+import json, sys
+{work}
+print(json.dumps(sorted(m for m in {names!r} if m in sys.modules)))
+"""
+
+
+def loaded_after(work: str) -> list[str]:
+    """Which of the modules that a task event does not need a fresh interpreter has after ``work``."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "POWERTOOLS_SERVICE_NAME": "ecswatch",
+        "POWERTOOLS_METRICS_NAMESPACE": "ecswatch",
+    }
+    code = _LOADED.format(work=work, names=NOT_ON_THE_TASK_EVENT_PATH)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    loaded: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def test_importing_the_task_events_handler_loads_no_cron_engine_yaml_graph_or_sdk() -> None:
+    assert loaded_after("import ecswatch.handlers.task_events") == []
+
+
+def test_building_its_dependencies_reads_the_compiled_jobs_config_without_yaml() -> None:
+    work = (
+        "from ecswatch.handlers.task_events import dependencies\n"
+        "assert dependencies().jobs.source.endswith('jobs.yaml')"
+    )
+
+    assert loaded_after(work) == []
+
+
+# --------------------------------------------------------------------------- the batch loop
+
+TRUNCATED_BODY = '{"version":"0","id":"1b3d5f7a","detail-type":"ECS Task Sta'
+
+
+def message_ids(event: dict[str, Any]) -> list[str]:
+    return [record["messageId"] for record in event["Records"]]
+
+
+def errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.levelno == logging.ERROR]
+
+
+def test_when_every_record_fails_the_invocation_fails_so_sqs_redelivers_them_all(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    batch = sqs_batch(TRUNCATED_BODY, "[1, 2]")
+
+    with pytest.raises(task_events.EntireBatchFailed, match="All 2 records failed processing"):
+        task_events.process_batch(batch)
+
+    assert [record.getMessage() for record in errors(caplog)] == [
+        "malformed event; it will be retried and then dead-lettered"
+    ] * 2
+
+
+def test_an_unexpected_error_fails_only_its_record_and_is_logged_with_its_traceback(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def handle_event(raw: Any) -> Any:
+        if raw == "boom":
+            raise RuntimeError("a bug")
+        return None
+
+    monkeypatch.setattr(task_events, "handle_event", handle_event)
+    batch = sqs_batch('"fine"', '"boom"', '"fine too"')
+
+    response = task_events.process_batch(batch)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": message_ids(batch)[1]}]}
+    [logged] = errors(caplog)
+    assert logged.getMessage() == "unexpected error; message will be retried, then dead-lettered"
+    assert logged.exc_info is not None
+    assert repr(logged.exc_info[1]) == "RuntimeError('a bug')"
+
+
+def test_an_event_that_is_not_an_sqs_batch_is_refused() -> None:
+    with pytest.raises(task_events.MalformedEvent, match="no Records"):
+        task_events.process_batch({"Records": []})
