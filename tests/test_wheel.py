@@ -107,7 +107,7 @@ def test_the_wheel_holds_the_ecswatch_package_and_its_data_and_nothing_else(whee
     strays = [n for n in names if not n.startswith(("ecswatch/", dist_info))]
     assert strays == []
     assert "ecswatch/config/jobs.yaml" in names
-    assert "ecswatch/config/jobs.compiled.json" in names  
+    assert "ecswatch/config/jobs.compiled.json" in names  # what the functions read at cold start
     assert "ecswatch/dashboards/datadog-ecswatch.json" in names
     assert "ecswatch/py.typed" in names  # the package's own type hints are used by mypy (PEP 561)
     assert "ecswatch/cli/main.py" in names
