@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from ecswatch.budget import Budget
 from ecswatch.handlers import task_events
 from local.lambda_runtime import sqs_batch
 
@@ -81,17 +82,70 @@ def errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [record for record in caplog.records if record.levelno == logging.ERROR]
 
 
-def test_when_every_record_fails_the_invocation_fails_so_sqs_redelivers_them_all(
+def test_when_every_record_fails_each_is_reported_and_the_invocation_does_not_fail(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """Issue 13: a batch of bad messages is a per-message problem. Raising (as Powertools does) makes
+    a Lambda error that pages through the errors alarm; the item failures redeliver them just as well."""
     batch = sqs_batch(TRUNCATED_BODY, "[1, 2]")
 
-    with pytest.raises(task_events.EntireBatchFailed, match="All 2 records failed processing"):
-        task_events.process_batch(batch)
+    response = task_events.process_batch(batch)
 
+    assert response == {"batchItemFailures": [{"itemIdentifier": m} for m in message_ids(batch)]}
     assert [record.getMessage() for record in errors(caplog)] == [
         "malformed event; it will be retried and then dead-lettered"
     ] * 2
+
+
+class FixedClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class RemainingTime:
+    def __init__(self, millis: int) -> None:
+        self.millis = millis
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.millis
+
+
+def test_records_that_cannot_finish_in_time_are_returned_as_failures_before_the_deadline(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 13 item 10: a timed-out invocation reports no partial failure, so every record comes back,
+    the ones already alerted included. Records not started in time are handed back instead."""
+    clock = FixedClock()
+    budget = Budget(clock=clock)
+    budget.start(RemainingTime(60_000))
+    handled: list[Any] = []
+
+    def slow_handle_event(raw: Any) -> Any:
+        handled.append(raw)
+        clock.now += 25.0  # a slow Slack and Datadog: 55 s usable, 30 s left after this record
+        return None
+
+    monkeypatch.setattr(task_events, "handle_event", slow_handle_event)
+    batch = sqs_batch('"a"', '"b"', '"c"', '"d"')
+
+    response = task_events.process_batch(batch, budget=budget)
+
+    assert handled == ["a"]
+    assert response == {"batchItemFailures": [{"itemIdentifier": m} for m in message_ids(batch)[1:]]}
+    assert "not started: too little time left" in caplog.text
+
+
+def test_with_time_enough_every_record_is_handled(monkeypatch: pytest.MonkeyPatch) -> None:
+    budget = Budget(clock=FixedClock())
+    budget.start(RemainingTime(60_000))
+    handled: list[Any] = []
+    monkeypatch.setattr(task_events, "handle_event", handled.append)
+
+    assert task_events.process_batch(sqs_batch('"a"', '"b"'), budget=budget) == {"batchItemFailures": []}
+    assert handled == ["a", "b"]
 
 
 def test_an_unexpected_error_fails_only_its_record_and_is_logged_with_its_traceback(

@@ -15,6 +15,10 @@ from typing import Protocol
 
 #: Kept back from the remaining time to log, flush metrics and return the batch response.
 RESERVE_SECONDS = 5.0
+#: A record is not started with less than this left (after the reserve): one record's worst case,
+#: Slack (5 s timeout, a retry) and Datadog (5 s timeout, two retries 4 s and 8 s apart), is ~30 s.
+#: Normally a record takes well under a second, so this only bites when an outside system is slow.
+RECORD_SECONDS = 30.0
 
 
 class HasRemainingTime(Protocol):

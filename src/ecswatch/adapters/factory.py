@@ -29,6 +29,7 @@ from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard, PowertoolsOn
 from ecswatch.adapters.dynamodb.state import DynamoNotificationState, MemoryLineage
 from ecswatch.adapters.dynamodb.watchdog_state import DynamoWatchdogState
 from ecswatch.adapters.observability import EmfSink, LogSink
+from ecswatch.budget import Budget
 from ecswatch.config.compiled import load_jobs
 from ecswatch.config.model import JobsConfig
 from ecswatch.config.routing import Routing
@@ -65,6 +66,8 @@ class Dependencies:
     #: Sinks that see every delivery (the structured log line); the notifier de-duplicates the rest.
     #: The task-run coordinator holds the same list: a sink appended here sees the reports too.
     sinks: list[RunSink] = field(default_factory=list)
+    #: The time the current invocation has left; the handler restarts it, the Slack adapter heeds it.
+    budget: Budget = field(default_factory=Budget)
 
 
 def build_dependencies(
@@ -75,7 +78,8 @@ def build_dependencies(
     jobs = load_jobs(settings.jobs_config_path)  # a bad file raises ConfigError naming file, job, field
     table = settings.state_table_name
     guard: OnceGuard = PowertoolsOnceGuard(table, clients.lazy("dynamodb")) if table else MemoryOnceGuard()
-    notifier = build_notifier(settings, clients, jobs, guard=guard, metrics=metrics)
+    budget = Budget()
+    notifier = build_notifier(settings, clients, jobs, guard=guard, metrics=metrics, budget=budget)
     runner = EcsTaskRunner(lambda region: clients.get("ecs", region))
     retry_queue = build_retry_queue(settings, clients)
     recorder = build_recorder(settings, clients, jobs, guard=guard, notifier=notifier)
@@ -127,6 +131,7 @@ def build_dependencies(
         task_runs=task_runs,
         retry_queue=retry_queue,
         sinks=sinks,
+        budget=budget,
     )
 
 
@@ -137,13 +142,14 @@ def build_notifier(
     *,
     guard: OnceGuard,
     metrics: Metrics | None = None,
+    budget: Budget | None = None,
 ) -> Notifier:
     table = settings.state_table_name
     state = DynamoNotificationState(clients.lazy("dynamodb"), table) if table else None
     return Notifier(
         guard=guard,
         routing=lambda job: _routing(settings, jobs, job),
-        chat=build_chat(settings),
+        chat=build_chat(settings, budget=budget),
         events=build_events(settings),
         state=state,
         storm_window_seconds=settings.storm_window_seconds,
@@ -207,7 +213,7 @@ def build_recorder(
     )
 
 
-def build_chat(settings: Settings) -> ChatPoster | None:
+def build_chat(settings: Settings, *, budget: Budget | None = None) -> ChatPoster | None:
     if not (settings.slack_token_parameter or settings.slack_webhook_parameter):
         return None
     from ecswatch.adapters.secrets import secret_provider
@@ -218,8 +224,9 @@ def build_chat(settings: Settings) -> ChatPoster | None:
         return SlackPoster(
             token=secret_provider(settings.slack_token_parameter, max_age),
             base_url=settings.slack_api_url or None,
+            budget=budget,
         )
-    return SlackPoster(webhook_url=secret_provider(settings.slack_webhook_parameter, max_age))
+    return SlackPoster(webhook_url=secret_provider(settings.slack_webhook_parameter, max_age), budget=budget)
 
 
 def build_events(settings: Settings) -> EventSink | None:

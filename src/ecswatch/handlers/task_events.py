@@ -23,6 +23,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ecswatch.adapters.factory import Dependencies, build_dependencies
+from ecswatch.budget import RECORD_SECONDS, Budget
 from ecswatch.config.settings import Settings
 from ecswatch.coordinators.task_events import FailedLaunch
 from ecswatch.errors import DeliveryError, TransientError
@@ -43,10 +44,6 @@ class SQSRecord:
 
     message_id: str
     body: str
-
-
-class EntireBatchFailed(Exception):
-    """Every record of the batch failed: the invocation fails and SQS redelivers them all."""
 
 
 @cache
@@ -104,26 +101,38 @@ def record_handler(record: SQSRecord) -> RunReport | FailedLaunch | Skipped:
         logger.remove_keys(["task_arn", "run_id", "job", "message_id"])
 
 
-def process_batch(event: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
+def process_batch(
+    event: Mapping[str, Any], *, budget: Budget | None = None
+) -> dict[str, list[dict[str, str]]]:
     """Each record through :func:`record_handler`; the ones that raised in ``batchItemFailures``.
 
     As Powertools' ``process_partial_response`` with ``BatchProcessor(EventType.SQS)``: an event
-    without records is refused, every record is tried, each failed one is reported by message id,
-    and when all of them failed the invocation fails instead (``raise_on_entire_batch_failure``).
-    The errors are logged by :func:`record_handler`.
+    without records is refused, every record is tried, and each failed one is reported by message
+    id (the errors are logged by :func:`record_handler`). Two differences, both so that a message is
+    never lost nor alerted twice: when every record failed, the failures are returned, not raised
+    (a Lambda error would page for what is a per-message problem); and a record is not started with
+    less than :data:`~ecswatch.budget.RECORD_SECONDS` of the invocation left, but handed back to SQS
+    as failed, since an invocation that runs into its timeout reports nothing and the whole batch,
+    alerted records included, would come back.
     """
     records = event.get("Records")
     if not records or not isinstance(records, list):
         raise MalformedEvent("not an SQS batch: the event has no Records")
+    budget = budget or Budget()
     failed: list[dict[str, str]] = []
-    for record in records:
+    for index, record in enumerate(records):
         message = SQSRecord(message_id=record["messageId"], body=record["body"])
+        if not budget.allows(RECORD_SECONDS):
+            failed.extend({"itemIdentifier": r["messageId"]} for r in records[index:])
+            logger.warning(
+                "records not started: too little time left; SQS redelivers them",
+                extra={"records": len(records) - index, "seconds_left": round(budget.remaining(), 1)},
+            )
+            break
         try:
             record_handler(message)
         except Exception:  # reported in batchItemFailures; record_handler logged it
             failed.append({"itemIdentifier": message.message_id})
-    if len(failed) == len(records):
-        raise EntireBatchFailed(f"All {len(records)} records failed processing; each error is logged")
     return {"batchItemFailures": failed}
 
 
@@ -137,14 +146,16 @@ def _json_body(record: SQSRecord) -> Any:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
-    dependencies().notifier.register_lambda_context(context)
+    deps = dependencies()
+    deps.notifier.register_lambda_context(context)
+    deps.budget.start(context)
     try:
         if "detail-type" in event:
             # Invoked straight from EventBridge (or `sam local invoke -e events/<one event>.json`):
             # errors propagate so Lambda's async retries and on-failure destination take over.
             result = handle_event(event)
             return {"result": _result_name(result)}
-        return process_batch(event)
+        return process_batch(event, budget=deps.budget)
     finally:
         flush_metrics()
 
