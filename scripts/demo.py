@@ -91,10 +91,10 @@ def main() -> int:
 
         _summary(stack, batch, failed, emf, task_events)
         _redeliver(stack, batch, task_events)
-        retries = _retry_story(stack, task_events)
+        _retry_story(stack, task_events)
         _watchdog_story(stack, task_events)
         _history_story()
-        _closing_line(stack, len(batch["Records"]), len(skipped), len(failed), retries=retries, began=began)
+        _closing_line(stack, len(batch["Records"]), len(skipped), len(failed), began=began)
     return 0
 
 
@@ -122,7 +122,7 @@ def _skips_recorded(task_events: Any) -> Iterator[dict[str, Any]]:
         task_events.handle_event = handle
 
 
-def _closing_line(stack: Any, events: int, skipped: int, failed: int, *, retries: int, began: float) -> None:
+def _closing_line(stack: Any, events: int, skipped: int, failed: int, *, began: float) -> None:
     """One line with what the whole demo did, so the end of the output says it ended, and how."""
     from ecswatch.notifications.render import human_duration
 
@@ -135,8 +135,22 @@ def _closing_line(stack: Any, events: int, skipped: int, failed: int, *, retries
         f"demo done in {elapsed}: {_count(events, 'sample event')} ({skipped} skipped, "
         f"{_count(failed, 'batch item failure')}); in all {_count(slack_posts, 'Slack post')}, "
         f"{_count(slack_updates, 'Slack update')}, {_count(datadog_events, 'Datadog event')}, "
-        f"{_count(retries, 'retry', 'retries')} launched"
+        f"{_count(_retries_launched(), 'retry', 'retries')} launched"
     )
+
+
+def _retries_launched() -> int:
+    """Tasks in the demo's cluster that the retry launcher started (startedBy ``ecswatch-retry/<n>``)."""
+    from ecswatch.events.vocabulary import RETRY_PREFIX
+
+    ecs = boto3.client("ecs")
+    launched: set[str] = set()
+    for status in ("RUNNING", "STOPPED"):
+        arns = ecs.list_tasks(cluster="batch", desiredStatus=status)["taskArns"]
+        for task in ecs.describe_tasks(cluster="batch", tasks=arns)["tasks"] if arns else []:
+            if task.get("startedBy", "").startswith(f"{RETRY_PREFIX}/"):
+                launched.add(task["taskArn"])
+    return len(launched)
 
 
 def _count(number: int, one: str, many: str | None = None) -> str:
@@ -250,10 +264,10 @@ def _demo_jobs_config(scratch: Path, network: dict[str, Any]) -> Path:
     return path
 
 
-def _retry_story(stack: Any, task_events: Any) -> int:
+def _retry_story(stack: Any, task_events: Any) -> None:
     """invoice-export exited 2, which its retry policy retries: the request waits on the retry queue,
     the retry launcher starts attempt 2 with RunTask (moto), attempt 2 succeeds, and the first
-    alert's thread tells the whole story. Returns how many retries were launched."""
+    alert's thread tells the whole story."""
     from ecswatch.adapters.aws.ecs_runner import task_event_from_description
     from ecswatch.handlers import retry_launcher
 
@@ -274,15 +288,12 @@ def _retry_story(stack: Any, task_events: Any) -> int:
     launched = ecs.list_tasks(cluster="batch", startedBy="ecswatch-retry/2")["taskArns"]
     if not launched:
         print("  (no retry was launched)")
-        return 0
+        return
     task = ecs.describe_tasks(cluster="batch", tasks=launched, include=["TAGS"])["tasks"][0]
     print(f"  RunTask started {task['taskArn']} with startedBy {task['startedBy']}")
     print("  ... attempt 2 runs and exits 0; its STOPPED event arrives:")
-    done = _finished(task)
-    stopped = task_event_from_description(done, "eu-west-1", "123456789012", now=done["stoppedAt"])
-    _invoke(task_events, sqs_batch(stopped))
+    _invoke(task_events, sqs_batch(task_event_from_description(_finished(task), "eu-west-1", "123456789012")))
     _show_thread(stack, "invoice-export")
-    return len(launched)
 
 
 #: When the retried attempt is created: a minute after the sample failure it retries stopped
