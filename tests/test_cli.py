@@ -787,6 +787,50 @@ def a_run(start: datetime, *, outcome: str | None = "succeeded", seconds: float 
     )
 
 
+def test_a_running_newest_run_is_shown_as_running_with_its_time_so_far() -> None:
+    running = replace(a_run(NOW - timedelta(minutes=12), outcome=None), durations={})
+    failed_before = a_run(NOW - timedelta(days=1), outcome="failed")
+
+    row = views.status_row(job(), [running, failed_before], NOW)
+
+    assert (row.last_outcome, row.last_run_time) == ("running", 720.0)
+    assert row.alerts == ()
+    (cells,) = views.status_rows([row])
+    assert cells[2:4] == ("running", "12m00s so far")
+
+
+def test_a_scheduled_job_with_no_runs_shows_no_missed_run_of_its_own() -> None:
+    daily = job(schedule="cron(0 2 * * ? *)")
+
+    row = views.status_row(daily, [], NOW)
+
+    assert row.alerts == ()
+    (cells,) = views.status_rows([row])
+    assert cells[1:3] == ("no runs recorded yet", "-")
+    assert cells[-2] == "2025-03-06 02:00:00"
+
+
+def test_the_watchdogs_open_alerts_are_read_from_its_state() -> None:
+    watches = {
+        "nightly": ScheduleWatch(
+            job="nightly", watched_since=NOW, missed=datetime(2025, 3, 5, 2, tzinfo=UTC)
+        ),
+        "hourly": ScheduleWatch(job="hourly", watched_since=NOW),
+    }
+
+    assert watchdog_alerts.open_alerts(watches) == {
+        "nightly": ("missed run expected 2025-03-05 02:00:00 UTC",),
+    }
+
+
+def test_one_run_is_one_run() -> None:
+    (only,) = earlier_successes("j", [600.0])
+
+    assert views.runs_text("j", [only], since=NOW).startswith("j: 1 run since ")
+    assert views.runs_text("j", [only], since=NOW, failed_only=True).startswith("j: 1 failed run since ")
+    assert views.runs_text("j", [only, only], since=NOW).startswith("j: 2 runs since ")
+
+
 def test_status_shows_an_overrunning_run_by_its_time_and_no_alert_of_its_own() -> None:
     row = views.status_row(job(max_run_time="1h"), [a_run(NOW - timedelta(hours=2), outcome=None)], NOW)
 
@@ -835,47 +879,3 @@ def test_a_cron_schedule_expects_its_next_time_whenever_the_last_run_started() -
     row = views.status_row(daily, [late_retry], NOW)
 
     assert row.next_run == datetime(2025, 3, 6, 5, 30, tzinfo=UTC)
-
-
-def test_a_running_newest_run_is_shown_as_running_with_its_time_so_far() -> None:
-    running = replace(a_run(NOW - timedelta(minutes=12), outcome=None), durations={})
-    failed_before = a_run(NOW - timedelta(days=1), outcome="failed")
-
-    row = views.status_row(job(), [running, failed_before], NOW)
-
-    assert (row.last_outcome, row.last_run_time) == ("running", 720.0)
-    assert row.alerts == ()
-    (cells,) = views.status_rows([row])
-    assert cells[2:4] == ("running", "12m00s so far")
-
-
-def test_a_scheduled_job_with_no_runs_shows_no_missed_run_of_its_own() -> None:
-    daily = job(schedule="cron(0 2 * * ? *)")
-
-    row = views.status_row(daily, [], NOW)
-
-    assert row.alerts == ()
-    (cells,) = views.status_rows([row])
-    assert cells[1:3] == ("no runs recorded yet", "-")
-    assert cells[-2] == "2025-03-06 02:00:00"
-
-
-def test_the_watchdogs_open_alerts_are_read_from_its_state() -> None:
-    watches = {
-        "nightly": ScheduleWatch(
-            job="nightly", watched_since=NOW, missed=datetime(2025, 3, 5, 2, tzinfo=UTC)
-        ),
-        "hourly": ScheduleWatch(job="hourly", watched_since=NOW),
-    }
-
-    assert watchdog_alerts.open_alerts(watches) == {
-        "nightly": ("missed run expected 2025-03-05 02:00:00 UTC",),
-    }
-
-
-def test_one_run_is_one_run() -> None:
-    (only,) = earlier_successes("j", [600.0])
-
-    assert views.runs_text("j", [only], since=NOW).startswith("j: 1 run since ")
-    assert views.runs_text("j", [only], since=NOW, failed_only=True).startswith("j: 1 failed run since ")
-    assert views.runs_text("j", [only, only], since=NOW).startswith("j: 2 runs since ")
