@@ -398,6 +398,7 @@ def _watchdog_story(stack: Any, task_events: Any) -> None:
             stopped = _stopped_by(ecs.describe_tasks(cluster="batch", tasks=[export])["tasks"][0], _at(2, 13))
             print(f"\n  invoice-export task: {stopped['lastStatus']}, {stopped['stoppedReason']!r}")
             _watchdog_stop_report(stopped, task_events)
+            _status_between_passes(_at(2, 20))
 
             # nightly-report starts late; the task-events function records the start in the run history.
             text = json.dumps(load_event("running-fargate")).replace(
@@ -476,6 +477,20 @@ def _watchdog_pass(stack: Any, watchdog: Any, now: datetime, mark: int) -> int:
         print("\n  Datadog event:")
         print(_indent(render_event(event)))
     return len(messages)
+
+
+def _status_between_passes(now: datetime) -> None:
+    """`ecswatch status` while the missed-run alert is open: its ALERTS column is what the watchdog
+    keeps in the state table, so it shows that alert now and nothing once the recovery closes it."""
+    from ecswatch.cli.main import main as ecswatch
+
+    argv = ["status", "nightly-report", "invoice-export", "--since", "2025-03-01"]
+    common = ["--table", os.environ["STATE_TABLE_NAME"], "--config", os.environ["JOBS_CONFIG_PATH"]]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = ecswatch([*argv, *common], now=now)
+    print(f"\n  {now:%H:%M} UTC, $ ecswatch {' '.join(argv)}")
+    print(_indent(out.getvalue() + (f"(exit status {code})" if code else "")))
 
 
 def _watchdog_stop_report(stopped: dict[str, Any], task_events: Any) -> None:
