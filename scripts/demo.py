@@ -16,6 +16,8 @@ import logging
 import os
 import sys
 import tempfile
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,7 @@ def sample_events() -> list[tuple[str, Body]]:
 
 
 def main() -> int:
+    began = time.monotonic()
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")  # the demo prints its own view
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     with offline_stack(retries=True) as stack, tempfile.TemporaryDirectory() as scratch:
@@ -61,7 +64,8 @@ def main() -> int:
         task_events.dependencies().sinks.append(_Collect(reports))
         named = sample_events()
         batch = sqs_batch(*(body for _, body in named))
-        response, emf = _invoke(task_events, batch)
+        with _skips_recorded(task_events) as skipped:
+            response, emf = _invoke(task_events, batch)
         failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
         by_id = {r.event.event_id: r for r in reports}
 
@@ -70,12 +74,16 @@ def main() -> int:
             if record["messageId"] in failed:
                 print("  -> reported as a batch item failure: SQS redelivers it, then dead-letters it")
                 continue
+            skip = skipped.get(body.get("id")) if isinstance(body, dict) else None
+            if skip is not None:
+                print(f"  -> skipped ({skip.kind}): {skip.reason}")
+                continue
             if isinstance(body, dict) and body.get("detail-type") == "AWS API Call via CloudTrail":
                 _show_launch(stack, body)
                 continue
             report = by_id.get(body.get("id")) if isinstance(body, dict) else None
             if report is None:
-                print("  -> skipped (logged): nothing to alert")
+                print("  -> no report and no skip recorded: nothing to show")
                 continue
             print(render_text(report))
             if report.outcome is not None:
@@ -86,7 +94,67 @@ def main() -> int:
         _retry_story(stack, task_events)
         _watchdog_story(stack, task_events)
         _history_story()
+        _closing_line(stack, len(batch["Records"]), len(skipped), len(failed), began=began)
     return 0
+
+
+@contextlib.contextmanager
+def _skips_recorded(task_events: Any) -> Iterator[dict[str, Any]]:
+    """What the handler returned for each event it skipped (``Skipped(reason, kind)``), by event id.
+
+    The handler logs the reason at INFO, which the demo silences to print its own view; this keeps
+    the very value it logged, so the demo says why an event was skipped without deciding it again."""
+    from ecswatch.run import Skipped
+
+    skipped: dict[str, Any] = {}
+    handle: Callable[[Any], Any] = task_events.handle_event
+
+    def recording(raw: Any) -> Any:
+        result = handle(raw)
+        if isinstance(result, Skipped) and isinstance(raw, dict):
+            skipped[str(raw.get("id"))] = result
+        return result
+
+    task_events.handle_event = recording
+    try:
+        yield skipped
+    finally:
+        task_events.handle_event = handle
+
+
+def _closing_line(stack: Any, events: int, skipped: int, failed: int, *, began: float) -> None:
+    """One line with what the whole demo did, so the end of the output says it ended, and how."""
+    from ecswatch.notifications.render import human_duration
+
+    slack_posts = len(stack.slack.calls("/api/chat.postMessage"))
+    slack_updates = len(stack.slack.calls("/api/chat.update"))
+    elapsed = human_duration(time.monotonic() - began)
+    print(f"\n{RULE}")
+    datadog_events = len(stack.datadog.events())
+    print(
+        f"demo done in {elapsed}: {_count(events, 'sample event')} ({skipped} skipped, "
+        f"{_count(failed, 'batch item failure')}); in all {_count(slack_posts, 'Slack post')}, "
+        f"{_count(slack_updates, 'Slack update')}, {_count(datadog_events, 'Datadog event')}, "
+        f"{_count(_retries_launched(), 'retry', 'retries')} launched"
+    )
+
+
+def _retries_launched() -> int:
+    """Tasks in the demo's cluster that the retry launcher started (startedBy ``ecswatch-retry/<n>``)."""
+    from ecswatch.events.vocabulary import RETRY_PREFIX
+
+    ecs = boto3.client("ecs")
+    launched: set[str] = set()
+    for status in ("RUNNING", "STOPPED"):
+        arns = ecs.list_tasks(cluster="batch", desiredStatus=status)["taskArns"]
+        for task in ecs.describe_tasks(cluster="batch", tasks=arns)["tasks"] if arns else []:
+            if task.get("startedBy", "").startswith(f"{RETRY_PREFIX}/"):
+                launched.add(task["taskArn"])
+    return len(launched)
+
+
+def _count(number: int, one: str, many: str | None = None) -> str:
+    return f"{number} {one if number == 1 else many or one + 's'}"
 
 
 def _invoke(task_events: Any, batch: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -266,8 +334,18 @@ def _show_thread(stack: Any, job: str) -> None:
 
 # --------------------------------------------------------------------------- watchdog
 
-#: The watchdog's passes run on this clock (its decisions take ``now``): a night after the samples.
-WATCHDOG_NIGHT = datetime(2025, 3, 8, tzinfo=UTC)
+
+def _night_after_the_samples() -> datetime:
+    """Midnight after the newest sample event, so the watchdog's night and the CLI's clock come after
+    every run the samples recorded, and the whole demo reads in one timeline."""
+    times = [datetime.fromisoformat(body["time"]) for _, body in sample_events() if isinstance(body, dict)]
+    newest = max(times).astimezone(UTC)
+    return datetime(newest.year, newest.month, newest.day, tzinfo=UTC) + timedelta(days=1)
+
+
+#: The watchdog's passes run on this clock (its decisions take ``now``; the live-task reader and
+#: the stop it makes are put on it too): the night after the samples.
+WATCHDOG_NIGHT = _night_after_the_samples()
 
 
 def _watchdog_story(stack: Any, task_events: Any) -> None:
@@ -290,6 +368,7 @@ def _watchdog_story(stack: Any, task_events: Any) -> None:
             os.environ["WATCH_CLUSTERS"] = "batch"
             watchdog.watchdog.cache_clear()
             watchdog.watchdog().register_lambda_context(LambdaContext())
+            _on_the_passes_clock(watchdog.watchdog())
             network = _moto_network_for_watchdog()
             ecs = boto3.client("ecs")
 
@@ -314,14 +393,17 @@ def _watchdog_story(stack: Any, task_events: Any) -> None:
             )
             export = run_task("invoice-export", night, night + timedelta(seconds=40))
 
-            print(f"\n{RULE}\nthe watchdog (every 5 minutes), 2025-03-08 02:13 UTC\n{RULE}")
+            print(f"\n{RULE}\nthe watchdog (every 5 minutes), {_at(2, 13):%Y-%m-%d %H:%M} UTC\n{RULE}")
             mark = _watchdog_pass(stack, watchdog, _at(2, 13), len(stack.slack.messages()))
-            stopped = ecs.describe_tasks(cluster="batch", tasks=[export])["tasks"][0]
+            stopped = _stopped_by(ecs.describe_tasks(cluster="batch", tasks=[export])["tasks"][0], _at(2, 13))
             print(f"\n  invoice-export task: {stopped['lastStatus']}, {stopped['stoppedReason']!r}")
             _watchdog_stop_report(stopped, task_events)
+            _status_between_passes(_at(2, 20))
 
             # nightly-report starts late; the task-events function records the start in the run history.
-            text = json.dumps(load_event("running-fargate")).replace("2025-03-04T02:00", "2025-03-08T02:31")
+            text = json.dumps(load_event("running-fargate")).replace(
+                "2025-03-04T02:00", f"{night:%Y-%m-%d}T02:31"
+            )
             late = json.loads(text.replace("c50ead5370796d06e8a8c6c917151c46", "0" * 31 + "1"))
             with contextlib.redirect_stdout(io.StringIO()):  # its EMF lines
                 task_events.handle_event(late)
@@ -344,9 +426,38 @@ def _at(hour: int, minute: int) -> datetime:
     return WATCHDOG_NIGHT + timedelta(hours=hour, minutes=minute)
 
 
+#: The time of the pass in progress: what the live-task reader stamps on the tasks it reads.
+_PASS_CLOCK = [WATCHDOG_NIGHT]
+
+
+def _on_the_passes_clock(built: Any) -> None:
+    """The watchdog decides on the ``now`` it is given, but reads the live tasks with its reader's
+    own clock (the tasks' event time, the end of their Logs Insights window): both follow the pass."""
+    live = built._live
+    if not hasattr(live, "_clock"):
+        raise RuntimeError("the watchdog's live-task reader has no clock to set; update the demo")
+    live._clock = lambda: _PASS_CLOCK[0]
+
+
+def _stopped_by(task: dict[str, Any], stop_called: datetime) -> dict[str, Any]:
+    """The task as ECS describes it after the watchdog's StopTask at ``stop_called``: SIGTERM, and
+    SIGKILL (exit 137) when the container has not exited after the 30 s stop timeout.
+
+    moto stamps the stop with today's clock and exit code 0; the demo puts it on the night's clock."""
+    done = dict(
+        task,
+        stoppingAt=stop_called,
+        executionStoppedAt=stop_called + timedelta(seconds=30),
+        stoppedAt=stop_called + timedelta(seconds=41),
+    )
+    done["containers"] = [dict(c, lastStatus="STOPPED", exitCode=137) for c in task["containers"]]
+    return done
+
+
 def _watchdog_pass(stack: Any, watchdog: Any, now: datetime, mark: int) -> int:
     """One pass at ``now``; prints what Slack and Datadog got from it. Returns the new message mark."""
     datadog_before = len(stack.datadog.events())
+    _PASS_CLOCK[0] = now
     result = watchdog.run(now)
     summary = result.summary()
     print("  pass: " + ", ".join(f"{key} {value}" for key, value in summary.items() if value))
@@ -368,13 +479,28 @@ def _watchdog_pass(stack: Any, watchdog: Any, now: datetime, mark: int) -> int:
     return len(messages)
 
 
+def _status_between_passes(now: datetime) -> None:
+    """`ecswatch status` while the missed-run alert is open: its ALERTS column is what the watchdog
+    keeps in the state table, so it shows that alert now and nothing once the recovery closes it."""
+    from ecswatch.cli.main import main as ecswatch
+
+    argv = ["status", "nightly-report", "invoice-export", "--since", "2025-03-01"]
+    common = ["--table", os.environ["STATE_TABLE_NAME"], "--config", os.environ["JOBS_CONFIG_PATH"]]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = ecswatch([*argv, *common], now=now)
+    print(f"\n  {now:%H:%M} UTC, $ ecswatch {' '.join(argv)}")
+    print(_indent(out.getvalue() + (f"(exit status {code})" if code else "")))
+
+
 def _watchdog_stop_report(stopped: dict[str, Any], task_events: Any) -> None:
     """The stop the watchdog caused arrives as an ECS Task State Change like any other."""
     from ecswatch.adapters.aws.ecs_runner import task_event_from_description
     from ecswatch.notifications.render import render_text
 
     arn = stopped["taskArn"]
-    event = task_event_from_description(stopped, arn.split(":")[3], arn.split(":")[4])
+    region, account = arn.split(":")[3], arn.split(":")[4]
+    event = task_event_from_description(stopped, region, account, now=stopped["stoppedAt"])
     with contextlib.redirect_stdout(io.StringIO()):  # its EMF lines
         report = task_events.handle_event(event)
     print("\n  ...and its STOPPED event, through the task-events function:")
@@ -415,8 +541,9 @@ class _Collect:
 
 # --------------------------------------------------------------------------- run history and the CLI
 
-#: The CLI's clock in the demo: the morning after the watchdog's night, the last runs recorded above.
-HISTORY_NOW = datetime(2025, 3, 8, 6, 0, tzinfo=UTC)
+#: The CLI's clock in the demo: five minutes after the watchdog's last pass, when the newest run
+#: recorded above (nightly-report, started late at 02:31) is still running.
+HISTORY_NOW = WATCHDOG_NIGHT + timedelta(hours=2, minutes=45)
 #: The invoice-export run that exited 2 (events/stopped-nonzero-exit.json).
 FAILED_TASK = "f77fae8dc62fd89bd256b1c897d44a25"
 

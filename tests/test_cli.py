@@ -23,15 +23,17 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from ecswatch.adapters.dynamodb.history import DynamoRunHistory
+from ecswatch.adapters.dynamodb.watchdog_state import DynamoWatchdogState
 from ecswatch.analysis.pipeline import readable_line
 from ecswatch.analysis.redact import fit_tail
 from ecswatch.cli import aws as cli_aws
 from ecswatch.cli import main as cli_main
-from ecswatch.cli import views
+from ecswatch.cli import views, watchdog_alerts
 from ecswatch.cli.main import main
 from ecswatch.config.loader import parse_config
+from ecswatch.errors import TransientError
 from ecswatch.history.records import run_record
-from ecswatch.run import RunRecord
+from ecswatch.run import RunRecord, ScheduleWatch
 from local import DEMO_JOBS_CONFIG
 from local.aws import FAKE_CREDENTIALS, SEED, seed_logs
 from tests.fakes import SampleReport, create_state_table_from_template
@@ -188,7 +190,7 @@ def test_runs_failed_shows_only_the_runs_that_did_not_succeed(history: DynamoRun
     _, out, _ = cli("runs", "nightly-report", "--since", SINCE, "--failed")
 
     title, _, only = lines_of(out)
-    assert title.startswith("nightly-report: 1 failed runs since")
+    assert title.startswith("nightly-report: 1 failed run since")
     assert "stopped_by_user" in only
 
 
@@ -276,7 +278,7 @@ def test_status_shows_the_last_run_its_usual_the_next_run_and_open_alerts(
     assert job["last_outcome"] == "timed_out"
     assert (job["median_run_time"], job["p95_run_time"], job["successful_runs_counted"]) == (800.0, 1000.0, 5)
     assert job["next_run"] == "2025-03-06T05:30:00.000Z"
-    assert job["alerts"] == ["last run timed_out (2025-03-05 05:30:03)"]
+    assert job["alerts"] == []  # the watchdog holds nothing open for it (the timeout was alerted then)
 
 
 def test_status_table_shows_durations_against_median_and_p95(history: DynamoRunHistory, cli: Cli) -> None:
@@ -296,7 +298,7 @@ def test_status_table_shows_durations_against_median_and_p95(history: DynamoRunH
         "16m40s",
         "2025-03-06",
     ]
-    assert row.endswith("last run timed_out (2025-03-05 05:30:03)")
+    assert row.endswith("2025-03-06 05:30:00  -")
 
 
 def test_status_of_an_unknown_job_is_an_error(history: DynamoRunHistory, cli: Cli) -> None:
@@ -304,6 +306,83 @@ def test_status_of_an_unknown_job_is_an_error(history: DynamoRunHistory, cli: Cl
 
     assert code == 1
     assert "no such job 'no-such-job'" in err
+
+
+def test_status_alerts_are_the_ones_the_watchdog_raised_and_still_has_open(
+    history: DynamoRunHistory, aws: Any, cli: Cli
+) -> None:
+    watchdog = DynamoWatchdogState(aws, TABLE)
+    watchdog.start_watching("nightly-report", datetime(2025, 3, 1, tzinfo=UTC))
+    watchdog.open_miss("warehouse-load", datetime(2025, 3, 4, 1, 0, tzinfo=UTC))
+
+    _, out, _ = cli("status", "--since", SINCE, "--json")
+
+    alerts = {job["job"]: job["alerts"] for job in json.loads(out)["jobs"]}
+    assert alerts["warehouse-load"] == ["missed run expected 2025-03-04 01:00:00 UTC"]
+    # invoice-export's last run timed out and nightly-report's 02:00 run is computable as late from
+    # the schedule, but the watchdog holds no open alert for either: the failure was alerted when it
+    # happened, and the OUTCOME column shows it.
+    assert alerts["invoice-export"] == []
+    assert alerts["nightly-report"] == []
+
+
+def test_status_table_shows_the_watchdogs_open_missed_run(
+    history: DynamoRunHistory, aws: Any, cli: Cli
+) -> None:
+    DynamoWatchdogState(aws, TABLE).open_miss("warehouse-load", datetime(2025, 3, 4, 1, 0, tzinfo=UTC))
+
+    _, out, _ = cli("status", "--since", SINCE)
+
+    (row,) = [line for line in lines_of(out) if line.startswith("warehouse-load")]
+    assert row.endswith("  missed run expected 2025-03-04 01:00:00 UTC")
+
+
+def test_status_of_a_job_without_history_says_no_runs_recorded_yet(
+    history: DynamoRunHistory, cli: Cli
+) -> None:
+    code, out, _ = cli("status", "image-resize", "--since", SINCE)
+
+    _, row, _ = lines_of(out)
+    assert code == 0
+    assert row.split("  ")[:2] == ["image-resize", "no runs recorded yet"]
+    assert "missed" not in row
+
+
+def test_status_shows_a_run_older_than_since_as_the_last_run_not_as_no_runs(
+    history: DynamoRunHistory, cli: Cli
+) -> None:
+    old = earlier_successes("image-resize", [600.0])[0]
+    history.record(replace(old, started_at=datetime(2025, 1, 10, 3, 0, tzinfo=UTC)))
+
+    _, out, _ = cli("status", "image-resize", "--since", SINCE, "--json")
+
+    (job,) = json.loads(out)["jobs"]
+    assert job["last_started_at"] == "2025-01-10T03:00:00.000Z"
+    assert job["last_outcome"] == "succeeded"
+
+
+def test_status_says_so_when_the_watchdog_state_cannot_be_read(
+    history: DynamoRunHistory, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(self: DynamoWatchdogState) -> None:
+        raise TransientError("DynamoDB query: AccessDeniedException")
+
+    monkeypatch.setattr(DynamoWatchdogState, "schedule_watches", refused)
+
+    code, out, _ = cli("status", "invoice-export", "--since", SINCE)
+    _, out_json, _ = cli("status", "invoice-export", "--since", SINCE, "--json")
+
+    assert code == 0
+    _, row, *footer = lines_of(out)
+    assert row.endswith("  unknown")
+    assert footer[-1] == (
+        "(ALERTS unknown: the watchdog's state was not read: DynamoDB query: AccessDeniedException)"
+    )
+    (job,) = json.loads(out_json)["jobs"]
+    assert job["alerts"] is None
+    assert json.loads(out_json)["alerts_problem"] == (
+        "the watchdog's state was not read: DynamoDB query: AccessDeniedException"
+    )
 
 
 # --------------------------------------------------------------------------- ecswatch logs
@@ -711,30 +790,80 @@ def a_run(start: datetime, *, outcome: str | None = "succeeded", seconds: float 
     )
 
 
-def test_status_alerts_a_run_that_overruns_the_jobs_max_run_time() -> None:
-    row = views.status_row(job(max_run_time="1h"), [a_run(NOW - timedelta(hours=2), outcome=None)], NOW)
+def test_a_running_newest_run_is_shown_as_running_with_its_time_so_far() -> None:
+    running = replace(a_run(NOW - timedelta(minutes=12), outcome=None), durations={})
+    failed_before = a_run(NOW - timedelta(days=1), outcome="failed")
 
-    assert row.last_outcome == "running"
-    assert row.alerts == ("running 2h00m00s, over its max 1h00m00s",)
+    row = views.status_row(job(), [running, failed_before], NOW)
+
+    assert (row.last_outcome, row.last_run_time) == ("running", 720.0)
+    assert row.alerts == ()
+    (cells,) = views.status_rows([row])
+    assert cells[2:4] == ("running", "12m00s so far")
 
 
-def test_status_alerts_a_scheduled_run_that_did_not_start() -> None:
+def test_a_scheduled_job_with_no_runs_shows_no_missed_run_of_its_own() -> None:
     daily = job(schedule="cron(0 2 * * ? *)")
 
-    row = views.status_row(daily, [a_run(NOW - timedelta(days=2))], NOW)
+    row = views.status_row(daily, [], NOW)
 
-    assert row.alerts == ("missed run expected 2025-03-05 02:00:00 UTC",)
-    assert row.next_run == datetime(2025, 3, 6, 2, 0, tzinfo=UTC)
+    assert row.alerts == ()
+    (cells,) = views.status_rows([row])
+    assert cells[1:3] == ("no runs recorded yet", "-")
+    assert cells[-2] == "2025-03-06 02:00:00"
 
 
-def test_status_alerts_a_last_run_that_was_slow() -> None:
+def test_the_watchdogs_open_alerts_are_read_from_its_state() -> None:
+    watches = {
+        "nightly": ScheduleWatch(
+            job="nightly", watched_since=NOW, missed=datetime(2025, 3, 5, 2, tzinfo=UTC)
+        ),
+        "hourly": ScheduleWatch(job="hourly", watched_since=NOW),
+    }
+
+    assert watchdog_alerts.open_alerts(watches) == {
+        "nightly": ("missed run expected 2025-03-05 02:00:00 UTC",),
+    }
+
+
+def test_one_run_is_one_run() -> None:
+    (only,) = earlier_successes("j", [600.0])
+
+    assert views.runs_text("j", [only], since=NOW).startswith("j: 1 run since ")
+    assert views.runs_text("j", [only], since=NOW, failed_only=True).startswith("j: 1 failed run since ")
+    assert views.runs_text("j", [only, only], since=NOW).startswith("j: 2 runs since ")
+
+
+def test_status_shows_an_overrunning_run_by_its_time_and_no_alert_of_its_own() -> None:
+    row = views.status_row(job(max_run_time="1h"), [a_run(NOW - timedelta(hours=2), outcome=None)], NOW)
+
+    assert (row.last_outcome, row.last_run_time, row.running) == ("running", 7200.0, True)
+    assert row.alerts == ()
+
+
+def test_status_shows_the_watchdogs_missed_run_and_computes_none_from_the_schedule() -> None:
+    daily = job(schedule="cron(0 2 * * ? *)")
+    two_days_ago = [a_run(NOW - timedelta(days=2))]
+
+    quiet = views.status_row(daily, two_days_ago, NOW)
+    raised = views.status_row(
+        daily, two_days_ago, NOW, open_alerts=["missed run expected 2025-03-04 02:00:00 UTC"]
+    )
+
+    assert quiet.alerts == ()
+    assert raised.alerts == ("missed run expected 2025-03-04 02:00:00 UTC",)
+    assert quiet.next_run == raised.next_run == datetime(2025, 3, 6, 2, 0, tzinfo=UTC)
+
+
+def test_a_slow_last_run_shows_in_its_duration_against_the_median_not_as_an_alert() -> None:
     runs = [a_run(NOW - timedelta(hours=1), seconds=2000.0)] + [
         a_run(NOW - timedelta(days=d), seconds=600.0) for d in range(1, 6)
     ]
 
     row = views.status_row(job(), runs, NOW)
 
-    assert row.alerts == ("last run slow: 3.3x usual",)
+    assert (row.last_run_time, row.usual.median) == (2000.0, 600.0)
+    assert row.alerts == ()
 
 
 def test_a_rate_schedule_expects_the_next_run_one_period_after_the_last() -> None:

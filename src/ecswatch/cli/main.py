@@ -30,6 +30,7 @@ from ecswatch.analysis.pipeline import readable_line
 from ecswatch.analysis.redact import fit_tail, redact_text
 from ecswatch.cli import aws, views
 from ecswatch.cli.aws import CliError
+from ecswatch.cli.watchdog_alerts import read_open_alerts
 from ecswatch.config.loader import load_config, parse_duration
 from ecswatch.config.model import ConfigError, JobsConfig
 from ecswatch.config.settings import BUNDLED_JOBS_CONFIG
@@ -38,6 +39,8 @@ from ecswatch.events.task import MalformedEvent, TaskRef
 
 #: How many recent runs `status` reads per job: the last one, and enough successes for the usual.
 STATUS_RUNS = 50
+#: The history's lower bound when asking whether a job ever ran.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: CloudWatch Logs events are at most 256 KB; nothing a person asked to read is cut.
 MAX_LINE_CHARS = 262_144
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?Z?")
@@ -113,11 +116,17 @@ def cmd_status(ctx: Context) -> str:
         jobs = [job for job in jobs if job.name in args.job]
     if not jobs:
         raise CliError(f"{ctx.jobs.source} configures no jobs")
-    rows = [
-        views.status_row(job, ctx.history.runs(job.name, since=since, limit=STATUS_RUNS), ctx.now)
-        for job in jobs
-    ]
-    return views.status_json(rows, since=since) if args.json else views.status_text(rows, since=since)
+    open_alerts = read_open_alerts(ctx.session.client("dynamodb", region_name=ctx.region), ctx.table)
+    rows = []
+    for job in jobs:
+        runs = ctx.history.runs(job.name, since=since, limit=STATUS_RUNS)
+        # None in the window: the newest run before it, so "no runs recorded yet" is only said when true.
+        earlier = None if runs else next(iter(ctx.history.runs(job.name, since=EPOCH, limit=1)), None)
+        rows.append(
+            views.status_row(job, runs, ctx.now, open_alerts=open_alerts.of(job.name), last_recorded=earlier)
+        )
+    show = views.status_json if args.json else views.status_text
+    return show(rows, since=since, alerts_problem=open_alerts.problem)
 
 
 def cmd_logs(ctx: Context) -> str:

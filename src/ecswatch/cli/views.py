@@ -9,19 +9,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from ecswatch.analysis.redact import redact_text
 from ecswatch.config.model import JobConfig
-from ecswatch.events.schedule import ScheduleError, missed_run, parse_schedule
-from ecswatch.history.records import SUCCEEDED, RunStats, run_time, slow_run, start_latency, usual_run_time
+from ecswatch.events.schedule import ScheduleError, parse_schedule
+from ecswatch.history.records import SUCCEEDED, RunStats, run_time, start_latency, usual_run_time
 from ecswatch.notifications.render import human_duration
 from ecswatch.run import RunRecord
 
-#: A scheduled run that has not started this long after its time is reported as missed.
-MISSED_RUN_GRACE = timedelta(minutes=10)
 NONE = "-"
+NO_RUNS = "no runs recorded yet"
+UNKNOWN = "unknown"
 
 
 # --------------------------------------------------------------------------- plain text tables
@@ -101,11 +101,16 @@ def runs_rows(runs: Iterable[RunRecord]) -> list[tuple[str, ...]]:
 
 
 def runs_text(job: str, runs: Sequence[RunRecord], *, since: datetime, failed_only: bool = False) -> str:
-    what = "failed runs" if failed_only else "runs"
+    what = "failed run" if failed_only else "run"
     if not runs:
-        return f"{job}: no {what} since {when(since)} UTC\n"
-    title = f"{job}: {len(runs)} {what} since {when(since)} UTC, newest first\n"
+        return f"{job}: no {what}s since {when(since)} UTC\n"
+    title = f"{job}: {counted(len(runs), what)} since {when(since)} UTC, newest first\n"
     return title + table(RUNS_HEADERS, runs_rows(runs))
+
+
+def counted(count: int, thing: str) -> str:
+    """``1 run``, ``2 runs``: every count the CLI prints goes through here."""
+    return f"{count} {thing}" if count == 1 else f"{count} {thing}s"
 
 
 def runs_json(job: str, runs: Sequence[RunRecord], *, since: datetime) -> str:
@@ -125,19 +130,28 @@ class StatusRow:
     schedule: str | None
     next_run: datetime | None
     alerts: tuple[str, ...] = field(default=())
+    #: The last run has not finished: ``last_run_time`` is its time so far.
+    running: bool = False
 
 
-def status_row(job: JobConfig, runs: Sequence[RunRecord], now: datetime) -> StatusRow:
-    """One job at a glance. ``runs`` newest first. Open alerts, cheaply defined: the last finished
-    run failed, the current run overruns the job's max run time, the last success was slow, or a
-    scheduled run is more than 10 minutes late."""
-    last = runs[0] if runs else None
-    took = (
-        _running_for(last, now)
-        if last is not None and last.is_running
-        else (run_time(last) if last else None)
-    )
-    next_run, alerts = _schedule_view(job, last, now)
+def status_row(
+    job: JobConfig,
+    runs: Sequence[RunRecord],
+    now: datetime,
+    *,
+    open_alerts: Sequence[str] = (),
+    last_recorded: RunRecord | None = None,
+) -> StatusRow:
+    """One job at a glance. ``runs`` newest first, those since the window's start; ``last_recorded``
+    the newest run before it, when the window holds none (None: the job has no runs recorded).
+
+    ``open_alerts`` are the watchdog's, as it keeps them (:mod:`ecswatch.cli.watchdog_alerts`):
+    status computes none of its own, so it never shows a missed run or an overrun the watchdog did
+    not raise, nor one it has closed. A failed or slow last run was alerted when it happened; the
+    OUTCOME, DURATION and MEDIAN columns show it."""
+    last = runs[0] if runs else last_recorded
+    running = last is not None and last.is_running
+    took = None if last is None else (_running_for(last, now) if running else run_time(last))
     return StatusRow(
         job=job.name,
         last_started_at=last.started_at if last else None,
@@ -145,8 +159,9 @@ def status_row(job: JobConfig, runs: Sequence[RunRecord], now: datetime) -> Stat
         last_run_time=took,
         usual=usual_run_time(runs),
         schedule=job.schedule,
-        next_run=next_run,
-        alerts=(*_run_alerts(job, runs, now), *alerts),
+        next_run=_next_run(job, last, now),
+        alerts=tuple(open_alerts),
+        running=running,
     )
 
 
@@ -154,72 +169,55 @@ def _running_for(run: RunRecord, now: datetime) -> float:
     return max(0.0, (now - (run.task_started_at or run.started_at)).total_seconds())
 
 
-def _run_alerts(job: JobConfig, runs: Sequence[RunRecord], now: datetime) -> list[str]:
-    alerts: list[str] = []
-    finished = next((r for r in runs if not r.is_running), None)
-    if finished is not None and is_failed(finished):
-        alerts.append(f"last run {outcome_of(finished)} ({when(finished.started_at)})")
-    current = runs[0] if runs and runs[0].is_running else None
-    limit = job.max_run_time_seconds
-    if current is not None and limit is not None and _running_for(current, now) > limit:
-        alerts.append(f"running {seconds(_running_for(current, now))}, over its max {seconds(float(limit))}")
-    if finished is not None and finished.outcome == SUCCEEDED:
-        slow = slow_run(finished, runs[runs.index(finished) + 1 :], factor=job.slow_run.factor)
-        if slow is not None:
-            alerts.append(f"last run slow: {slow.ratio:.1f}x usual")
-    return alerts
-
-
-def _schedule_view(
-    job: JobConfig, last: RunRecord | None, now: datetime
-) -> tuple[datetime | None, list[str]]:
-    """Next expected run, and a missed-run alert. rate() counts from the last run (so a rate job
-    that never ran has no expectation yet); cron() runs on the clock, whatever ran before."""
+def _next_run(job: JobConfig, last: RunRecord | None, now: datetime) -> datetime | None:
+    """When the schedule runs the job next. rate() counts from the last run (so a rate job that
+    never ran has no expectation yet); cron() runs on the clock, whatever ran before. A forecast
+    only: whether a run was missed is the watchdog's to say."""
     if not job.schedule:
-        return None, []
+        return None
     try:
         schedule = parse_schedule(job.schedule)
-    except ScheduleError:
-        return None, [f"schedule {job.schedule!r} cannot be read"]
-    last_started = last.started_at if last else None
-    anchor = last_started if schedule.needs_anchor else None
+    except ScheduleError:  # the config check reports it; status shows no next run
+        return None
+    anchor = last.started_at if last and schedule.needs_anchor else None
     if schedule.needs_anchor and anchor is None:
-        return None, []
-    next_run = schedule.next_after(now, anchor=anchor)
-    missed = missed_run(schedule, last_started=last_started, now=now, grace=MISSED_RUN_GRACE, anchor=anchor)
-    if missed is None:
-        return next_run, []
-    return next_run, [f"missed run expected {when(missed)} UTC"]
+        return None
+    return schedule.next_after(now, anchor=anchor)
 
 
 STATUS_HEADERS = ("JOB", "LAST RUN (UTC)", "OUTCOME", "DURATION", "MEDIAN", "P95", "NEXT RUN (UTC)", "ALERTS")
 
 
-def status_rows(rows: Iterable[StatusRow]) -> list[tuple[str, ...]]:
+def status_rows(rows: Iterable[StatusRow], *, alerts_problem: str | None = None) -> list[tuple[str, ...]]:
     return [
         (
             r.job,
-            when(r.last_started_at),
+            when(r.last_started_at) if r.last_started_at else NO_RUNS,
             r.last_outcome or NONE,
-            seconds(r.last_run_time),
+            f"{seconds(r.last_run_time)} so far" if r.running else seconds(r.last_run_time),
             seconds(r.usual.median),
             seconds(r.usual.p95),
             when(r.next_run),
-            "; ".join(r.alerts) or NONE,
+            UNKNOWN if alerts_problem else "; ".join(r.alerts) or NONE,
         )
         for r in rows
     ]
 
 
-def status_text(rows: Sequence[StatusRow], *, since: datetime) -> str:
+def status_text(rows: Sequence[StatusRow], *, since: datetime, alerts_problem: str | None = None) -> str:
     footer = f"(runs since {when(since)} UTC; median and p95 of up to 20 recent successful runs)\n"
-    return table(STATUS_HEADERS, status_rows(rows)) + footer
+    if alerts_problem:
+        footer += f"(ALERTS {UNKNOWN}: {alerts_problem})\n"
+    return table(STATUS_HEADERS, status_rows(rows, alerts_problem=alerts_problem)) + footer
 
 
-def status_json(rows: Sequence[StatusRow], *, since: datetime) -> str:
+def status_json(rows: Sequence[StatusRow], *, since: datetime, alerts_problem: str | None = None) -> str:
+    """``alerts`` is the watchdog's open alerts per job, null when its state could not be read
+    (``alerts_problem`` says why)."""
     return to_json(
         {
             "since": since,
+            **({"alerts_problem": alerts_problem} if alerts_problem else {}),
             "jobs": [
                 {
                     "job": r.job,
@@ -231,7 +229,8 @@ def status_json(rows: Sequence[StatusRow], *, since: datetime) -> str:
                     "successful_runs_counted": r.usual.count,
                     "schedule": r.schedule,
                     "next_run": r.next_run,
-                    "alerts": list(r.alerts),
+                    "running": r.running,
+                    "alerts": None if alerts_problem else list(r.alerts),
                 }
                 for r in rows
             ],
