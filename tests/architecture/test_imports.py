@@ -93,9 +93,11 @@ def test_no_circle_between_capability_packages() -> None:
 # --------------------------------------------------------------------------- handlers and adapters
 
 #: What a handler may import besides its one entry point: the composition root, its settings, the
-#: errors it maps to batch failures, the shared value types, and the parsers of its input.
+#: errors it maps to batch failures, the shared value types, the invocation's time budget, and the
+#: parsers of its input.
 HANDLER_MAY_IMPORT = (
     "ecswatch.adapters.factory",
+    "ecswatch.budget",
     "ecswatch.config.settings",
     "ecswatch.errors",
     "ecswatch.run",
