@@ -4,6 +4,8 @@
     ecswatch status [JOB ...]                      one line per configured job
     ecswatch logs RUN_OR_TASK [--tail N | --all]   a run's log, redacted like the alerts
     ecswatch retry TASK_ARN                        start a task again, through the retry launcher
+    ecswatch jobs                                  the region's scheduled ECS tasks, with jobs.yaml
+    ecswatch jobs init [--output PATH] [--force]   a jobs.yaml draft from them, for review
 
 Every command takes --json. AWS credentials, profile and region work as for the AWS CLI
 (--profile, --region, AWS_PROFILE, AWS_REGION). The history table is --table, or
@@ -24,13 +26,21 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import yaml
 
 from ecswatch.adapters.dynamodb.history import DynamoRunHistory, HistoryRefused
 from ecswatch.analysis.pipeline import readable_line
 from ecswatch.analysis.redact import fit_tail
-from ecswatch.cli import aws, views
+from ecswatch.cli import aws, jobs, scheduled, views
 from ecswatch.cli.aws import CliError
-from ecswatch.config.model import ConfigError, JobsConfig, load_config, parse_duration
+from ecswatch.config.model import (
+    DEFAULT_SLACK_CHANNEL,
+    ConfigError,
+    JobsConfig,
+    load_config,
+    parse_config,
+    parse_duration,
+)
 from ecswatch.config.settings import BUNDLED_JOBS_CONFIG
 from ecswatch.errors import DeliveryError, TransientError
 from ecswatch.events.task import MalformedEvent, TaskRef
@@ -161,6 +171,53 @@ def cmd_retry(ctx: Context) -> str:
     return retry_text(args.task_arn, result)
 
 
+def cmd_jobs(ctx: Context) -> str:
+    tasks = scheduled_tasks(ctx)
+    history, note = optional_history(ctx)
+    since = parse_since(ctx.args.since, ctx.now)
+    runs = None if history is None else (lambda job: history.runs(job, since=since, limit=STATUS_RUNS))
+    rows = jobs.job_rows(tasks, ctx.jobs, runs, ctx.now)
+    return jobs.jobs_json(rows, note=note) if ctx.args.json else jobs.jobs_text(rows, note=note)
+
+
+def cmd_jobs_init(ctx: Context) -> str:
+    output = Path(ctx.args.output)
+    if output.exists() and not ctx.args.force:
+        raise CliError(f"{output} exists; review it, or use --force to overwrite it")
+    tasks = scheduled_tasks(ctx)
+    channel = ctx.environ.get("SLACK_DEFAULT_CHANNEL") or DEFAULT_SLACK_CHANNEL
+    text = jobs.draft_config(tasks, default_channel=channel)
+    load_config_text(text, str(output))  # never write a draft that the config check refuses
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise CliError(f"cannot write {output}: {e.strerror or e}") from e
+    return (
+        f"wrote {output}: {len(tasks)} jobs from the region's rules and schedules "
+        "(review it before deploying)\n"
+    )
+
+
+def scheduled_tasks(ctx: Context) -> list[scheduled.ScheduledTask]:
+    return scheduled.scheduled_tasks(
+        ctx.session.client("events", region_name=ctx.region),
+        ctx.session.client("scheduler", region_name=ctx.region),
+    )
+
+
+def optional_history(ctx: Context) -> tuple[DynamoRunHistory | None, str | None]:
+    """The history when a table is named; without one, `ecswatch jobs` still lists the schedules."""
+    try:
+        return ctx.history, None
+    except CliError as e:
+        return None, f"no run history: {e}"
+
+
+def load_config_text(text: str, source: str) -> JobsConfig:
+    data = yaml.safe_load(text) or {}
+    return parse_config(data, source)
+
+
 def retry_text(task_arn: str, result: dict[str, Any]) -> str:
     outcome = result.get("result")
     if outcome == "launched":
@@ -243,6 +300,16 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument(
         "--function", help="the retry launcher function (default: ECSWATCH_RETRY_FUNCTION, --stack)"
     )
+    jobs_help = "the region's scheduled ECS tasks, joined with jobs.yaml and the run history"
+    jobs_cmd = command("jobs", cmd_jobs, jobs_help)
+    jobs_cmd.add_argument("--since", default="30d", help="how far back to look for runs (default 30d)")
+    jobs_actions = jobs_cmd.add_subparsers(dest="jobs_action", metavar="ACTION")
+    init_help = "write a jobs.yaml draft from the region's rules and schedules, for review"
+    init = jobs_actions.add_parser("init", help=init_help, description=init_help)
+    _common_options(init, defaults=False)
+    init.set_defaults(handler=cmd_jobs_init)
+    init.add_argument("--output", default="jobs.yaml", metavar="PATH", help="where (default ./jobs.yaml)")
+    init.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
     return parser
 
 
