@@ -6,6 +6,7 @@
     ecswatch retry TASK_ARN                        start a task again, through the retry launcher
     ecswatch jobs                                  the region's scheduled ECS tasks, with jobs.yaml
     ecswatch jobs init [--output PATH] [--force]   a jobs.yaml draft from them, for review
+    ecswatch datadog apply [--dry-run]             create or update the dashboard and monitors
 
 Every command takes --json. AWS credentials, profile and region work as for the AWS CLI
 (--profile, --region, AWS_PROFILE, AWS_REGION). The history table is --table, or
@@ -31,7 +32,7 @@ import yaml
 from ecswatch.adapters.dynamodb.history import DynamoRunHistory, HistoryRefused
 from ecswatch.analysis.pipeline import readable_line
 from ecswatch.analysis.redact import fit_tail
-from ecswatch.cli import aws, jobs, scheduled, views
+from ecswatch.cli import aws, datadog, jobs, scheduled, views
 from ecswatch.cli.aws import CliError
 from ecswatch.config.model import (
     DEFAULT_SLACK_CHANNEL,
@@ -218,6 +219,26 @@ def load_config_text(text: str, source: str) -> JobsConfig:
     return parse_config(data, source)
 
 
+def cmd_datadog_apply(ctx: Context) -> str:
+    """Keys as datadog-api-client reads them (DD_API_KEY, DD_APP_KEY); DATADOG_API_URL, as for the
+    functions, points at a local endpoint instead of the site's API."""
+    env = ctx.environ
+    client = datadog.datadog_client(
+        site=ctx.args.site or env.get("DD_SITE"),
+        url=env.get("DATADOG_API_URL"),
+        api_key=env.get("DD_API_KEY"),
+        app_key=env.get("DD_APP_KEY"),
+    )
+    with client:
+        api = datadog.DatadogApi(client)
+        changes = datadog.plan(api, datadog.shipped())
+        if not ctx.args.dry_run:
+            changes = datadog.apply(api, changes)
+    if ctx.args.json:
+        return views.to_json(datadog.changes_json(changes, dry_run=ctx.args.dry_run))
+    return datadog.changes_text(changes, dry_run=ctx.args.dry_run)
+
+
 def retry_text(task_arn: str, result: dict[str, Any]) -> str:
     outcome = result.get("result")
     if outcome == "launched":
@@ -310,6 +331,15 @@ def build_parser() -> argparse.ArgumentParser:
     init.set_defaults(handler=cmd_jobs_init)
     init.add_argument("--output", default="jobs.yaml", metavar="PATH", help="where (default ./jobs.yaml)")
     init.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    dd_help = "Datadog as code: the dashboard and monitors that ship with ecswatch"
+    dd = commands.add_parser("datadog", help=dd_help, description=dd_help)
+    dd_actions = dd.add_subparsers(dest="datadog_action", metavar="ACTION", required=True)
+    apply_help = "create or update the dashboard and monitors (matched by title and tag; idempotent)"
+    dd_apply = dd_actions.add_parser("apply", help=apply_help, description=apply_help)
+    _common_options(dd_apply, defaults=False)
+    dd_apply.set_defaults(handler=cmd_datadog_apply)
+    dd_apply.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+    dd_apply.add_argument("--site", help="Datadog site, e.g. datadoghq.eu (default: DD_SITE, datadoghq.com)")
     return parser
 
 
