@@ -7,6 +7,7 @@
     ecswatch jobs                                  the region's scheduled ECS tasks, with jobs.yaml
     ecswatch jobs init [--output PATH] [--force]   a jobs.yaml draft from them, for review
     ecswatch datadog apply [--dry-run]             create or update the dashboard and monitors
+    ecswatch doctor [--stack NAME]                 can the deployed stack do its work? exit 0 if so
 
 Every command takes --json. AWS credentials, profile and region work as for the AWS CLI
 (--profile, --region, AWS_PROFILE, AWS_REGION). The history table is --table, or
@@ -32,7 +33,7 @@ import yaml
 from ecswatch.adapters.dynamodb.history import DynamoRunHistory, HistoryRefused
 from ecswatch.analysis.pipeline import readable_line
 from ecswatch.analysis.redact import fit_tail
-from ecswatch.cli import aws, datadog, jobs, scheduled, views
+from ecswatch.cli import aws, datadog, doctor, jobs, scheduled, views
 from ecswatch.cli.aws import CliError
 from ecswatch.config.model import (
     DEFAULT_SLACK_CHANNEL,
@@ -219,6 +220,33 @@ def load_config_text(text: str, source: str) -> JobsConfig:
     return parse_config(data, source)
 
 
+class Unhealthy(Exception):
+    """A command whose report is printed in full and still exits 1 (`ecswatch doctor` with a ✘)."""
+
+    def __init__(self, output: str) -> None:
+        super().__init__("unhealthy")
+        self.output = output
+
+
+def cmd_doctor(ctx: Context) -> str:
+    stack = ctx.args.stack or doctor.default_stack(ctx.environ)
+    region = ctx.region
+    session: Any = ctx.session  # one client per service named at run time: typed per call by the checks
+
+    checks = doctor.Doctor(
+        clients=lambda name: session.client(name, region_name=region),
+        stack=stack,
+        region=region,
+        jobs=ctx.jobs,
+        now=ctx.now,
+        tasks=lambda: scheduled_tasks(ctx),
+    ).run()
+    output = doctor.report_json(stack, checks) if ctx.args.json else doctor.report_text(stack, checks)
+    if not all(check.ok for check in checks):
+        raise Unhealthy(output)
+    return output
+
+
 def cmd_datadog_apply(ctx: Context) -> str:
     """Keys as datadog-api-client reads them (DD_API_KEY, DD_APP_KEY); DATADOG_API_URL, as for the
     functions, points at a local endpoint instead of the site's API."""
@@ -331,6 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.set_defaults(handler=cmd_jobs_init)
     init.add_argument("--output", default="jobs.yaml", metavar="PATH", help="where (default ./jobs.yaml)")
     init.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    doctor_help = "check that the deployed stack can do its work: one line per check, the fix when it fails"
+    command("doctor", cmd_doctor, doctor_help)
     dd_help = "Datadog as code: the dashboard and monitors that ship with ecswatch"
     dd = commands.add_parser("datadog", help=dd_help, description=dd_help)
     dd_actions = dd.add_subparsers(dest="datadog_action", metavar="ACTION", required=True)
@@ -380,6 +410,9 @@ def main(argv: Sequence[str] | None = None, *, now: datetime | None = None) -> i
     ctx = Context(args=args, now=now or datetime.now(UTC))
     try:
         sys.stdout.write(args.handler(ctx))
+    except Unhealthy as e:
+        sys.stdout.write(e.output)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `ecswatch runs x | head`: the reader left, which is fine
