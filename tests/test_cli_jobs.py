@@ -9,6 +9,7 @@ to walk every page.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -382,3 +383,18 @@ def test_a_long_rule_name_is_matched_by_the_36_characters_ecs_keeps_of_started_b
     assert task.started_by == "events-rule/nightly-report-for-the-f"
     draft = jobs.draft_config([task], default_channel="#batch-alerts")
     assert '      started_by: "events-rule/nightly-report-for-the-f"' in draft.splitlines()
+
+
+def test_the_commented_retry_policy_is_valid_once_uncommented(
+    account: None, cli: Cli, tmp_path: Path
+) -> None:
+    output = tmp_path / "draft.yaml"
+    cli("jobs", "init", "--output", str(output))
+    uncommented = tmp_path / "reviewed.yaml"
+
+    uncommented.write_text(re.sub(r"(?m)^    # (retry:|  )", r"    \1", output.read_text()))
+
+    invoice = load_config(uncommented).job("invoice-export")
+    assert invoice is not None
+    assert invoice.retry.attempts == 2
+    assert [(r.on_outcome, r.action) for r in invoice.retry.evaluate_on_exit] == [("failed", "EXIT")]

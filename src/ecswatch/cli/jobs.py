@@ -307,11 +307,9 @@ def _draft_job(task: ScheduledTask, name: str) -> list[str]:
             f"      assign_public_ip: {'true' if task.network.assign_public_ip else 'false'}",
         ]
     lines += [
-        "    # retry:                 # review, then uncomment: retries only runs that failed to start",
-        "    #   attempts: 2",
-        "    #   evaluate_on_exit:",
-        "    #     - on_outcome: failed_to_start",
-        "    #       action: RETRY",
+        "    # retry:                # review, then uncomment: one more attempt after a start failure,",
+        "    #   attempts: 2         # a Spot interruption or an infrastructure stop; never after the job",
+        "    #   evaluate_on_exit:   # itself failed. Needs the family in RetryTaskDefinitionFamilies.",
         "    #     - on_outcome: failed",
         "    #       action: EXIT",
     ]
