@@ -504,7 +504,9 @@ jobs:
 """
 
 
-def launcher_checks(deployed: Deployed, decisions: dict[tuple[str, str], str]) -> list[Check]:
+def launcher_checks(
+    deployed: Deployed, decisions: dict[tuple[str, str], str], config_text: str = RETRYING
+) -> list[Check]:
     """The launcher checks with moto for everything but IAM, whose SimulatePrincipalPolicy answers
     ``decisions`` (action, resource) -> EvalDecision, in the API's response shape."""
     ecs = deployed.client("ecs")
@@ -529,8 +531,11 @@ def launcher_checks(deployed: Deployed, decisions: dict[tuple[str, str], str]) -
             },
             {"PolicySourceArn": role, "ActionNames": [action], "ResourceArns": [resource]},
         )
+    ecs.register_task_definition(
+        family="payroll", containerDefinitions=[{"name": "pay", "image": "payroll:1", "memory": 512}]
+    )
     config = deployed.config
-    config.write_text(RETRYING)
+    config.write_text(config_text)
     assert registered["taskDefinitionArn"] == TASKDEF + "invoice-export:1"
     with stub:
         checker = doctor.Doctor(
@@ -618,3 +623,18 @@ def test_which_trails_record_the_runtask_calls_of_failed_launches(
     selectors: dict[str, Any], records: bool
 ) -> None:
     assert doctor.records_management_writes(selectors) is records
+
+
+def test_a_glob_family_is_checked_for_each_active_family_it_matches(deployed: Deployed) -> None:
+    checks = launcher_checks(
+        deployed,
+        {
+            ("ecs:RunTask", TASKDEF + "invoice-export:1"): "allowed",
+            ("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/invoice-export-task"): "allowed",
+            ("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/ecs-execution"): "allowed",
+        },
+        RETRYING.replace("family: invoice-export", 'family: "invoice-*"'),
+    )
+
+    [check] = checks
+    assert check.line == "✔ launcher for invoice-export: may run invoice-export:1 and pass its roles"

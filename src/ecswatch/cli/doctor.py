@@ -468,7 +468,7 @@ class Doctor:
 
     def _may_launch(self, role: str, job: JobConfig) -> Check:
         name = f"launcher for {job.name}"
-        families = self._families(job)
+        families = self._task_definitions(job)
         if not families:
             return Check(
                 False,
@@ -499,8 +499,12 @@ class Doctor:
             )
         return Check(True, name, f"may run {', '.join(checked)} and pass its roles")
 
-    def _families(self, job: JobConfig) -> list[str]:
-        pattern = family_of(job.launch.task_definition) if job.launch else job.match.family
+    def _task_definitions(self, job: JobConfig) -> list[str]:
+        """What the launcher may start for the job: its launch's task definition, else the ACTIVE
+        families its match.family names (a glob is matched against ListTaskDefinitionFamilies)."""
+        if job.launch is not None:  # family, family:revision or ARN: what a chained run starts
+            return [job.launch.task_definition]
+        pattern = job.match.family
         if not any(c in pattern for c in "*?["):
             return [pattern]
         prefix = pattern.split("*")[0].split("?")[0].split("[")[0]
