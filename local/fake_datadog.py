@@ -23,6 +23,8 @@ from local.capture import Captured, CaptureServer
 EVENTS_PATH = "/api/v1/events"
 SERIES_PATH = "/api/v2/series"
 VALIDATE_PATH = "/api/v1/validate"
+DASHBOARDS_PATH = "/api/v1/dashboard"
+MONITORS_PATH = "/api/v1/monitor"
 #: Documented for /api/v2/series: 512000 bytes on the wire, 5242880 bytes once decompressed.
 SERIES_MAX_BYTES = 512_000
 SERIES_MAX_DECOMPRESSED_BYTES = 5_242_880
@@ -43,6 +45,12 @@ class FakeDatadog:
         self.server.route(EVENTS_PATH, self._post_event)
         self.server.route(SERIES_PATH, self._post_series)
         self.server.route(VALIDATE_PATH, self._validate)
+        self.dashboards: dict[str, dict[str, Any]] = {}
+        self.monitors: dict[int, dict[str, Any]] = {}
+        self.server.route(DASHBOARDS_PATH, self._dashboards)
+        self.server.route(DASHBOARDS_PATH + "/", self._dashboard)
+        self.server.route(MONITORS_PATH, self._monitors)
+        self.server.route(MONITORS_PATH + "/", self._monitor)
 
     @property
     def url(self) -> str:
@@ -115,6 +123,92 @@ class FakeDatadog:
     def _validate(self, request: Captured) -> Answer:
         refused = self._refused(request)
         return refused or (200, {"valid": True}, {})
+
+    # -- dashboards and monitors, as ``ecswatch datadog apply`` uses them (API and application key)
+    def _app_refused(self, request: Captured) -> Answer | None:
+        refused = self._refused(request)
+        if refused or request.headers.get("dd-application-key"):
+            return refused
+        return 403, {"errors": ["Forbidden"]}, {}
+
+    def _dashboards(self, request: Captured) -> Answer:
+        """GET lists summaries; POST creates, adding what Datadog adds (ids, url, widget ids)."""
+        refused = self._app_refused(request)
+        if refused:
+            return refused
+        if request.method == "GET":
+            summaries = [
+                {"id": d["id"], "title": d["title"], "url": d["url"]} for d in self.dashboards.values()
+            ]
+            return 200, {"dashboards": summaries}, {}
+        body = decoded_json(request)
+        number = len(self.dashboards) + 1
+        stored = {**_with_widget_ids(body, count(number * 1000)), "id": f"abc-def-{number:03d}"}
+        stored["url"] = f"/dashboard/{stored['id']}"
+        self.dashboards[stored["id"]] = stored
+        return 200, stored, {}
+
+    def _dashboard(self, request: Captured) -> Answer:
+        refused = self._app_refused(request)
+        if refused:
+            return refused
+        dashboard_id = request.path.removeprefix(DASHBOARDS_PATH + "/")
+        if dashboard_id not in self.dashboards:
+            return 404, {"errors": ["Dashboard not found"]}, {}
+        if request.method == "PUT":
+            kept = {"id": dashboard_id, "url": self.dashboards[dashboard_id]["url"]}
+            self.dashboards[dashboard_id] = {**_with_widget_ids(decoded_json(request), count(1)), **kept}
+        return 200, self.dashboards[dashboard_id], {}
+
+    def _monitors(self, request: Captured) -> Answer:
+        """GET lists (``monitor_tags`` filters, all tags must be present); POST creates."""
+        refused = self._app_refused(request)
+        if refused:
+            return refused
+        if request.method == "GET":
+            wanted = [t for v in request.query.get("monitor_tags", []) for t in v.split(",") if t]
+            found = [m for m in self.monitors.values() if all(t in m.get("tags", []) for t in wanted)]
+            return 200, found, {}
+        monitor_id = len(self.monitors) + 1
+        stored = _monitor_as_stored(decoded_json(request), monitor_id)
+        self.monitors[monitor_id] = stored
+        return 200, stored, {}
+
+    def _monitor(self, request: Captured) -> Answer:
+        refused = self._app_refused(request)
+        if refused:
+            return refused
+        monitor_id = int(request.path.removeprefix(MONITORS_PATH + "/") or 0)
+        if monitor_id not in self.monitors:
+            return 404, {"errors": ["Monitor not found"]}, {}
+        if request.method == "PUT":
+            self.monitors[monitor_id] = _monitor_as_stored(
+                {**self.monitors[monitor_id], **decoded_json(request)}, monitor_id
+            )
+        return 200, self.monitors[monitor_id], {}
+
+
+def _with_widget_ids(body: Any, ids: Iterator[int]) -> Any:
+    """Datadog gives every stored widget (group members too) an id."""
+    if isinstance(body, dict):
+        numbered = {k: _with_widget_ids(v, ids) for k, v in body.items()}
+        return {**numbered, "id": next(ids)} if "definition" in body else numbered
+    if isinstance(body, list):
+        return [_with_widget_ids(item, ids) for item in body]
+    return body
+
+
+def _monitor_as_stored(body: dict[str, Any], monitor_id: int) -> dict[str, Any]:
+    """What Datadog answers for a monitor: the body, its id and state, and its default options."""
+    defaults = {"notify_audit": False, "new_host_delay": 300, "silenced": {}}
+    return {
+        **body,
+        "id": monitor_id,
+        "overall_state": "No Data",
+        "created": "2025-03-05T12:00:00.000000+00:00",
+        "modified": "2025-03-05T12:00:00.000000+00:00",
+        "options": {**defaults, **(body.get("options") or {})},
+    }
 
 
 def decoded_body(request: Captured) -> bytes:

@@ -67,6 +67,10 @@ class FakeSlack(CaptureServer):
     """
 
     valid_tokens: set[str] | None = None
+    #: Channel name -> whether the bot is a member, for conversations.list/info (``ecswatch doctor``).
+    channels: dict[str, bool] = field(default_factory=dict)
+    #: The token's scopes, sent as Slack sends them on every Web API answer (x-oauth-scopes).
+    scopes: str = "chat:write"
     _messages: list[SlackMessage] = field(default_factory=list)
     _errors: dict[str, list[_ScriptedError]] = field(default_factory=dict)
     _counter: int = 0
@@ -76,6 +80,8 @@ class FakeSlack(CaptureServer):
         self.route(API + "chat.postMessage", self._post_message)
         self.route(API + "chat.update", self._update)
         self.route(API + "auth.test", self._auth_test)
+        self.route(API + "conversations.list", self._conversations_list)
+        self.route(API + "conversations.info", self._conversations_info)
         self.route(WEBHOOKS, self._webhook)
 
     # -- what tests and the demo use
@@ -161,6 +167,19 @@ class FakeSlack(CaptureServer):
             return refused
         return 200, {"ok": True, "url": self.url + "/", "team": "ecswatch demo", **_BOT}, {}
 
+    def _conversations_list(self, request: Captured) -> Answer:
+        refused = self._refused(request, API + "conversations.list")
+        found = [_conversation(name, member) for name, member in self.channels.items()]
+        body = {"ok": True, "channels": found, "response_metadata": {"next_cursor": ""}}
+        return refused or (200, body, {"x-oauth-scopes": self.scopes})
+
+    def _conversations_info(self, request: Captured) -> Answer:
+        refused = self._refused(request, API + "conversations.info")
+        wanted = (request.query.get("channel") or [str(_params(request).get("channel", ""))])[0]
+        found = [_conversation(n, m) for n, m in self.channels.items() if channel_id(n) == wanted]
+        body = {"ok": True, "channel": found[0]} if found else {"ok": False, "error": "channel_not_found"}
+        return refused or (200, body, {"x-oauth-scopes": self.scopes})
+
     def _webhook(self, request: Captured) -> Answer:
         scripted = self._take_error(WEBHOOKS) or self._take_error(request.path)
         if scripted is not None:
@@ -228,6 +247,16 @@ def _params(request: Captured) -> dict[str, Any]:
     if isinstance(params.get("blocks"), str):
         params["blocks"] = json.loads(params["blocks"])
     return params
+
+
+def _conversation(name: str, member: bool) -> dict[str, Any]:
+    return {
+        "id": channel_id(name),
+        "name": name.lstrip("#"),
+        "is_channel": True,
+        "is_private": False,
+        "is_member": member,
+    }
 
 
 def _api_error(error: str) -> Answer:

@@ -109,6 +109,7 @@ def test_the_wheel_holds_the_ecswatch_package_and_its_data_and_nothing_else(whee
     assert "ecswatch/config/jobs.yaml" in names
     assert "ecswatch/config/jobs.compiled.json" in names  # what the functions read at cold start
     assert "ecswatch/dashboards/datadog-ecswatch.json" in names
+    assert "ecswatch/monitors/job-failed.json" in names
     assert "ecswatch/py.typed" in names  # the package's own type hints are used by mypy (PEP 561)
     assert "ecswatch/cli/main.py" in names
     assert "ecswatch/handlers/task_events.py" in names

@@ -4,6 +4,10 @@
     ecswatch status [JOB ...]                      one line per configured job
     ecswatch logs RUN_OR_TASK [--tail N | --all]   a run's log, redacted like the alerts
     ecswatch retry TASK_ARN                        start a task again, through the retry launcher
+    ecswatch jobs                                  the region's scheduled ECS tasks, with jobs.yaml
+    ecswatch jobs init [--output PATH] [--force]   a jobs.yaml draft from them, for review
+    ecswatch datadog apply [--dry-run]             create or update the dashboard and monitors
+    ecswatch doctor [--stack NAME]                 can the deployed stack do its work? exit 0 if so
 
 Every command takes --json. AWS credentials, profile and region work as for the AWS CLI
 (--profile, --region, AWS_PROFILE, AWS_REGION). The history table is --table, or
@@ -24,15 +28,16 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import yaml
 
 from ecswatch.adapters.dynamodb.history import DynamoRunHistory, HistoryRefused
 from ecswatch.analysis.pipeline import readable_line
 from ecswatch.analysis.redact import fit_tail, redact_text
-from ecswatch.cli import aws, views
+from ecswatch.cli import aws, datadog, doctor, jobs, scheduled, views
 from ecswatch.cli.aws import CliError
 from ecswatch.cli.watchdog_alerts import read_open_alerts
-from ecswatch.config.loader import load_config, parse_duration
-from ecswatch.config.model import ConfigError, JobsConfig
+from ecswatch.config.loader import load_config, parse_config, parse_duration
+from ecswatch.config.model import DEFAULT_SLACK_CHANNEL, ConfigError, JobsConfig
 from ecswatch.config.settings import BUNDLED_JOBS_CONFIG
 from ecswatch.errors import DeliveryError, TransientError
 from ecswatch.events.task import MalformedEvent, TaskRef
@@ -171,6 +176,103 @@ def cmd_retry(ctx: Context) -> str:
     return retry_text(args.task_arn, result)
 
 
+def cmd_jobs(ctx: Context) -> str:
+    tasks = scheduled_tasks(ctx)
+    history, note = optional_history(ctx)
+    since = parse_since(ctx.args.since, ctx.now)
+    runs = None if history is None else (lambda job: history.runs(job, since=since, limit=STATUS_RUNS))
+    alerts = None
+    if history is not None:
+        alerts = read_open_alerts(ctx.session.client("dynamodb", region_name=ctx.region), ctx.table).of
+    rows = jobs.job_rows(tasks, ctx.jobs, runs, ctx.now, alerts)
+    return jobs.jobs_json(rows, note=note) if ctx.args.json else jobs.jobs_text(rows, note=note)
+
+
+def cmd_jobs_init(ctx: Context) -> str:
+    output = Path(ctx.args.output)
+    if output.exists() and not ctx.args.force:
+        raise CliError(f"{output} exists; review it, or use --force to overwrite it")
+    tasks = scheduled_tasks(ctx)
+    channel = ctx.environ.get("SLACK_DEFAULT_CHANNEL") or DEFAULT_SLACK_CHANNEL
+    text = jobs.draft_config(tasks, default_channel=channel)
+    load_config_text(text, str(output))  # never write a draft that the config check refuses
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise CliError(f"cannot write {output}: {e.strerror or e}") from e
+    return (
+        f"wrote {output}: {len(tasks)} jobs from the region's rules and schedules "
+        "(review it before deploying)\n"
+    )
+
+
+def scheduled_tasks(ctx: Context) -> list[scheduled.ScheduledTask]:
+    return scheduled.scheduled_tasks(
+        ctx.session.client("events", region_name=ctx.region),
+        ctx.session.client("scheduler", region_name=ctx.region),
+    )
+
+
+def optional_history(ctx: Context) -> tuple[DynamoRunHistory | None, str | None]:
+    """The history when a table is named; without one, `ecswatch jobs` still lists the schedules."""
+    try:
+        return ctx.history, None
+    except CliError as e:
+        return None, f"no run history: {e}"
+
+
+def load_config_text(text: str, source: str) -> JobsConfig:
+    data = yaml.safe_load(text) or {}
+    return parse_config(data, source)
+
+
+class Unhealthy(Exception):
+    """A command whose report is printed in full and still exits 1 (`ecswatch doctor` with a ✘)."""
+
+    def __init__(self, output: str) -> None:
+        super().__init__("unhealthy")
+        self.output = output
+
+
+def cmd_doctor(ctx: Context) -> str:
+    stack = ctx.args.stack or doctor.default_stack(ctx.environ)
+    region = ctx.region
+    session: Any = ctx.session  # one client per service named at run time: typed per call by the checks
+
+    checks = doctor.Doctor(
+        clients=lambda name: session.client(name, region_name=region),
+        stack=stack,
+        region=region,
+        jobs=ctx.jobs,
+        now=ctx.now,
+        tasks=lambda: scheduled_tasks(ctx),
+    ).run()
+    output = doctor.report_json(stack, checks) if ctx.args.json else doctor.report_text(stack, checks)
+    if not all(check.ok for check in checks):
+        raise Unhealthy(output)
+    return output
+
+
+def cmd_datadog_apply(ctx: Context) -> str:
+    """Keys as datadog-api-client reads them (DD_API_KEY, DD_APP_KEY); DATADOG_API_URL, as for the
+    functions, points at a local endpoint instead of the site's API."""
+    env = ctx.environ
+    client = datadog.datadog_client(
+        site=ctx.args.site or env.get("DD_SITE"),
+        url=env.get("DATADOG_API_URL"),
+        api_key=env.get("DD_API_KEY"),
+        app_key=env.get("DD_APP_KEY"),
+    )
+    with client:
+        api = datadog.DatadogApi(client)
+        changes = datadog.plan(api, datadog.shipped())
+        if not ctx.args.dry_run:
+            changes = datadog.apply(api, changes)
+    if ctx.args.json:
+        return views.to_json(datadog.changes_json(changes, dry_run=ctx.args.dry_run))
+    return datadog.changes_text(changes, dry_run=ctx.args.dry_run)
+
+
 def retry_text(task_arn: str, result: dict[str, Any]) -> str:
     outcome = result.get("result")
     if outcome == "launched":
@@ -254,6 +356,27 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument(
         "--function", help="the retry launcher function (default: ECSWATCH_RETRY_FUNCTION, --stack)"
     )
+    jobs_help = "the region's scheduled ECS tasks, joined with jobs.yaml and the run history"
+    jobs_cmd = command("jobs", cmd_jobs, jobs_help)
+    jobs_cmd.add_argument("--since", default="30d", help="how far back to look for runs (default 30d)")
+    jobs_actions = jobs_cmd.add_subparsers(dest="jobs_action", metavar="ACTION")
+    init_help = "write a jobs.yaml draft from the region's rules and schedules, for review"
+    init = jobs_actions.add_parser("init", help=init_help, description=init_help)
+    _common_options(init, defaults=False)
+    init.set_defaults(handler=cmd_jobs_init)
+    init.add_argument("--output", default="jobs.yaml", metavar="PATH", help="where (default ./jobs.yaml)")
+    init.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    doctor_help = "check that the deployed stack can do its work: one line per check, the fix when it fails"
+    command("doctor", cmd_doctor, doctor_help)
+    dd_help = "Datadog as code: the dashboard and monitors that ship with ecswatch"
+    dd = commands.add_parser("datadog", help=dd_help, description=dd_help)
+    dd_actions = dd.add_subparsers(dest="datadog_action", metavar="ACTION", required=True)
+    apply_help = "create or update the dashboard and monitors (matched by title and tag; idempotent)"
+    dd_apply = dd_actions.add_parser("apply", help=apply_help, description=apply_help)
+    _common_options(dd_apply, defaults=False)
+    dd_apply.set_defaults(handler=cmd_datadog_apply)
+    dd_apply.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+    dd_apply.add_argument("--site", help="Datadog site, e.g. datadoghq.eu (default: DD_SITE, datadoghq.com)")
     return parser
 
 
@@ -294,6 +417,9 @@ def main(argv: Sequence[str] | None = None, *, now: datetime | None = None) -> i
     ctx = Context(args=args, now=now or datetime.now(UTC))
     try:
         sys.stdout.write(args.handler(ctx))
+    except Unhealthy as e:
+        sys.stdout.write(e.output)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `ecswatch runs x | head`: the reader left, which is fine
