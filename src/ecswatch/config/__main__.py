@@ -3,7 +3,9 @@
 Every problem is printed at once (file, job, field). A valid file is compiled for the functions
 (:mod:`ecswatch.config.compiled`): written to ``FILE.compiled.json``, or with ``--check`` (CI,
 ``scripts/test.sh``) only compared with the one there, failing while it is out of date.
-Warnings about what a valid file now means (:mod:`ecswatch.config.advice`) go to stderr and do not
+A job that the nearest ``samconfig.toml`` would deploy without the RunTask rights its retries or
+chained starts need is a problem too (:mod:`ecswatch.config.deployment`). Warnings about what a
+valid file now means (:mod:`ecswatch.config.advice`) go to stderr and do not
 change the exit status: 0 valid (and compiled file in sync), 1 problems, 2 usage.
 """
 
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from ecswatch.config.advice import semantics_notes
 from ecswatch.config.compiled import compile_config, compiled_path
+from ecswatch.config.deployment import deployment_problems, find_samconfig, parameter_overrides
 from ecswatch.config.loader import load_config
 from ecswatch.config.model import ConfigError
 
@@ -36,6 +39,12 @@ def main(argv: Sequence[str]) -> int:
         return 1
     for note in semantics_notes(config):
         sys.stderr.write(f"warning: {note}\n")
+    samconfig = find_samconfig(args[0])
+    if samconfig is not None:
+        problems = deployment_problems(config, parameter_overrides(samconfig), str(samconfig))
+        if problems:
+            sys.stderr.write("".join(f"{problem}\n" for problem in problems))
+            return 1
     target = compiled_path(args[0])
     compiled = compile_config(config, Path(args[0]).read_bytes())
     current = target.read_text(encoding="utf-8") if target.exists() else None
