@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ecswatch.config.model import JobConfig, JobsConfig
+from ecswatch.notifications import words
 from ecswatch.retries.request import request_from_job
 from ecswatch.run import Alert, Attempt, ChainLink, Lineage, Outcome, RetryRequest, RunReport
 
@@ -199,10 +200,10 @@ def starting_news(end: RunEnd) -> Alert:
     return Alert(
         run_key=end.root_run_id,
         job=end.job,
-        title=f"{end.job} {end.ended}: starting {started}",
+        title=words.chain_starting(end.job, end.ended, started),
         severity="info",
         outcome="chain",
-        cause=f"{'on_success' if end.succeeded else 'on_failure'} of {end.job} starts {started}",
+        cause=words.chain_starting_cause(end.job, succeeded=end.succeeded, started=started),
         fields=(("Chain", chain.chain_id), ("Starts", started)),
         links=(),
     )
@@ -213,7 +214,7 @@ def not_started_news(request: RetryRequest, why: str) -> Alert:
     return Alert(
         run_key=request.root_task_arn,
         job=request.job,
-        title=f"{request.job} could not be started after {request.triggered_by_job or 'its trigger'}",
+        title=words.chain_not_started(request.job, request.triggered_by_job),
         severity="error",
         outcome="chain",
         cause=why,

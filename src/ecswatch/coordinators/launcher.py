@@ -21,6 +21,7 @@ from ecswatch.effects import run_each
 from ecswatch.errors import DeliveryError, LaunchNotStarted, TransientError
 from ecswatch.events.task import MalformedEvent, TaskEvent
 from ecswatch.events.vocabulary import CHAIN_TRIGGER
+from ecswatch.notifications import words
 from ecswatch.notifications.notifier import Notifier
 from ecswatch.ports import LineageStore, NetworkDiscovery, OnceGuard, TaskReader, TaskRunner
 from ecswatch.retries.request import request_from_event
@@ -149,7 +150,7 @@ class Launcher:
 
     def _tell_started(self, request: RetryRequest, task_arn: str) -> None:
         attempt = _attempt(request)
-        news = launch_news(request, attempt, f"attempt {attempt.label} started", "info", task_arn)
+        news = launch_news(request, attempt, words.attempt_started(attempt.label), "info", task_arn)
         try:
             self._notifier.follow_up(request.root_task_arn, news)
         except (TransientError, DeliveryError) as e:
@@ -163,11 +164,11 @@ class Launcher:
     def _tell_refused(self, request: RetryRequest, why: str) -> None:
         """In the run's thread (else the job's channel), and the first alert now says it gave up."""
         attempt = _attempt(request)
-        news = launch_news(request, attempt, f"retry {attempt.label} could not be launched", "error", why)
+        news = launch_news(request, attempt, words.retry_not_launched(attempt.label), "error", why)
         self._tell(request, news)
 
     def _tell(self, request: RetryRequest, news: Alert) -> None:
-        parent = replace(news, title=f"{request.job} gave up: {news.title.removeprefix(request.job + ' ')}")
+        parent = replace(news, title=words.gave_up(request.job, news.title.removeprefix(request.job + " ")))
         self._notifier.reply_or_post(request.root_task_arn, news, update_parent=parent)
 
     def _end_run(self, request: RetryRequest) -> None:

@@ -30,6 +30,7 @@ from functools import partial
 from ecswatch.analysis.failed_launch import FAILED_TO_LAUNCH, FailedLaunch
 from ecswatch.config.model import JobsConfig, SlowRunConfig
 from ecswatch.effects import run_each
+from ecswatch.notifications import words
 from ecswatch.notifications.alerts import alert_for, event_markdown, tags_for
 from ecswatch.notifications.launch_alerts import (
     launch_links,
@@ -211,7 +212,7 @@ def slow_run_alert(report: RunReport, attempt: Attempt, job: str, slow: SlowRun)
     return Alert(
         run_key=base.run_key,
         job=job,
-        title=f"{job} ran slow: {human_duration(slow.run_time)}, usually {human_duration(slow.median)}",
+        title=words.ran_slow(job, human_duration(slow.run_time), human_duration(slow.median)),
         severity="warning",
         outcome="slow",
         cause=_slow_cause(slow),

@@ -15,6 +15,7 @@ from ecswatch.analysis.links import build_links
 from ecswatch.config.model import JobConfig
 from ecswatch.events.task import TaskEvent
 from ecswatch.events.taskdef import TaskDefinition
+from ecswatch.notifications import words
 from ecswatch.notifications.alerts import event_markdown
 from ecswatch.notifications.render import human_duration
 from ecswatch.run import Alert, DatadogEvent, Link
@@ -47,7 +48,7 @@ def overrun_alert(
     return Alert(
         run_key=task.task.arn,
         job=job.name,
-        title=f"{job.name} running too long: {ran}, over its {limit} limit",
+        title=words.running_too_long(job.name, ran, limit),
         severity="warning",
         outcome="overrun",
         cause=f"running for {ran}, longer than its max_run_time of {limit}; {then}",
@@ -73,7 +74,7 @@ def stuck_alert(
     return Alert(
         run_key=task.task.arn,
         job=job.name,
-        title=f"{job.name} has not started after {waited} ({status})",
+        title=words.not_started_after(job.name, waited, status),
         severity="warning",
         outcome="stuck_start",
         cause=f"{status} for {waited} since {when(task.timeline.created)}, longer than {limit}: {meaning}",
@@ -149,7 +150,7 @@ def missed_alert(expectation: Expectation, expected: datetime, *, last_started: 
     return Alert(
         run_key=missed_run_key(job, expected),
         job=job,
-        title=f"{job} did not run: expected at {clock(expected)}",
+        title=words.did_not_run(job, clock(expected)),
         severity="error",
         outcome="missed_run",
         cause=f"expected at {clock(expected)}, not started by {clock(deadline, zone=False)}",
@@ -168,7 +169,7 @@ def recovery_alert(expectation: Expectation, expected: datetime, started_at: dat
     return Alert(
         run_key=missed_run_key(job, expected),
         job=job,
-        title=f"{job} ran again: started {when(started_at)}",
+        title=words.ran_again(job, when(started_at)),
         severity="success",
         outcome="recovered",
         cause=f"a run started {late} after the missed start expected at {clock(expected)}",
@@ -184,7 +185,7 @@ def recovery_parent(expectation: Expectation, expected: datetime, started_at: da
     return Alert(
         run_key=missed.run_key,
         job=missed.job,
-        title=f"{missed.job} missed its {clock(expected)} start; ran again {when(started_at)}",
+        title=words.missed_then_ran(missed.job, clock(expected), when(started_at)),
         severity="success",
         outcome="recovered",
         cause=missed.cause,

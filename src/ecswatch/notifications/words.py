@@ -1,0 +1,73 @@
+"""The words on-call reads, in one place: the titles and one-line causes of every message ecswatch
+sends that is not a run's own alert (retries' thread replies, chains, the watchdog, slow runs).
+
+Each function takes the facts, already formatted (durations through ``human_duration``, moments
+through the caller's clock format), and returns the sentence. Changing how a message reads means
+changing it here, and the specification tests that quote the sentences say where it shows.
+"""
+
+from __future__ import annotations
+
+# --------------------------------------------------------------------------- retries
+
+
+def retry_not_launched(attempt_label: str) -> str:
+    return f"retry {attempt_label} could not be launched"
+
+
+def attempt_started(attempt_label: str) -> str:
+    return f"attempt {attempt_label} started"
+
+
+def retry_scheduled_in(attempt_label: str, wait: str) -> str:
+    return f"retry {attempt_label} scheduled in {wait}"
+
+
+def gave_up(job: str, what: str) -> str:
+    """The first alert's new title once a run is over without success: ``<job> gave up: <what>``."""
+    return f"{job} gave up: {what}"
+
+
+# --------------------------------------------------------------------------- dependency chains
+
+
+def chain_starting(job: str, ended: str, started: str) -> str:
+    return f"{job} {ended}: starting {started}"
+
+
+def chain_starting_cause(job: str, *, succeeded: bool, started: str) -> str:
+    return f"{'on_success' if succeeded else 'on_failure'} of {job} starts {started}"
+
+
+def chain_not_started(job: str, after_job: str | None) -> str:
+    return f"{job} could not be started after {after_job or 'its trigger'}"
+
+
+# --------------------------------------------------------------------------- the watchdog
+
+
+def running_too_long(job: str, ran: str, limit: str) -> str:
+    return f"{job} running too long: {ran}, over its {limit} limit"
+
+
+def not_started_after(job: str, waited: str, status: str) -> str:
+    return f"{job} has not started after {waited} ({status})"
+
+
+def did_not_run(job: str, expected: str) -> str:
+    return f"{job} did not run: expected at {expected}"
+
+
+def ran_again(job: str, started: str) -> str:
+    return f"{job} ran again: started {started}"
+
+
+def missed_then_ran(job: str, expected: str, started: str) -> str:
+    return f"{job} missed its {expected} start; ran again {started}"
+
+
+# --------------------------------------------------------------------------- slow runs
+
+
+def ran_slow(job: str, run_time: str, usual: str) -> str:
+    return f"{job} ran slow: {run_time}, usually {usual}"
