@@ -22,6 +22,7 @@ from datetime import datetime
 
 from ecswatch.events.task import Container, TaskEvent, Timeline
 from ecswatch.events.taskdef import TaskDefinition
+from ecswatch.events.text import cut_middle
 from ecswatch.events.vocabulary import WATCHDOG_STOP_REASON_PREFIX
 from ecswatch.run import Outcome, PhaseDurations
 
@@ -279,5 +280,6 @@ def _any_exited(event: TaskEvent) -> bool:
 
 
 def _first_line(text: str | None, limit: int = 300) -> str:
+    """The first line, cut in the middle when long: AWS's advice at its end survives."""
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return cut_middle(line, limit)

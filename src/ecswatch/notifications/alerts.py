@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from ecswatch.analysis.links import ecs_task_url
 from ecswatch.events.task import MalformedEvent, TaskRef
+from ecswatch.events.text import cut_middle
 from ecswatch.notifications.render import human_duration
 from ecswatch.run import (
     FIRST_ATTEMPT,
@@ -28,6 +29,8 @@ from ecswatch.run import (
 )
 
 METRIC_PREFIX = "ecswatch.run"
+#: The most of a cause a Datadog event shows: cut in the middle beyond it, so AWS's advice stays.
+EVENT_CAUSE_MAX = 1500
 
 
 def tags_for(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> tuple[str, ...]:
@@ -119,7 +122,7 @@ def escape_markdown(text: str) -> str:
 def event_markdown(alert: Alert, *, cause_label: str | None = None) -> str:
     """The one Datadog rendering of an alert: its title, cause and fields escaped (they carry task data
     and AWS's words), then ecswatch's own links as links. Mentions are defused by the Datadog adapter."""
-    cause = f"{cause_label}: {alert.cause}" if cause_label else alert.cause
+    cause = cut_middle(f"{cause_label}: {alert.cause}" if cause_label else alert.cause, EVENT_CAUSE_MAX)
     lines = [f"**{escape_markdown(alert.title)}**", "", escape_markdown(cause), ""]
     lines += [f"- {escape_markdown(label)}: {escape_markdown(value)}" for label, value in alert.fields]
     if alert.links:
