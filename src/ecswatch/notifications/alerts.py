@@ -59,9 +59,8 @@ def alert_for(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> Alert:
     event, d = report.event, report.durations
     outcome = report.outcome
     severity = outcome.severity if outcome else "info"
-    title = f"{report.job} {outcome.label if outcome else 'started'}"
-    if attempt.of > 1:
-        title += f" (attempt {attempt.label})"
+    failed = report.is_failure
+    title = f"{report.job} {outcome.label if outcome else 'started'}{attempt_suffix(attempt, failed=failed)}"
     fields = (
         ("Cluster", event.task.cluster or "default"),
         ("Exit code", "-" if report.exit_code is None else str(report.exit_code)),
@@ -70,6 +69,7 @@ def alert_for(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> Alert:
         ("Run time", human_duration(d.run_time)),
         ("Start latency", human_duration(d.start_latency)),
         ("Attempt", attempt.label),
+        *retry_fields(attempt, failed=failed),
         ("Task definition", event.task_definition.family_revision),
         *_chain_fields(attempt.chain),
     )
@@ -86,6 +86,29 @@ def alert_for(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> Alert:
         context=f"task {event.task.task_id} · {event.capacity_provider or event.launch_type or 'ECS'}"
         f" · {event.started_by or 'started by unknown'}",
     )
+
+
+def attempt_suffix(attempt: Attempt, *, failed: bool = True) -> str:
+    """What a title says of the attempt: "attempt 1/3" only when a retry follows (or a later attempt
+    names itself), and for a failure no retry follows, why not: "(no retry: attempts used)".
+
+    A first attempt of a job without retries says nothing: there was nothing to promise.
+    """
+    note = attempt.retry if failed else None
+    later = attempt.number > 1
+    parts: list[str] = []
+    if later or (attempt.of > 1 and (note is None or note.follows)):
+        parts.append(f"attempt {attempt.label}")
+    if note is not None and not note.follows and (attempt.of > 1 or later):
+        parts.append(note.text)
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def retry_fields(attempt: Attempt, *, failed: bool = True) -> tuple[tuple[str, str], ...]:
+    """The "Retry" field of a failure: "retry 2/3 follows in 1m30s" or "no retry: <why>"."""
+    if not failed or attempt.retry is None:
+        return ()
+    return (("Retry", attempt.retry.text),)
 
 
 def storm_alert(state: StormState, latest: Alert) -> Alert:
