@@ -284,6 +284,24 @@ def _scheduler(event: TaskEvent, _decider: Container | None, reason: str) -> Cla
     return None
 
 
+#: A scheduler stop whose reason says the task was unhealthy ("Task failed ELB health checks in
+#: (target-group ...)", "Task failed container health checks"): there is no stopCode of its own.
+_HEALTH_CHECK_KILL = re.compile(r"failed .*health checks?", re.IGNORECASE)
+
+
+def is_routine_scheduler_stop(event: TaskEvent, exit_code: int | None) -> bool:
+    """The service scheduler stopped a healthy task that exited cleanly: a deployment's scale-in or
+    replacement, the service doing its job. Not news; a health-check kill or a non-zero exit is.
+
+    ``exit_code`` is the deciding container's; None (stopped before it exited) counts as clean.
+    """
+    if event.stop_code != "ServiceSchedulerInitiated":
+        return False
+    if _HEALTH_CHECK_KILL.search(event.stopped_reason or ""):
+        return False
+    return exit_code in (None, 0)
+
+
 def _by_exit_code(event: TaskEvent, decider: Container | None, reason: str) -> Classification:
     if decider is None:
         return Classification(

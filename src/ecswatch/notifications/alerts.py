@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime
 
 from ecswatch.analysis.links import ecs_task_url
+from ecswatch.analysis.outcome import is_routine_scheduler_stop
 from ecswatch.events.task import MalformedEvent, TaskRef
 from ecswatch.events.text import cut_middle
 from ecswatch.notifications.render import human_duration
@@ -159,7 +160,8 @@ def datadog_event(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> Datado
     return DatadogEvent(
         title=alert.title,
         text=event_markdown(alert, cause_label="Cause"),
-        alert_type=alert.severity if alert.severity != "info" else "info",
+        # A routine scheduler stop (a clean scale-in) is recorded, not raised: no warning for monitors.
+        alert_type="info" if _routine(report) else alert.severity,
         aggregation_key=_aggregation_key(report, attempt),
         # The chain id is on events only: as a metric tag it would make a new series for every chain.
         tags=tags_for(report, attempt) + _chain_tags(attempt.chain),
@@ -247,8 +249,18 @@ def _epoch(value: datetime | None) -> int:
     return int(value.timestamp()) if value else int(datetime.now(UTC).timestamp())
 
 
+def _routine(report: RunReport) -> bool:
+    return report.outcome is Outcome.STOPPED_BY_SCHEDULER and is_routine_scheduler_stop(
+        report.event, report.exit_code
+    )
+
+
 def is_alertable(report: RunReport, *, notify_success: bool) -> bool:
-    """Failures always reach Slack; successes only when the job asks; starts never."""
+    """Failures reach Slack; successes only when the job asks; starts never. A service task the
+    scheduler stopped in the course of its work (a scale-in that exited cleanly) is no failure;
+    its health-check kills and non-zero exits are."""
     if report.phase is RunPhase.STARTED or report.outcome is None:
         return False
+    if report.outcome is Outcome.STOPPED_BY_SCHEDULER:
+        return not _routine(report)
     return report.outcome is not Outcome.SUCCEEDED or notify_success
