@@ -336,7 +336,7 @@ def _cause_text(cause: str) -> str:
 def _header(prefix: str, alert: Alert) -> HeaderBlock:
     title = alert.title.strip() or alert.job or "ecswatch alert"
     text = prefix + " ".join(part for part in (alert.icon, title) if part)
-    return HeaderBlock(text=PlainTextObject(text=_cut(text, HEADER_MAX), emoji=True))
+    return HeaderBlock(text=PlainTextObject(text=cut_middle(text, HEADER_MAX), emoji=True))
 
 
 def _fields(fields: Sequence[tuple[str, str]], notes: list[str]) -> list[MarkdownTextObject]:
