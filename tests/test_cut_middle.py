@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from ecswatch.adapters.slack import TEXT_MAX, render_blocks
+from ecswatch.cli.views import record_json
 from ecswatch.events.cloudtrail import CAUSE_LIMIT, launch_cause, parse_launch
 from ecswatch.events.text import ELLIPSIS, cut_middle
+from ecswatch.history.records import run_record
 from ecswatch.notifications.alerts import alert_for, datadog_event
 from tests.fakes import SampleReport
 
@@ -92,3 +94,10 @@ def test_the_datadog_event_carries_the_cause_cut_in_the_middle(sample_report: Sa
     text = datadog_event(report).text
     assert f"{ELLIPSIS} {ADVICE}" in text
     assert "Cause: ResourceInitializationError: retried. retried." in text
+
+
+def test_the_cli_shows_the_history_cause_with_aws_advice_at_its_end(sample_report: SampleReport) -> None:
+    record = record_json(run_record(sample_report("stopped-secrets-failed")))
+
+    assert f" {ELLIPSIS} " in record["cause"]
+    assert record["cause"].endswith(ADVICE)

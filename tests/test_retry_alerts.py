@@ -15,6 +15,7 @@ from typing import Any
 from ecswatch.adapters.dynamodb.history import MemoryRunHistory, from_item, to_item
 from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard
 from ecswatch.adapters.dynamodb.state import MemoryLineage
+from ecswatch.cli.views import record_json
 from ecswatch.config.routing import Routing
 from ecswatch.coordinators.chain_starts import ChainStarter
 from ecswatch.coordinators.failed_launches import FailedLaunchCoordinator
@@ -209,3 +210,11 @@ def test_the_retry_line_survives_the_history_table(load_event: LoadEvent) -> Non
     [record] = wired.store.records
 
     assert from_item(to_item(record, expires_at=0)).retry == record.retry
+
+
+def test_the_cli_json_of_a_run_says_what_followed_it(load_event: LoadEvent) -> None:
+    wired = Wired()
+    wired.launches.handle(failed(load_event(DENIED)))
+    [record] = wired.store.records
+
+    assert record_json(record)["retry"] == "no retry: AccessDeniedException is not retryable"
