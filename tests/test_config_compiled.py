@@ -44,6 +44,7 @@ jobs:
     slow_run: {factor: 3, notify_slack: true}
     on_success: [load]
     on_failure: [clean-up]
+    sidecars: [metrics-shipper, vault]
   load:
     match: {family: load}
     network: {subnets: [subnet-0123456789abcdef1], assign_public_ip: true}

@@ -235,13 +235,28 @@ def test_constructing_the_sink_fetches_no_key_and_sends_nothing(fake: FakeDatado
     assert (asked, fake.server.requests) == ([], [])
 
 
-def test_a_long_title_is_cut_at_a_word_within_100_characters() -> None:
+def test_a_long_title_is_cut_in_the_middle_at_words_within_100_characters() -> None:
     title = "warehouse-load failed: " + " ".join(["ResourceInitializationError"] * 8)
 
     cut = clean_title(title)
 
     assert len(cut) <= 100
-    assert cut.endswith("ResourceInitializationError…")
+    assert cut.startswith("warehouse-load failed: ResourceInitializationError")
+    assert " … ResourceInitializationError" in cut
+    assert cut.endswith("ResourceInitializationError")
+
+
+def test_a_long_title_keeps_why_no_retry_follows_at_its_end() -> None:
+    title = (
+        "nightly-warehouse-consolidation-eu-west-1 timed out "
+        "(attempt 3/3, no retry: timed out (AWS Batch does not retry a timeout))"
+    )
+
+    cut = clean_title(title)
+
+    assert len(cut) <= 100
+    assert cut.startswith("nightly-warehouse-consolidation-eu-west-1 timed out")
+    assert cut.endswith("(AWS Batch does not retry a timeout))")
 
 
 def test_a_long_text_stays_within_4000_characters_and_keeps_its_links(fake: FakeDatadog) -> None:

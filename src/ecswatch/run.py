@@ -164,6 +164,23 @@ class ChainLink:
 
 
 @dataclass(frozen=True)
+class RetryNote:
+    """What follows a stopped attempt, decided before its alert is sent, so the alert, the Datadog
+    event and the history promise no retry that will not happen and say why none follows.
+
+    ``text`` is the line they all show: "retry 2/3 follows in 1m30s", or "no retry: " and the
+    reason ("no retry: exit 9 matched evaluate_on_exit[1] EXIT", "no retry: attempts used").
+    """
+
+    follows: bool
+    text: str
+
+    @classmethod
+    def none_because(cls, why: str) -> RetryNote:
+        return cls(follows=False, text=f"no retry: {why}")
+
+
+@dataclass(frozen=True)
 class Attempt:
     """Which try of a run this is (retries come from the retry policy); 1 of 1 without retries."""
 
@@ -171,6 +188,9 @@ class Attempt:
     of: int = 1
     root_task_arn: str | None = None
     chain: ChainLink | None = None
+    #: Whether a retry follows this attempt, once the retry decision is made (None before: a start,
+    #: or news that does not know). Not part of which attempt this is, so not compared.
+    retry: RetryNote | None = field(default=None, compare=False)
 
     @property
     def label(self) -> str:
@@ -341,6 +361,9 @@ class RunRecord:
     log_group: str | None = None
     log_stream: str | None = None
     log_note: str | None = None
+    #: What followed this attempt, in its alert's words ("no retry: attempts used"); None when
+    #: no decision was made (a running task, records written before it was kept).
+    retry: str | None = None
 
     @property
     def is_running(self) -> bool:

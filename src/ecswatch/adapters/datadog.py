@@ -37,6 +37,7 @@ from datadog_api_client.v2.model.metric_series import MetricSeries
 
 from ecswatch.adapters.secrets import SecretError
 from ecswatch.errors import DeliveryError, TransientError
+from ecswatch.events.text import cut_middle
 from ecswatch.run import DatadogEvent, MetricPoint
 
 T = TypeVar("T")
@@ -281,15 +282,9 @@ def defuse_mentions(text: str) -> str:
 
 
 def clean_title(title: str, limit: int = TITLE_MAX) -> str:
-    """One line of at most ``limit`` characters, cut at a word and marked with an ellipsis."""
-    title = " ".join(title.split())
-    if len(title) <= limit:
-        return title
-    cut = title[: limit - 1]
-    space = cut.rfind(" ")
-    if space >= limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:·-") + "…"
+    """One line of at most ``limit`` characters, cut in the middle at words, an ellipsis where cut:
+    the job and outcome at its start and what follows (why no retry) at its end both stay."""
+    return cut_middle(" ".join(title.split()), limit)
 
 
 def event_text(markdown: str, limit: int = TEXT_MAX) -> str:

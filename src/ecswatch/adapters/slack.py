@@ -44,6 +44,7 @@ from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 from ecswatch.budget import Budget
 from ecswatch.errors import DeliveryError, TransientError
+from ecswatch.events.text import cut_middle
 from ecswatch.run import Alert, Link, LogTail, MessageRef
 
 # Block Kit limits (docs.slack.dev/reference/block-kit): characters unless said otherwise.
@@ -310,7 +311,7 @@ def _render(alert: Alert, *, prefix: str) -> list[Block]:
     notes: list[str] = []
     blocks: list[Block] = [_header(prefix, alert)]
     if alert.cause.strip():
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=_cut(_escape(alert.cause), TEXT_MAX))))
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=_cause_text(alert.cause))))
     if alert.fields:
         blocks.append(SectionBlock(fields=_fields(alert.fields, notes)))
     tail = _tail_block(alert.log_tail, notes)
@@ -325,10 +326,17 @@ def _render(alert: Alert, *, prefix: str) -> list[Block]:
     return blocks[:BLOCKS_MAX]
 
 
+def _cause_text(cause: str) -> str:
+    """The cause within one section, cut in the middle so AWS's advice at its end stays; the budget
+    leaves room for what escaping adds (``&`` becomes ``&amp;``)."""
+    growth = len(_escape(cause)) - len(cause)
+    return _cut(_escape(cut_middle(cause, TEXT_MAX - growth)), TEXT_MAX)
+
+
 def _header(prefix: str, alert: Alert) -> HeaderBlock:
     title = alert.title.strip() or alert.job or "ecswatch alert"
     text = prefix + " ".join(part for part in (alert.icon, title) if part)
-    return HeaderBlock(text=PlainTextObject(text=_cut(text, HEADER_MAX), emoji=True))
+    return HeaderBlock(text=PlainTextObject(text=cut_middle(text, HEADER_MAX), emoji=True))
 
 
 def _fields(fields: Sequence[tuple[str, str]], notes: list[str]) -> list[MarkdownTextObject]:

@@ -9,19 +9,21 @@ The classifier is built from the exact strings AWS emits (see
   container reason ``OutOfMemoryError: ...`` (seen with 137, 0 and no exit code).
 * Several events carry ``stopCode`` for one stop; only ``lastStatus == STOPPED``
   is analysed as the end of a run (the caller decides that).
-* A sidecar (Datadog agent, FireLens router, X-Ray/OTel collector, Envoy)
-  never decides the outcome, even when it is marked essential.
+* A sidecar (a monitoring agent, a log router, a collector, a mesh proxy, a secrets agent; or a
+  container the job's ``sidecars`` names) never decides the outcome, even when it is marked
+  essential.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from ecswatch.events.task import Container, TaskEvent, Timeline
 from ecswatch.events.taskdef import TaskDefinition
+from ecswatch.events.text import cut_middle
 from ecswatch.events.vocabulary import WATCHDOG_STOP_REASON_PREFIX
 from ecswatch.run import Outcome, PhaseDurations
 
@@ -41,9 +43,10 @@ class Analysis:
     durations: PhaseDurations
 
 
-def analyse(event: TaskEvent, taskdef: TaskDefinition | None) -> Analysis:
-    """The whole verdict on a stopped task: who decided it, what it was, how long it took."""
-    decider = deciding_container(event, taskdef)
+def analyse(event: TaskEvent, taskdef: TaskDefinition | None, *, sidecars: Collection[str] = ()) -> Analysis:
+    """The whole verdict on a stopped task: who decided it, what it was, how long it took.
+    ``sidecars`` are the container names the job's config calls its own sidecars."""
+    decider = deciding_container(event, taskdef, sidecars=sidecars)
     verdict = classify(event, decider)
     return Analysis(
         outcome=verdict.outcome,
@@ -85,31 +88,51 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 
 # --------------------------------------------------------------------------- deciding container
 
-#: Images and names of containers that support the job rather than do it.
+#: Images and names of containers that support the job rather than do it, as their vendors publish
+#: them (the image's registry and tag do not matter: the pattern is searched for anywhere in it).
 _SIDECAR_PATTERNS = re.compile(
+    # Datadog: datadog/agent, public.ecr.aws/datadog/agent, gcr.io/datadoghq/agent
     r"datadog/agent|datadoghq/agent|/datadog-agent|^datadog-agent$|dd-agent"
+    # Sysdig: quay.io/sysdig/workload-agent (Fargate), sysdig/agent, quay.io/sysdig/orchestrator-agent
+    r"|sysdig/(?:agent|workload-agent|orchestrator-agent)|^sysdig(?:-agent)?$"
+    # Fluent Bit / FireLens / Fluentd: public.ecr.aws/aws-observability/aws-for-fluent-bit, fluent/fluent-bit
     r"|aws-for-fluent-bit|fluent-bit|fluentbit|fluentd|log[_-]?router|firelens"
+    # X-Ray and OpenTelemetry: amazon/aws-xray-daemon, public.ecr.aws/aws-observability/aws-otel-collector,
+    # otel/opentelemetry-collector-contrib
     r"|xray-daemon|aws-xray|x-ray|aws-otel-collector|otel-collector|opentelemetry-collector|adot"
-    r"|appmesh-envoy|envoyproxy/envoy|^envoy$|aws-appmesh"
-    r"|cloudwatch-agent|ecs-service-connect-agent",
+    # CloudWatch agent: amazon/cloudwatch-agent, public.ecr.aws/cloudwatch-agent/cloudwatch-agent
+    r"|cloudwatch-agent|^cwagent$|ecs-service-connect-agent"
+    # New Relic: newrelic/nri-ecs, newrelic/infrastructure(-bundle); its container is newrelic-infra
+    r"|newrelic/(?:nri-ecs|infrastructure)|^newrelic-infra$|^nri-ecs$"
+    # Splunk: quay.io/signalfx/splunk-otel-collector, splunk/fluentd-hec
+    r"|splunk-otel-collector|splunk/fluentd-hec"
+    # Mesh proxies: public.ecr.aws/appmesh/aws-appmesh-envoy, envoyproxy/envoy, istio/proxyv2
+    r"|appmesh-envoy|envoyproxy/envoy|^envoy$|aws-appmesh|istio/proxyv2|^istio-proxy$"
+    # Vault agent: hashicorp/vault run as an agent next to the app
+    r"|hashicorp/vault|^vault-agent$",
     re.IGNORECASE,
 )
 
 
-def is_sidecar(name: str, image: str | None, *, firelens_router: bool = False) -> bool:
-    if firelens_router:
+def is_sidecar(
+    name: str, image: str | None, *, firelens_router: bool = False, named: Collection[str] = ()
+) -> bool:
+    """A known agent by its name or image, FireLens's router, or a container the job names."""
+    if firelens_router or name in named:
         return True
     return bool(_SIDECAR_PATTERNS.search(name) or (image and _SIDECAR_PATTERNS.search(image)))
 
 
-def deciding_container(event: TaskEvent, taskdef: TaskDefinition | None) -> Container | None:
+def deciding_container(
+    event: TaskEvent, taskdef: TaskDefinition | None, *, sidecars: Collection[str] = ()
+) -> Container | None:
     """The container whose fate is the task's: an essential, non-sidecar container.
 
     Without a task definition (deleted, unreadable) every container counts as
     essential. Among candidates a failing one wins, OOM first, so a job with two
     essential containers reports the one that broke.
     """
-    candidates = _candidates(event.containers, taskdef)
+    candidates = _candidates(event.containers, taskdef, sidecars)
     if not candidates:
         return None
     for predicate in (_is_oom, _failed):
@@ -119,7 +142,9 @@ def deciding_container(event: TaskEvent, taskdef: TaskDefinition | None) -> Cont
     return candidates[0]
 
 
-def _candidates(containers: Sequence[Container], taskdef: TaskDefinition | None) -> list[Container]:
+def _candidates(
+    containers: Sequence[Container], taskdef: TaskDefinition | None, named: Collection[str]
+) -> list[Container]:
     essential = list(containers)
     if taskdef is not None:
         names = set(taskdef.essential_names)
@@ -127,7 +152,8 @@ def _candidates(containers: Sequence[Container], taskdef: TaskDefinition | None)
 
     def sidecar(c: Container) -> bool:
         definition = taskdef.container(c.name) if taskdef else None
-        return is_sidecar(c.name, c.image, firelens_router=bool(definition and definition.is_firelens_router))
+        router = bool(definition and definition.is_firelens_router)
+        return is_sidecar(c.name, c.image, firelens_router=router, named=named)
 
     apps = [c for c in essential if not sidecar(c)]
     if apps:
@@ -258,6 +284,24 @@ def _scheduler(event: TaskEvent, _decider: Container | None, reason: str) -> Cla
     return None
 
 
+#: A scheduler stop whose reason says the task was unhealthy ("Task failed ELB health checks in
+#: (target-group ...)", "Task failed container health checks"): there is no stopCode of its own.
+_HEALTH_CHECK_KILL = re.compile(r"failed .*health checks?", re.IGNORECASE)
+
+
+def is_routine_scheduler_stop(event: TaskEvent, exit_code: int | None) -> bool:
+    """The service scheduler stopped a healthy task that exited cleanly: a deployment's scale-in or
+    replacement, the service doing its job. Not news; a health-check kill or a non-zero exit is.
+
+    ``exit_code`` is the deciding container's; None (stopped before it exited) counts as clean.
+    """
+    if event.stop_code != "ServiceSchedulerInitiated":
+        return False
+    if _HEALTH_CHECK_KILL.search(event.stopped_reason or ""):
+        return False
+    return exit_code in (None, 0)
+
+
 def _by_exit_code(event: TaskEvent, decider: Container | None, reason: str) -> Classification:
     if decider is None:
         return Classification(
@@ -279,5 +323,6 @@ def _any_exited(event: TaskEvent) -> bool:
 
 
 def _first_line(text: str | None, limit: int = 300) -> str:
+    """The first line, cut in the middle when long: AWS's advice at its end survives."""
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return cut_middle(line, limit)

@@ -84,7 +84,7 @@ def _job_name(event: TaskEvent, job: JobConfig | None) -> str:
 
 
 def _started_report(event: TaskEvent, taskdef: TaskDefinition | None, job: JobConfig | None) -> RunReport:
-    decider = deciding_container(event, taskdef)
+    decider = deciding_container(event, taskdef, sidecars=job.sidecars if job is not None else ())
     name = decider.name if decider else None
     return RunReport(
         phase=RunPhase.STARTED,
@@ -108,7 +108,7 @@ def _stopped_report(
     logs: LogReader,
     job: JobConfig | None,
 ) -> RunReport:
-    analysis = analyse(event, taskdef)
+    analysis = analyse(event, taskdef, sidecars=job.sidecars if job is not None else ())
     links = _links(event, analysis.deciding_container, taskdef, job)
     tail = None
     if analysis.outcome.is_failure and settings.log_tail_lines > 0:

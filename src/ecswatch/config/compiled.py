@@ -175,6 +175,7 @@ def _job(value: Any) -> JobConfig:
         on_success=_texts(node["on_success"]),
         on_failure=_texts(node["on_failure"]),
         launch=None if node["launch"] is None else _launch(node["launch"]),
+        sidecars=_texts(node["sidecars"]),
         configured=node["configured"],
     )
 

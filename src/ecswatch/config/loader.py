@@ -268,6 +268,7 @@ _JOB_KEYS = (
     "on_success",
     "on_failure",
     "launch",
+    "sidecars",
 )
 _MATCH_KEYS = ("family", "cluster", "group", "started_by")
 _RETRY_KEYS = ("attempts", "evaluate_on_exit", "backoff")
@@ -338,6 +339,7 @@ def _job(check: _Checker, name: str, raw: object, path: str, defaults: JobDefaul
         on_success=_job_names(check, node, "on_success", path),
         on_failure=_job_names(check, node, "on_failure", path),
         launch=_launch(check, node.get("launch"), _join(path, "launch")),
+        sidecars=_container_names(check, node, "sidecars", path),
     )
 
 
@@ -606,6 +608,24 @@ def _job_names(check: _Checker, node: Mapping[str, Any], key: str, path: str) ->
         where = f"{_join(path, key)}[{i}]"
         if not isinstance(value, str) or not value.strip():
             check.problem(where, f"must be a job name, not {_shown(value)}")
+        elif value in names:
+            check.problem(where, f"{value!r} is listed twice")
+        else:
+            names.append(value)
+    return tuple(names)
+
+
+#: A container name as ECS allows it: up to 255 letters, digits, hyphens and underscores.
+_CONTAINER_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
+
+
+def _container_names(check: _Checker, node: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
+    """``sidecars``: container names as the task definition spells them, each once."""
+    names: list[str] = []
+    for i, value in enumerate(check.items(node, key, path)):
+        where = f"{_join(path, key)}[{i}]"
+        if not isinstance(value, str) or not _CONTAINER_NAME.fullmatch(value):
+            check.problem(where, f"must be a container name (letters, digits, '-', '_'), not {_shown(value)}")
         elif value in names:
             check.problem(where, f"{value!r} is listed twice")
         else:

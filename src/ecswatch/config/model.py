@@ -261,6 +261,9 @@ class JobConfig:
     on_success: tuple[str, ...] = ()
     on_failure: tuple[str, ...] = ()
     launch: LaunchConfig | None = None
+    #: Container names of this job's own sidecars (agents, proxies, log routers): like the known
+    #: agents, they never decide a run's outcome; an essential container that is not one does.
+    sidecars: tuple[str, ...] = ()
     #: False for a task no job matches: it gets the defaults, named after its family.
     configured: bool = True
 

@@ -15,7 +15,7 @@ from ecswatch.analysis.failed_launch import FailedLaunch, job_for_launch
 from ecswatch.chains.links import RunEnd, failed_end
 from ecswatch.config.model import JobConfig, JobsConfig, RetryAction
 from ecswatch.coordinators.chain_starts import ChainStarter
-from ecswatch.coordinators.shared import RunResult, jitter, launch_news
+from ecswatch.coordinators.shared import RunResult, jitter, launch_news, retry_note
 from ecswatch.effects import run_each
 from ecswatch.history.records import HistoryRecorder, launch_record
 from ecswatch.notifications.launch_alerts import launch_alert, launch_datadog_event, launch_metric_points
@@ -25,6 +25,9 @@ from ecswatch.ports import OnceGuard, RetryScheduler
 from ecswatch.retries.policy import RetryDecision, backoff_delay
 from ecswatch.retries.request import retry_request_for_launch
 from ecswatch.run import Attempt, RetryRequest
+
+#: Why a launch failure that may pass is still not retried: there is no request to send again.
+_UNREPEATABLE = "CloudTrail did not record the request to repeat"
 
 
 class FailedLaunchCoordinator:
@@ -52,14 +55,18 @@ class FailedLaunchCoordinator:
         """Alert, then schedule the retry or start the job's on_failure jobs, then record the run:
         each step runs even when one before it failed (the first failure is raised after)."""
         job = self._jobs.job(failed.job) or job_for_launch(self._jobs, failed.launch)
-        attempt = Attempt(number=1, of=job.retry.attempts, root_task_arn=failed.run_id)
         decision = self._decision(failed, job)
-        steps: list[Callable[[], object]] = [lambda: self._alert(failed, attempt)]
         request = None
         if decision.action is RetryAction.RETRY and self._scheduler is not None:
             request = retry_request_for_launch(
-                failed, job, attempt=2, of=attempt.of, network=job.run_task_network()
+                failed, job, attempt=2, of=job.retry.attempts, network=job.run_task_network()
             )
+            if request is None:
+                decision = RetryDecision(RetryAction.EXIT, _UNREPEATABLE, brief=_UNREPEATABLE)
+        # Decided before the alert, so the alert, the Datadog event and the history say what follows.
+        note = retry_note(decision, Attempt(1, job.retry.attempts), scheduled=self._scheduler is not None)
+        attempt = Attempt(number=1, of=job.retry.attempts, root_task_arn=failed.run_id, retry=note)
+        steps: list[Callable[[], object]] = [lambda: self._alert(failed, attempt)]
         if request is not None:
             retry, delay = request, decision.delay_seconds or 0
             steps.append(lambda: self._schedule_once(failed, retry, delay))
@@ -81,11 +88,19 @@ class FailedLaunchCoordinator:
 
     def _decision(self, failed: FailedLaunch, job: JobConfig) -> RetryDecision:
         if not failed.retryable:
-            return RetryDecision(RetryAction.EXIT, "the same request would fail again")
+            return RetryDecision(
+                RetryAction.EXIT,
+                "the same request would fail again",
+                brief=f"{_failure_name(failed)} is not retryable",
+            )
         if job.retry.attempts <= 1:
-            return RetryDecision(RetryAction.EXIT, "the job is not retried (retry.attempts is 1)")
+            return RetryDecision(
+                RetryAction.EXIT,
+                "the job is not retried (retry.attempts is 1)",
+                brief="no retries configured",
+            )
         if failed.launch.request is None:
-            return RetryDecision(RetryAction.EXIT, "CloudTrail did not record the request to repeat")
+            return RetryDecision(RetryAction.EXIT, _UNREPEATABLE, brief=_UNREPEATABLE)
         delay = backoff_delay(job.retry.backoff, 1, jitter(self._rng, failed.key))
         return RetryDecision(
             RetryAction.RETRY, "launch failures are retried", delay_seconds=delay, next_attempt=2
@@ -113,3 +128,12 @@ class FailedLaunchCoordinator:
             request.reason,
         )
         self._notifier.follow_up(request.root_task_arn, news)
+
+
+def _failure_name(failed: FailedLaunch) -> str:
+    """AWS's own name for the refusal: the API error code, else the first placement failure's reason."""
+    launch = failed.launch
+    if launch.error_code:
+        return launch.error_code
+    reasons = [f.reason for f in launch.failures if f.reason]
+    return reasons[0] if reasons else "the failure"

@@ -10,9 +10,10 @@ from typing import Any
 
 from ecswatch.config.model import JobConfig
 from ecswatch.events.task import TaskEvent
+from ecswatch.notifications.render import human_duration
 from ecswatch.ports import NetworkDiscovery
 from ecswatch.retries.policy import RetryDecision
-from ecswatch.run import Alert, Attempt, Lineage, RetryRequest
+from ecswatch.run import Alert, Attempt, Lineage, RetryNote, RetryRequest
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,17 @@ class RunResult:
     decision: RetryDecision | None
     #: The run's job as lineage names it (a retry's own startedBy need not match the job's rules).
     job: str | None = None
+
+
+def retry_note(decision: RetryDecision, attempt: Attempt, *, scheduled: bool) -> RetryNote:
+    """What the attempt's alert says follows it: a retry only when the decision says RETRY and one is
+    scheduled (``scheduled`` is False without a retry queue), else why not."""
+    if decision.retries and scheduled and decision.next_attempt is not None:
+        nxt = Attempt(number=decision.next_attempt, of=attempt.of).label
+        return RetryNote(True, f"retry {nxt} follows in {human_duration(float(decision.delay_seconds or 0))}")
+    if decision.retries:
+        return RetryNote.none_because("no retry queue is configured")
+    return RetryNote.none_because(decision.summary)
 
 
 def jitter(rng: random.Random | None, key: str) -> random.Random:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 from ecswatch.config.model import JobConfig, JobsConfig, RetryAction
 from ecswatch.coordinators.chain_starts import ChainStarter
-from ecswatch.coordinators.shared import RunResult, jitter, network_for
+from ecswatch.coordinators.shared import RunResult, jitter, network_for, retry_note
 from ecswatch.effects import run_each
 from ecswatch.errors import TransientError
 from ecswatch.events.task import TaskEvent
@@ -91,6 +91,11 @@ class TaskRunCoordinator:
                 run.report, run.job.retry, run.attempt.number, rng=jitter(self._rng, run.report.key)
             )
         chained = self._chains.link(run.report, run.job, run.lineage, run.attempt, decision)
+        if decision is not None:
+            # Decided before anything is published, so the alert, the Datadog event and the history
+            # all say whether a retry follows, and why not.
+            note = retry_note(decision, chained, scheduled=self._scheduler is not None)
+            chained = replace(chained, retry=note)
         run = replace(run, attempt=chained)
         report, attempt = run.report, run.attempt
         steps: list[Callable[[], object]] = [_publishing(sink, report) for sink in self._sinks]

@@ -56,6 +56,7 @@ from ecswatch.events.task import (
     require_aws_parts,
     required_str,
 )
+from ecswatch.events.text import cut_middle
 from ecswatch.events.vocabulary import (
     API_CALL_VIA_CLOUDTRAIL,
     CHAIN_PREFIX,
@@ -493,7 +494,7 @@ def _one_line(text: str | None) -> str:
 
 
 def _cut(text: str) -> str:
-    return text if len(text) <= CAUSE_LIMIT else text[: CAUSE_LIMIT - 1] + "…"
+    return cut_middle(text, CAUSE_LIMIT)
 
 
 def is_retryable_launch(attempt: LaunchAttempt) -> bool:

@@ -97,6 +97,7 @@ def run_record(report: RunReport, attempt: Attempt = FIRST_ATTEMPT, *, job: str 
         log_group=location.group if location else None,
         log_stream=location.stream if location else None,
         log_note=links.log_missing_reason,
+        retry=attempt.retry.text if attempt.retry is not None and report.is_failure else None,
     )
 
 
@@ -361,4 +362,5 @@ def launch_record(failed: FailedLaunch, attempt: Attempt) -> RunRecord:
         root_run_id=attempt.root_task_arn or failed.run_id,
         links={_LINK_KEYS[link.label]: link.url for link in launch_links(failed)},
         log_note="no task was created, so there is no log",
+        retry=attempt.retry.text if attempt.retry is not None else None,
     )

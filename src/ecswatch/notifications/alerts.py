@@ -11,7 +11,9 @@ import re
 from datetime import UTC, datetime
 
 from ecswatch.analysis.links import ecs_task_url
+from ecswatch.analysis.outcome import is_routine_scheduler_stop
 from ecswatch.events.task import MalformedEvent, TaskRef
+from ecswatch.events.text import cut_middle
 from ecswatch.notifications.render import human_duration
 from ecswatch.run import (
     FIRST_ATTEMPT,
@@ -28,6 +30,8 @@ from ecswatch.run import (
 )
 
 METRIC_PREFIX = "ecswatch.run"
+#: The most of a cause a Datadog event shows: cut in the middle beyond it, so AWS's advice stays.
+EVENT_CAUSE_MAX = 1500
 
 
 def tags_for(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> tuple[str, ...]:
@@ -56,9 +60,8 @@ def alert_for(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> Alert:
     event, d = report.event, report.durations
     outcome = report.outcome
     severity = outcome.severity if outcome else "info"
-    title = f"{report.job} {outcome.label if outcome else 'started'}"
-    if attempt.of > 1:
-        title += f" (attempt {attempt.label})"
+    failed = report.is_failure
+    title = f"{report.job} {outcome.label if outcome else 'started'}{attempt_suffix(attempt, failed=failed)}"
     fields = (
         ("Cluster", event.task.cluster or "default"),
         ("Exit code", "-" if report.exit_code is None else str(report.exit_code)),
@@ -67,6 +70,7 @@ def alert_for(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> Alert:
         ("Run time", human_duration(d.run_time)),
         ("Start latency", human_duration(d.start_latency)),
         ("Attempt", attempt.label),
+        *retry_fields(attempt, failed=failed),
         ("Task definition", event.task_definition.family_revision),
         *_chain_fields(attempt.chain),
     )
@@ -83,6 +87,29 @@ def alert_for(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> Alert:
         context=f"task {event.task.task_id} · {event.capacity_provider or event.launch_type or 'ECS'}"
         f" · {event.started_by or 'started by unknown'}",
     )
+
+
+def attempt_suffix(attempt: Attempt, *, failed: bool = True) -> str:
+    """What a title says of the attempt: "attempt 1/3" only when a retry follows (or a later attempt
+    names itself), and for a failure no retry follows, why not: "(no retry: attempts used)".
+
+    A first attempt of a job without retries says nothing: there was nothing to promise.
+    """
+    note = attempt.retry if failed else None
+    later = attempt.number > 1
+    parts: list[str] = []
+    if later or (attempt.of > 1 and (note is None or note.follows)):
+        parts.append(f"attempt {attempt.label}")
+    if note is not None and not note.follows and (attempt.of > 1 or later):
+        parts.append(note.text)
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def retry_fields(attempt: Attempt, *, failed: bool = True) -> tuple[tuple[str, str], ...]:
+    """The "Retry" field of a failure: "retry 2/3 follows in 1m30s" or "no retry: <why>"."""
+    if not failed or attempt.retry is None:
+        return ()
+    return (("Retry", attempt.retry.text),)
 
 
 def storm_alert(state: StormState, latest: Alert) -> Alert:
@@ -119,7 +146,7 @@ def escape_markdown(text: str) -> str:
 def event_markdown(alert: Alert, *, cause_label: str | None = None) -> str:
     """The one Datadog rendering of an alert: its title, cause and fields escaped (they carry task data
     and AWS's words), then ecswatch's own links as links. Mentions are defused by the Datadog adapter."""
-    cause = f"{cause_label}: {alert.cause}" if cause_label else alert.cause
+    cause = cut_middle(f"{cause_label}: {alert.cause}" if cause_label else alert.cause, EVENT_CAUSE_MAX)
     lines = [f"**{escape_markdown(alert.title)}**", "", escape_markdown(cause), ""]
     lines += [f"- {escape_markdown(label)}: {escape_markdown(value)}" for label, value in alert.fields]
     if alert.links:
@@ -133,7 +160,8 @@ def datadog_event(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> Datado
     return DatadogEvent(
         title=alert.title,
         text=event_markdown(alert, cause_label="Cause"),
-        alert_type=alert.severity if alert.severity != "info" else "info",
+        # A routine scheduler stop (a clean scale-in) is recorded, not raised: no warning for monitors.
+        alert_type="info" if _routine(report) else alert.severity,
         aggregation_key=_aggregation_key(report, attempt),
         # The chain id is on events only: as a metric tag it would make a new series for every chain.
         tags=tags_for(report, attempt) + _chain_tags(attempt.chain),
@@ -221,8 +249,18 @@ def _epoch(value: datetime | None) -> int:
     return int(value.timestamp()) if value else int(datetime.now(UTC).timestamp())
 
 
+def _routine(report: RunReport) -> bool:
+    return report.outcome is Outcome.STOPPED_BY_SCHEDULER and is_routine_scheduler_stop(
+        report.event, report.exit_code
+    )
+
+
 def is_alertable(report: RunReport, *, notify_success: bool) -> bool:
-    """Failures always reach Slack; successes only when the job asks; starts never."""
+    """Failures reach Slack; successes only when the job asks; starts never. A service task the
+    scheduler stopped in the course of its work (a scale-in that exited cleanly) is no failure;
+    its health-check kills and non-zero exits are."""
     if report.phase is RunPhase.STARTED or report.outcome is None:
         return False
+    if report.outcome is Outcome.STOPPED_BY_SCHEDULER:
+        return not _routine(report)
     return report.outcome is not Outcome.SUCCEEDED or notify_success

@@ -13,15 +13,18 @@ from ecswatch.events.cloudtrail import (
     launcher_url,
 )
 from ecswatch.events.task import TaskDefinitionRef
-from ecswatch.notifications.alerts import METRIC_PREFIX, event_markdown
+from ecswatch.notifications.alerts import METRIC_PREFIX, attempt_suffix, event_markdown, retry_fields
 from ecswatch.run import Alert, Attempt, DatadogEvent, Link, MetricPoint
 
 
 def launch_alert(failed: FailedLaunch, attempt: Attempt) -> Alert:
     launch = failed.launch
-    title = f"{failed.job} failed to launch"
-    if attempt.of > 1:
-        title += f" (attempt {attempt.label})"
+    title = f"{failed.job} failed to launch{attempt_suffix(attempt)}"
+    # Whether a retry follows is the coordinator's decision (the policy, the attempts, the queue);
+    # without one, what the failure itself allows.
+    retry = retry_fields(attempt) or (
+        ("Retryable", "yes" if failed.retryable else "no: the same request would fail again"),
+    )
     fields = (
         ("Cluster", launch.cluster or "unknown (request not recorded)"),
         ("Task definition", _task_definition_label(launch)),
@@ -29,7 +32,7 @@ def launch_alert(failed: FailedLaunch, attempt: Attempt) -> Alert:
         ("When", _when(failed.happened_at)),
         ("Tasks started", f"{launch.started} of {max(launch.count, launch.started)}"),
         ("Attempt", attempt.label),
-        ("Retryable", "yes" if failed.retryable else "no: the same request would fail again"),
+        *retry,
     )
     return Alert(
         run_key=failed.run_id,

@@ -52,7 +52,7 @@ Spot interruption or an infrastructure stop), so the config check can say which 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from ecswatch.config.model import Backoff, ExitRule, Jitter, RetryAction, RetryPolicy
@@ -82,6 +82,13 @@ _MEANT_STOPS = {
     ),
 }
 
+#: The same, in the few words an alert's title carries.
+_MEANT_BRIEF = {
+    Outcome.STOPPED_BY_USER: "a user stopped it",
+    Outcome.STOPPED_BY_SCHEDULER: "the service replaces its own tasks",
+}
+_TIMED_OUT_BRIEF = "timed out (AWS Batch does not retry a timeout)"
+
 _TIMED_OUT = (
     "timed out: AWS Batch does not retry a job terminated for exceeding its timeout "
     "(a rule with on_outcome: timed_out can)"
@@ -97,6 +104,13 @@ class RetryDecision:
     delay_seconds: int | None = None
     #: Only for RETRY: the number of the attempt to start (the first run is attempt 1).
     next_attempt: int | None = None
+    #: The few words an alert's title carries after "no retry: " ("exit 9 matched
+    #: evaluate_on_exit[1] EXIT", "attempts used"); ``reason`` when not given.
+    brief: str = field(default="", compare=False)
+
+    @property
+    def summary(self) -> str:
+        return self.brief or self.reason
 
     @property
     def retries(self) -> bool:
@@ -113,12 +127,12 @@ def decide(
     if attempt < 1:
         raise ValueError(f"attempt numbers start at 1, not {attempt}")
     index, rule = _first_matching_rule(report, policy.evaluate_on_exit)
-    action, why = _verdict(report.outcome, policy, index, rule)
+    action, why, brief = _verdict(report, policy, index, rule)
     if action is RetryAction.EXIT:
-        return _exit(why)
+        return _exit(why, brief)
     used = _attempts_used(policy, attempt)
     if used is not None:
-        return _exit(used)
+        return _exit(*used)
     delay = backoff_delay(policy.backoff, attempt, rng or random.Random())  # noqa: S311 -- jitter, not crypto
     return RetryDecision(RetryAction.RETRY, why, delay_seconds=delay, next_attempt=attempt + 1)
 
@@ -146,8 +160,8 @@ def via_sqs(delay_seconds: int) -> bool:
     return delay_seconds <= SQS_MAX_DELAY_SECONDS
 
 
-def _exit(reason: str) -> RetryDecision:
-    return RetryDecision(RetryAction.EXIT, reason)
+def _exit(reason: str, brief: str = "") -> RetryDecision:
+    return RetryDecision(RetryAction.EXIT, reason, brief=brief)
 
 
 def _first_matching_rule(
@@ -182,28 +196,38 @@ def _holds(rule: ExitRule, facts: dict[str, str]) -> bool:
 
 
 def _verdict(
-    outcome: Outcome | None, policy: RetryPolicy, index: int | None, rule: ExitRule | None
-) -> tuple[RetryAction, str]:
-    """What the stop itself calls for, before counting attempts."""
+    report: RunReport, policy: RetryPolicy, index: int | None, rule: ExitRule | None
+) -> tuple[RetryAction, str, str]:
+    """What the stop itself calls for, before counting attempts: the action, the reason, and the
+    few words of it an alert's title carries."""
+    outcome = report.outcome
     if outcome is None:
-        return RetryAction.EXIT, "the task has not stopped yet"
+        return RetryAction.EXIT, "the task has not stopped yet", ""
     if outcome is Outcome.SUCCEEDED:
-        return RetryAction.EXIT, "the run succeeded"
+        return RetryAction.EXIT, "the run succeeded", ""
     if outcome in _MEANT_STOPS:
-        return RetryAction.EXIT, _overruling(_MEANT_STOPS[outcome], index, rule)
+        return RetryAction.EXIT, _overruling(_MEANT_STOPS[outcome], index, rule), _MEANT_BRIEF[outcome]
     if outcome is Outcome.TIMED_OUT and (rule is None or rule.on_outcome is not Outcome.TIMED_OUT):
-        return RetryAction.EXIT, _overruling(_TIMED_OUT, index, rule)
+        return RetryAction.EXIT, _overruling(_TIMED_OUT, index, rule), _TIMED_OUT_BRIEF
     if rule is not None:
-        return rule.action, f"{_rule_name(index, rule)} says {rule.action.value}"
-    return RetryAction.RETRY, _NO_RULE_MATCHED if policy.evaluate_on_exit else _NO_RULES
+        brief = f"{_subject(report)} matched evaluate_on_exit[{index}] {rule.action.value}"
+        return rule.action, f"{_rule_name(index, rule)} says {rule.action.value}", brief
+    return RetryAction.RETRY, _NO_RULE_MATCHED if policy.evaluate_on_exit else _NO_RULES, ""
 
 
-def _attempts_used(policy: RetryPolicy, attempt: int) -> str | None:
-    """Why no attempt follows attempt number ``attempt`` under ``policy``, if none does."""
+def _subject(report: RunReport) -> str:
+    """What a rule matched, as an alert names it: the exit code of a run that exited, else its outcome."""
+    if report.outcome is Outcome.FAILED and report.exit_code is not None:
+        return f"exit {report.exit_code}"
+    return report.outcome.label if report.outcome else "the stop"
+
+
+def _attempts_used(policy: RetryPolicy, attempt: int) -> tuple[str, str] | None:
+    """Why no attempt follows attempt number ``attempt`` under ``policy``, if none does (and in brief)."""
     if policy.attempts == 1:
-        return "no retries configured (attempts: 1)"
+        return "no retries configured (attempts: 1)", "no retries configured"
     if attempt >= policy.attempts:
-        return f"attempts used ({attempt}/{policy.attempts})"
+        return f"attempts used ({attempt}/{policy.attempts})", "attempts used"
     return None
 
 

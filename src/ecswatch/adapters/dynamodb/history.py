@@ -273,6 +273,7 @@ def to_item(run: RunRecord, *, expires_at: int) -> dict[str, Any]:
         "log_group": run.log_group,
         "log_stream": run.log_stream,
         "log_note": run.log_note,
+        "retry": run.retry,
     }
     item.update({name: {"S": value} for name, value in optional.items() if value})
     if run.exit_code is not None:
@@ -322,6 +323,7 @@ def from_item(item: Mapping[str, Any]) -> RunRecord:
         log_group=text("log_group"),
         log_stream=text("log_stream"),
         log_note=text("log_note"),
+        retry=text("retry"),
     )
 
 
