@@ -18,6 +18,7 @@ from ecswatch.coordinators.chain_starts import ChainStarter
 from ecswatch.coordinators.shared import RunResult, jitter, launch_news, retry_note
 from ecswatch.effects import run_each
 from ecswatch.history.records import HistoryRecorder, launch_record
+from ecswatch.notifications import words
 from ecswatch.notifications.launch_alerts import launch_alert, launch_datadog_event, launch_metric_points
 from ecswatch.notifications.notifier import Notifier
 from ecswatch.notifications.render import human_duration
@@ -123,7 +124,7 @@ class FailedLaunchCoordinator:
         news = launch_news(
             request,
             attempt,
-            f"retry {attempt.label} scheduled in {human_duration(float(delay))}",
+            words.retry_scheduled_in(attempt.label, human_duration(float(delay))),
             "warning",
             request.reason,
         )

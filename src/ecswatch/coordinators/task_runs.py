@@ -28,6 +28,7 @@ from ecswatch.errors import TransientError
 from ecswatch.events.task import TaskEvent
 from ecswatch.events.vocabulary import launched_by_ecswatch
 from ecswatch.history.records import HistoryRecorder
+from ecswatch.notifications import words
 from ecswatch.notifications.alerts import alert_for
 from ecswatch.notifications.notifier import Notifier
 from ecswatch.notifications.render import human_duration
@@ -180,10 +181,9 @@ def _news(
     base = alert_for(report, attempt)
     job, retries = report.job, attempt.number - 1
     if not report.is_failure:
-        plural = "retry" if retries == 1 else "retries"
         return (
-            replace(base, title=f"{job} recovered on attempt {attempt.label}", severity="success"),
-            replace(base, title=f"{job} recovered after {retries} {plural}", severity="success"),
+            replace(base, title=words.recovered_on(job, attempt.label), severity="success"),
+            replace(base, title=words.recovered_after(job, retries), severity="success"),
         )
     if retry and decision.next_attempt is not None:
         wait = human_duration(float(decision.delay_seconds or 0))
@@ -191,13 +191,13 @@ def _news(
         return (
             replace(
                 base,
-                title=f"{job}: retry {nxt} scheduled in {wait}",
+                title=words.retry_scheduled(job, nxt, wait),
                 severity="warning",
                 cause=f"{report.cause} — {decision.reason}",
             ),
-            replace(base, title=f"{job} failed, retrying (attempt {nxt})", severity="warning"),
+            replace(base, title=words.retrying(job, nxt), severity="warning"),
         )
     return (
-        replace(base, title=f"{job} attempt {attempt.label} failed: {decision.reason}"),
-        replace(base, title=f"{job} gave up after {attempt.number} attempts"),
+        replace(base, title=words.attempt_failed(job, attempt.label, decision.reason)),
+        replace(base, title=words.gave_up_after(job, attempt.number)),
     )

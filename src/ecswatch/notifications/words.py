@@ -23,6 +23,32 @@ def retry_scheduled_in(attempt_label: str, wait: str) -> str:
     return f"retry {attempt_label} scheduled in {wait}"
 
 
+def recovered_on(job: str, attempt_label: str) -> str:
+    return f"{job} recovered on attempt {attempt_label}"
+
+
+def recovered_after(job: str, retries: int) -> str:
+    return f"{job} recovered after {retries} {'retry' if retries == 1 else 'retries'}"
+
+
+def retry_scheduled(job: str, next_label: str, wait: str) -> str:
+    """The thread reply when a failed attempt is retried."""
+    return f"{job}: {retry_scheduled_in(next_label, wait)}"
+
+
+def retrying(job: str, next_label: str) -> str:
+    """The first alert's title while a retry is on its way."""
+    return f"{job} failed, retrying (attempt {next_label})"
+
+
+def attempt_failed(job: str, attempt_label: str, reason: str) -> str:
+    return f"{job} attempt {attempt_label} failed: {reason}"
+
+
+def gave_up_after(job: str, attempts: int) -> str:
+    return f"{job} gave up after {attempts} attempts"
+
+
 def gave_up(job: str, what: str) -> str:
     """The first alert's new title once a run is over without success: ``<job> gave up: <what>``."""
     return f"{job} gave up: {what}"
