@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compile src/requirements.in into src/requirements.txt: every transitive package pinned, with the
 # hashes of all its published files (so the arm64 wheels `sam build` fetches are checked too).
-# Run after changing src/requirements.in; CI checks the lock is in sync (tests/test_lock.py).
+# Run after changing src/requirements.in; CI checks the lock is in sync (tests/project/test_lock.py).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/runtime_python.sh

@@ -21,7 +21,7 @@ from ecswatch.history.records import launch_record
 from ecswatch.notifications.launch_alerts import launch_alert, launch_datadog_event
 from ecswatch.notifications.render import human_duration
 from ecswatch.run import Attempt, Skipped
-from tests.test_retries import JOBS, World
+from tests.retries.test_retries import JOBS, World
 
 LoadEvent = Callable[[str], dict[str, Any]]
 CAPACITY = "cloudtrail-runtask-capacity-failure"

@@ -26,9 +26,9 @@ from ecswatch.events.vocabulary import TASK_STATE_CHANGE
 
 LoadEvent = Callable[[str], dict[str, Any]]
 
-EVENTS_DIR = Path(__file__).parents[1] / "events"
+EVENTS_DIR = Path(__file__).parents[2] / "events"
 #: Real events, copied unchanged from their public sources (see its README).
-AWS_SAMPLES = Path(__file__).parents[1] / "tests" / "aws-samples"
+AWS_SAMPLES = Path(__file__).parents[2] / "tests" / "aws-samples"
 
 SUCCESS_TASK_ID = "c50ead5370796d06e8a8c6c917151c46"
 OOM_TASK_ID = "50377f48-51c3-4b43-a2f7-20d8cdc1bd7d"

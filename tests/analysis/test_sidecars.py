@@ -19,7 +19,7 @@ from ecswatch.config.loader import parse_config
 from ecswatch.config.model import ConfigError, JobsConfig
 from ecswatch.config.settings import Settings
 from ecswatch.run import Outcome, RunReport
-from tests.test_retries import NoLogs, NoTaskDefinitions
+from tests.retries.test_retries import NoLogs, NoTaskDefinitions
 
 LoadEvent = Callable[[str], dict[str, Any]]
 AGENT_FAILED = "stopped-sidecar-agent-failed"

@@ -3,8 +3,8 @@ datadog-api-client: a dry run shows what it would create, an apply creates it, a
 nothing, and an edit made in Datadog is shown as a diff and put back.
 
 The monitors are also checked against what ecswatch really sends: the metric names and tags read off
-``metric_points`` and the Datadog events of the sample reports, as tests/test_dashboards.py does for the
-dashboard.
+``metric_points`` and the Datadog events of the sample reports, as tests/dashboards/test_dashboards.py
+does for the dashboard.
 """
 
 from __future__ import annotations

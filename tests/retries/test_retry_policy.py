@@ -28,7 +28,7 @@ from ecswatch.run import Outcome, RunReport
 from local import DEMO_JOBS_CONFIG
 from tests.fakes import NoLogsExpected, SampleReport
 
-SHIPPED = Path(__file__).parents[1] / "src" / "ecswatch" / "config" / "jobs.yaml"
+SHIPPED = Path(__file__).parents[2] / "src" / "ecswatch" / "config" / "jobs.yaml"
 HOST_TERMINATED = "Host EC2 (instance i-0b1c2d3e4f5a6b7c8) terminated."
 MAINTENANCE = "ECS is performing maintenance on the underlying infrastructure hosting the task"
 NO_JITTER = Backoff(base_seconds=60, max_seconds=3600, multiplier=2.0, jitter=Jitter.NONE)
@@ -355,7 +355,7 @@ def test_attempts_3_without_rules_retries_a_plain_exit_1_as_aws_batch_does(repor
 
 @pytest.mark.parametrize("quote", QUOTES)
 def test_the_readme_retry_section_quotes_aws_batch(quote: str) -> None:
-    readme = _flat((Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8"))
+    readme = _flat((Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8"))
     section = readme[readme.index("## Retries") :]
 
     assert quote in section

@@ -18,7 +18,7 @@ from ecswatch.config.settings import BUNDLED_JOBS_CONFIG, Settings
 from ecswatch.run import Outcome
 from local import DEMO_JOBS_CONFIG
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = re.compile(
     r"^#   --- job example ---\n(.*?)^#   --- end of job example ---\n", re.DOTALL | re.MULTILINE
 )

@@ -30,7 +30,7 @@ from packaging.requirements import Requirement
 
 pytestmark = pytest.mark.offline
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 
 def _setuptools_here_can_build() -> bool:

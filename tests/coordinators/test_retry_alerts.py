@@ -23,9 +23,9 @@ from ecswatch.coordinators.task_runs import TaskRunCoordinator
 from ecswatch.history.records import HistoryRecorder
 from ecswatch.notifications.notifier import Notifier
 from ecswatch.run import DatadogEvent, Lineage, MetricPoint, RunRecord, RunReport
+from tests.analysis.test_failed_launches import CAPACITY, DENIED, failed
 from tests.fakes import MemoryThreads, RecordingChat, RecordingQueue
-from tests.test_failed_launches import CAPACITY, DENIED, failed
-from tests.test_retries import ARN_PREFIX, JOBS, report_maker
+from tests.retries.test_retries import ARN_PREFIX, JOBS, report_maker
 
 LoadEvent = Callable[[str], dict[str, Any]]
 

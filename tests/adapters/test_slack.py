@@ -36,7 +36,7 @@ from tests.fakes import FixedLogs, SampleReport
 
 pytestmark = pytest.mark.offline
 
-APPROVED = Path(__file__).parent / "approved"
+APPROVED = Path(__file__).parents[1] / "approved"
 CHANNEL = "#batch-alerts"
 TOKEN = "xoxb-test-token-1234567890"
 POST = "/api/chat.postMessage"

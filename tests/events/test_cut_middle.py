@@ -19,7 +19,7 @@ from ecswatch.history.records import run_record
 from ecswatch.notifications.alerts import alert_for, datadog_event
 from tests.fakes import SampleReport
 
-EVENTS = Path(__file__).parents[1] / "events"
+EVENTS = Path(__file__).parents[2] / "events"
 
 #: The stoppedReason of events/stopped-secrets-failed.json: 413 characters, AWS's advice last.
 SECRETS_REASON = json.loads((EVENTS / "stopped-secrets-failed.json").read_text())["detail"]["stoppedReason"]

@@ -23,9 +23,9 @@ from ecswatch.run import Outcome, PhaseDurations
 LoadEvent = Callable[[str], dict[str, Any]]
 SeededTaskDefinition = Callable[[dict[str, Any]], TaskDefinition | None]
 
-EVENTS_DIR = Path(__file__).parents[1] / "events"
+EVENTS_DIR = Path(__file__).parents[2] / "events"
 #: Real events, copied unchanged from their public sources (see its README).
-AWS_SAMPLES = Path(__file__).parents[1] / "tests" / "aws-samples"
+AWS_SAMPLES = Path(__file__).parents[2] / "tests" / "aws-samples"
 FIVEXL_SAMPLE = AWS_SAMPLES / "fivexl-task-stopped-fargate-service-sidecar-exit2.json"
 
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"

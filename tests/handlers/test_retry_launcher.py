@@ -24,8 +24,8 @@ from ecswatch.handlers import retry_launcher
 from ecswatch.run import RunReport
 from local.aws import FAKE_CREDENTIALS
 from local.lambda_runtime import LambdaContext, sqs_record
-from tests.test_adapters_retry import OVERRIDES, REGION, ecs_target, fargate_setup, put_rule
-from tests.test_retries import World, report_maker
+from tests.adapters.test_adapters_retry import OVERRIDES, REGION, ecs_target, fargate_setup, put_rule
+from tests.retries.test_retries import World, report_maker
 
 pytestmark = [
     pytest.mark.offline,

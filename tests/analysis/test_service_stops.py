@@ -18,7 +18,7 @@ from ecswatch.config.settings import Settings
 from ecswatch.notifications.alerts import datadog_event, is_alertable
 from ecswatch.run import Outcome, RunReport
 from tests.fakes import SampleReport
-from tests.test_retries import World
+from tests.retries.test_retries import World
 
 SERVICE_TASK = "stopped-service-task"
 SCALE_IN = "Scaling activity initiated by (deployment ecs-svc/4827339571047738211)"

@@ -28,7 +28,7 @@ from ecswatch.notifications.alerts import metric_points
 from ecswatch.run import DatadogEvent, RunReport
 from tests.fakes import FixedLogs, FixedTaskDefinitions
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 DASHBOARD = ROOT / "src" / "ecswatch" / "dashboards" / "datadog-ecswatch.json"
 EVENTS_DIR = ROOT / "events"
 TEMPLATE_VARIABLES = ("job", "cluster", "launch_type")

@@ -70,6 +70,6 @@ def test_the_nearest_samconfig_above_the_jobs_file_is_the_deployment(tmp_path: P
 
 
 def test_the_repositorys_own_samconfig_deploys_the_shipped_file_cleanly() -> None:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
 
     assert main(["--check", str(root / "src" / "ecswatch" / "config" / "jobs.yaml")]) == 0

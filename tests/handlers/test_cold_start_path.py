@@ -22,7 +22,7 @@ from ecswatch.budget import Budget
 from ecswatch.handlers import task_events
 from local.lambda_runtime import sqs_batch
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 NOT_ON_THE_TASK_EVENT_PATH = (
     "ecswatch.events.schedule",
     "yaml",

@@ -23,7 +23,7 @@ from ecswatch.config.settings import Settings
 from ecswatch.events.task import MalformedEvent, parse_task_event
 from ecswatch.run import Outcome
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
@@ -1591,7 +1591,7 @@ def _dashboard_searches() -> list[str]:
     ],
 )
 def test_dashboard_graphs_each_job_from_the_per_job_emf_dimensions(metric: str, dimensions: str) -> None:
-    """The EmfSink writes these dimension sets (tests/test_emf.py); SEARCH draws one line per job."""
+    """The EmfSink writes these dimension sets (tests/adapters/test_emf.py); SEARCH draws one line per job."""
     searches = [s for s in _dashboard_searches() if f'MetricName="{metric}"' in s]
 
     assert searches

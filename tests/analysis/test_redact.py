@@ -712,7 +712,7 @@ def test_look_alikes_of_the_new_shapes_are_left_unchanged(line: str) -> None:
     assert redact(line) == line
 
 
-ORDINARY_LINES = Path(__file__).parent / "data" / "ordinary-log-lines.txt"
+ORDINARY_LINES = Path(__file__).parents[1] / "data" / "ordinary-log-lines.txt"
 
 
 def test_at_most_one_percent_of_ordinary_log_lines_is_changed() -> None:

@@ -32,7 +32,7 @@ from ecswatch.events.task import TaskEvent, parse_task_event
 from ecswatch.run import LogLocation, Outcome
 from local import DEMO_JOBS_CONFIG
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 SHIPPED = ROOT / "src" / "ecswatch" / "config" / "jobs.yaml"
 SHIPPED_SOURCE = "src/ecswatch/config/jobs.yaml"
 COMPILED = ROOT / "src" / "ecswatch" / "config" / "jobs.compiled.json"

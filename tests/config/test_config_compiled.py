@@ -18,7 +18,7 @@ from ecswatch.config.compiled import compile_config, compiled_path, load_jobs, r
 from ecswatch.config.loader import load_config
 from ecswatch.config.model import ConfigError
 
-SHIPPED = Path(__file__).parents[1] / "src" / "ecswatch" / "config" / "jobs.yaml"
+SHIPPED = Path(__file__).parents[2] / "src" / "ecswatch" / "config" / "jobs.yaml"
 
 #: Every kind of field the model has, so the round trip is tested on all of them.
 EVERYTHING = """\
@@ -104,7 +104,7 @@ def test_the_check_writes_the_compiled_file_beside_the_yaml(
 
 
 def _problems(stderr: str) -> str:
-    """stderr without the retry-semantics warnings (tests/test_config.py covers those)."""
+    """stderr without the retry-semantics warnings (tests/config/test_config.py covers those)."""
     return "".join(line for line in stderr.splitlines(keepends=True) if not line.startswith("warning: "))
 
 
