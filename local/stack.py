@@ -7,8 +7,10 @@ pointing at local endpoints, so the handler builds its real adapters.
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -99,6 +101,7 @@ class SerializedMotoServer(ThreadedMotoServer):
     """
 
     def _server_entry(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per request
         app = DomainDispatcherApplication(create_backend_app)
         lock = threading.Lock()
 
@@ -191,6 +194,9 @@ def handlers_at_once(batches: list[dict[str, Any]], *, timeout: float = 120.0) -
 
 
 def _handler_process(index: int, batch: dict[str, Any], barrier: Any, answers: Any) -> None:
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 -- the handler's JSON logs, for the process's life
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError  # noqa: PLC0415
+
     from ecswatch.handlers import task_events  # noqa: PLC0415 -- imported in the new process
     from local.lambda_runtime import LambdaContext  # noqa: PLC0415
 
@@ -198,6 +204,8 @@ def _handler_process(index: int, batch: dict[str, Any], barrier: Any, answers: A
         task_events.dependencies()
         barrier.wait(timeout=60)
         answer = dict(task_events.lambda_handler(batch, LambdaContext()))
+    except BatchProcessingError:  # every record failed: for SQS, every record comes back
+        answer = {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in batch["Records"]]}
     except Exception as e:
         answer = {"error": repr(e)}
     answers.put((index, answer))

@@ -92,6 +92,8 @@ class DynamoNotificationState:
                 self._point_thread(member.run_key, known)
                 return known
             if start - width < stopped < start + width:
+                if int(current["count"]["N"]) < MEMBER_LIMIT:
+                    continue  # the window was opened or changed since this run tried: try again
                 counted = self._count_only(job, start)  # a huge storm: count without remembering
                 if counted is not None:
                     return counted
