@@ -335,6 +335,38 @@ def test_a_storms_since_is_its_first_runs_own_stop_time_not_the_processing_clock
     assert chat.updates[-1][1].title == "invoice-export failing: 2 failed runs since 2025-03-04 05:41:44 UTC"
 
 
+def test_a_late_run_joins_the_closed_window_its_stop_time_falls_in(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    """A run whose event comes after a newer window opened is named in its own window's message,
+    not grouped with the newer runs and not alone."""
+    chat = RecordingChat()
+    n = notifier(chat=chat, state=state)
+    n.publish(report_of("stopped-nonzero-exit", task_id="1" * 32))
+    n.publish(report_of("stopped-nonzero-exit", task_id="3" * 32, later=timedelta(days=1)))
+
+    n.publish(report_of("stopped-nonzero-exit", task_id="2" * 32, later=timedelta(seconds=40)))
+
+    assert len(chat.posts) == 2
+    [(ref, alert)] = chat.updates
+    assert ref.ts == "1700000000.000001"
+    assert alert.title == "invoice-export failing: 2 failed runs since 2025-03-04 05:41:44 UTC"
+    assert f"• {'2' * 32}: failed" in alert.cause.splitlines()
+
+
+def test_a_late_run_with_no_window_of_its_own_is_alerted_alone(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    chat = RecordingChat()
+    n = notifier(chat=chat, state=state)
+    n.publish(report_of("stopped-nonzero-exit", task_id="3" * 32, later=timedelta(days=1)))
+
+    n.publish(report_of("stopped-nonzero-exit", task_id="1" * 32))
+
+    assert [alert.title for _, alert, _ in chat.posts] == ["invoice-export failed"] * 2
+    assert chat.updates == []
+
+
 def test_a_window_is_not_rounded_down_to_the_second(
     state: DynamoNotificationState, report_of: Callable[..., RunReport]
 ) -> None:

@@ -10,7 +10,7 @@ pk                         sk          what
                                         who posts (a lease), the Slack message, the version
                                         shown in it and who renders it (a lease)
 ``STORM#<job>``            ``CLOSED#<start ms>``  a closed window, kept so late news of its
-                                        members still updates its message
+                                        members (and late runs) still update its message
 ``RUN#<task arn>``         ``THREAD``   the Slack message (thread) of a run, or the storm
                                         window it is in
 ``RUN#<task arn>``         ``LINEAGE``  root run, attempt number and job of a retried task;
@@ -68,8 +68,9 @@ class DynamoNotificationState:
         """Join the job's open window when the run stopped within a window of its start, or open one.
 
         Windows are in the runs' own stop times (not the processing clock): runs that stopped days
-        apart never share a message, however close together their events are processed. None: the
-        run stopped a window or more *before* the open window (a late event): not grouped. A join
+        apart never share a message, however close together their events are processed. A run that
+        stopped a window or more *before* the open window (a late event) joins the closed window it
+        falls in; None when there is none (it is alerted alone). A join
         that finds the window over for this run returns it with ``ended``: the caller shows it in
         full, closes it (:meth:`close_storm`) and joins again.
         """
@@ -99,7 +100,7 @@ class DynamoNotificationState:
                     return counted
                 continue
             if stopped <= start - width:
-                return None
+                return self._join_closed(job, member, stopped, width)
             return replace(_storm(job, current, is_new_member=False), ended=True)
         raise TransientError(f"storm window of {job} kept changing; retry")
 
@@ -154,6 +155,51 @@ class DynamoNotificationState:
         except ClientError:
             return None  # someone opened it first: join theirs
         return _storm(job, item, is_new_member=True)
+
+    def _join_closed(self, job: str, member: StormMember, stopped: int, width: int) -> StormJoin | None:
+        """A late run (its event came after a newer window opened) joins the closed window its stop
+        time falls in, whose message is posted: that message names it too. None: no such window."""
+        found = self._call(
+            self._db.query,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+            ExpressionAttributeValues={
+                ":pk": _open_key(job)["pk"],
+                ":lo": {"S": _closed_key(job, max(0, stopped - width + 1))["sk"]["S"]},
+                ":hi": {"S": _closed_key(job, stopped + width - 1)["sk"]["S"]},
+            },
+            ConsistentRead=True,
+        ).get("Items", [])
+        if not found:
+            return None
+        window = min(found, key=lambda item: abs(int(item["window_ms"]["N"]) - stopped))
+        start = int(window["window_ms"]["N"])
+        try:
+            item = self._call(
+                self._db.update_item,
+                TableName=self._table,
+                Key=_closed_key(job, start),
+                UpdateExpression=(
+                    "SET roster.#m = :member, last_cause = :last ADD #count :one, version :one, causes :cause"
+                ),
+                ConditionExpression="attribute_not_exists(roster.#m) AND #count < :limit",
+                ExpressionAttributeNames={"#count": "count", "#m": _member_id(member.run_key)},
+                ExpressionAttributeValues={
+                    ":member": {"M": _member_item(member)},
+                    ":last": {"S": _cause(member.cause)},
+                    ":one": {"N": "1"},
+                    ":cause": {"SS": [_cause(member.cause)]},
+                    ":limit": {"N": str(MEMBER_LIMIT)},
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+            joined = _storm(job, item, is_new_member=True, closed=True)
+        except ClientError:
+            if _member_id(member.run_key) not in window.get("roster", {}).get("M", {}):
+                return None  # a full window: this late run is alerted alone
+            joined = _storm(job, window, is_new_member=False, closed=True)  # a redelivery
+        self._point_thread(member.run_key, joined)
+        return joined
 
     def _count_only(self, job: str, start: int) -> StormJoin | None:
         try:
@@ -443,7 +489,8 @@ def _open_key(job: str) -> dict[str, Any]:
 
 
 def _closed_key(job: str, start: int) -> dict[str, Any]:
-    return {"pk": {"S": f"STORM#{job}"}, "sk": {"S": f"CLOSED#{start}"}}
+    """Closed windows sort by start (13 digits of epoch ms last until the year 2286)."""
+    return {"pk": {"S": f"STORM#{job}"}, "sk": {"S": f"CLOSED#{start:013d}"}}
 
 
 def _thread_key(run_key: str) -> dict[str, Any]:
