@@ -665,6 +665,7 @@ def test_news_about_an_alerted_run_goes_into_its_thread_and_refreshes_the_parent
     assert followed is True
     assert chat.posts[-1][2] == MessageRef(channel="C123", ts="1700000000.000001", own=False)
     assert chat.updates[-1][0].ts == "1700000000.000001"
+    assert chat.updates[-1][1] == parent  # the window's only run: its own news, not a storm of one
 
 
 def test_a_run_never_alerted_has_no_thread_to_follow(state: DynamoNotificationState) -> None:

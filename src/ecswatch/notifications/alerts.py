@@ -109,12 +109,13 @@ def storm_alert(state: StormState, latest: Alert | None = None) -> Alert:
     worst = max((m.state for m in members), key=lambda s: s.rank, default=MemberState.FAILED)
     since = _when(state.since)
     tally = _tally(members, state.count)
+    runs = f"{state.count} failed run{'' if state.count == 1 else 's'}"
     if worst is MemberState.FAILED:
-        title = f"{state.job} failing: {state.count} failed runs since {since}"
+        title = f"{state.job} failing: {runs} since {since}"
     elif worst is MemberState.RETRYING:
-        title = f"{state.job} retrying: {state.count} failed runs since {since}, none failed for good yet"
+        title = f"{state.job} retrying: {runs} since {since}, none failed for good yet"
     else:
-        title = f"{state.job} recovered: all {state.count} failed runs since {since} recovered on retry"
+        title = f"{state.job} recovered: {runs} since {since}, all recovered on retry"
     distinct = list(dict.fromkeys(state.causes))[-5:]
     lines = [tally, *_member_lines(members, state.count)]
     if distinct:

@@ -177,7 +177,7 @@ class Notifier:
         if update_parent is not None:
             storm = state.set_member_state(run_key, member_state(update_parent))
             if storm is not None and storm.message is not None and storm.message.ts:
-                self._show(chat, state, storm)
+                self._show(chat, state, storm, alone=update_parent)
         if not ref.ts:
             if ref.channel:
                 return False  # posted by webhook: no thread to reply in
@@ -375,17 +375,27 @@ class Notifier:
             self._show(chat, state, ended)
 
     def _show(
-        self, chat: ChatPoster, state: NotificationState, storm: StormJoin, latest: Alert | None = None
+        self,
+        chat: ChatPoster,
+        state: NotificationState,
+        storm: StormJoin,
+        latest: Alert | None = None,
+        *,
+        alone: Alert | None = None,
     ) -> None:
         """Bring the storm's message up to (at least) ``storm.version``: one renderer at a time holds
-        a lease and renders from the stored members; others wait for it to finish."""
+        a lease and renders from the stored members; others wait for it to finish. ``alone``: what
+        the message says while its run is the window's only member (its own news, as for any run)."""
         by = f"{latest.run_key if latest else storm.job}#{uuid.uuid4().hex[:8]}"
         waited = 0.0
         while True:
             claimed = state.claim_storm_render(storm, by, self._clock())
             if claimed is not None and claimed.message is not None:
                 try:
-                    chat.update(claimed.message, storm_alert(claimed.state, latest))
+                    single = alone is not None and claimed.count == 1
+                    chat.update(
+                        claimed.message, alone if single and alone else storm_alert(claimed.state, latest)
+                    )
                 except Exception:
                     state.storm_shown(claimed, by, rendered=False)
                     raise
