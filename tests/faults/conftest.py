@@ -1,6 +1,6 @@
 """The fault suite's stack: the real task-events handler over the offline stack, faults on demand.
 
-One stack serves the package: moto in server mode with DynamoDB requests serialized (so several
+One stack serves each test module: moto in server mode with DynamoDB requests serialized (so several
 handler processes at once see DynamoDB's atomic conditional writes, see
 :class:`local.stack.SerializedMotoServer`), the fake Slack and Datadog endpoints, which answer 429,
 500, slowly or ``ok: false`` on demand (``stack.slack.fault``, or over HTTP with
@@ -52,7 +52,7 @@ POST = "/api/chat.postMessage"
 UPDATE = "/api/chat.update"
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     jobs = tmp_path_factory.mktemp("faults") / "jobs.yaml"
     jobs.write_text(JOBS)
