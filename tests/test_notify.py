@@ -545,8 +545,10 @@ def news_of(report: RunReport, title: str, severity: str) -> tuple[Alert, Alert]
 
 
 def tell(n: Notifier, run: RunReport, title: str, severity: str) -> None:
+    """The news in one invocation (its end shows the storm's message up to date)."""
     reply, parent = news_of(run, title, severity)
     n.follow_up(run.event.task.arn, reply, update_parent=parent)
+    n.flush()
 
 
 def test_a_storm_shows_its_members_states_and_its_worst_open_state_as_title(
@@ -601,6 +603,28 @@ def test_a_storm_says_recovered_only_when_every_member_recovered(
     assert chat.updates[-1][1].severity == "success"
 
 
+def test_the_news_of_a_batch_of_members_costs_one_update_of_the_storm(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    """chat.update is rate-limited: three retries scheduled in one invocation, one update at its end."""
+    chat = RecordingChat()
+    n = notifier(chat=chat, state=state)
+    runs = failing_runs(report_of, 3)
+    for run in runs:
+        n.publish(run)
+    n.flush()
+    before = len(chat.updates)
+
+    for run in runs:
+        reply, parent = news_of(run, "failed, retrying (attempt 2/3)", "warning")
+        n.follow_up(run.event.task.arn, reply, update_parent=parent)
+    n.flush()
+
+    assert len(chat.updates) == before + 1
+    assert chat.updates[-1][1].cause.splitlines()[0] == "3 retrying"
+    assert len([thread for _, _, thread in chat.posts if thread]) == 3
+
+
 def test_the_run_that_posted_a_storm_never_replaces_it_with_its_own_news(
     state: DynamoNotificationState, report_of: Callable[..., RunReport]
 ) -> None:
@@ -613,6 +637,7 @@ def test_the_run_that_posted_a_storm_never_replaces_it_with_its_own_news(
 
     reply, parent = news_of(poster, "failed, retrying (attempt 2/3)", "warning")
     n.follow_up(poster.event.task.arn, reply, update_parent=parent)
+    n.flush()
 
     assert all(alert.outcome == "storm" for _, alert in chat.updates)
     assert chat.updates[-1][1].cause.splitlines()[0] == "1 failed · 1 retrying"
@@ -661,6 +686,7 @@ def test_news_about_an_alerted_run_goes_into_its_thread_and_refreshes_the_parent
     )
 
     followed = n.follow_up(report.event.task.arn, news, update_parent=parent)
+    n.flush()
 
     assert followed is True
     assert chat.posts[-1][2] == MessageRef(channel="C123", ts="1700000000.000001", own=False)

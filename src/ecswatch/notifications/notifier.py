@@ -94,8 +94,9 @@ class Notifier:
         self._metrics = tuple(metrics)
         self._clock = clock
         self._sleep = sleep
-        #: Storms whose message is behind after a non-milestone join: shown once at flush().
-        self._behind: dict[tuple[str, datetime], StormJoin] = {}
+        #: Storms whose message is behind after a non-milestone join or a member's news, with what a
+        #: storm of one run says (its own news): shown once at flush(), so a batch costs one update.
+        self._behind: dict[tuple[str, datetime], tuple[StormJoin, Alert | None]] = {}
 
     def publish(self, report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> None:
         """Every sink is tried even when another fails, then the first failure is raised.
@@ -173,11 +174,12 @@ class Notifier:
         update_parent: Alert | None,
     ) -> bool:
         """A storm member's news: its state in the storm (the summary is re-rendered from the stored
-        members, never replaced by this run's text), and the news itself in the storm's thread."""
+        members at the end of the invocation, never replaced by this run's text: news of a batch
+        costs one update), and the news itself in the storm's thread."""
         if update_parent is not None:
             storm = state.set_member_state(run_key, member_state(update_parent))
             if storm is not None and storm.message is not None and storm.message.ts:
-                self._show(chat, state, storm, alone=update_parent)
+                self._behind[(storm.job, storm.window_start)] = (storm, update_parent)
         if not ref.ts:
             if ref.channel:
                 return False  # posted by webhook: no thread to reply in
@@ -229,8 +231,9 @@ class Notifier:
         self._guard.register_lambda_context(context)
 
     def flush(self) -> int:
-        """End of an invocation: storm messages left behind by non-milestone joins are shown once
-        (best effort: any later join, news or the window's close shows them too), then Datadog."""
+        """End of an invocation: storm messages left behind by non-milestone joins and members'
+        news are shown once each (best effort: a later join, news or the window's close shows
+        them too), then the Datadog points are sent."""
         self._show_behind()
         return self._events.flush() if self._events is not None else 0
 
@@ -238,9 +241,9 @@ class Notifier:
         behind, self._behind = list(self._behind.values()), {}
         if self._chat is None or self._state is None:
             return
-        for storm in behind:
+        for storm, alone in behind:
             try:
-                self._show(self._chat, self._state, storm)
+                self._show(self._chat, self._state, storm, alone=alone)
             except (TransientError, DeliveryError) as e:
                 logger.warning(
                     "storm message not brought up to date", extra={"job": storm.job, "error": str(e)}
@@ -328,7 +331,7 @@ class Notifier:
         elif not join.is_new_member or is_update_milestone(join.count):
             self._show(chat, state, join, alert)
         else:
-            self._behind[(join.job, join.window_start)] = join
+            self._behind[(join.job, join.window_start)] = (join, None)
 
     def _post_storm(
         self, chat: ChatPoster, state: NotificationState, route: Routing, join: StormJoin, alert: Alert | None
