@@ -21,6 +21,7 @@ from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard, PowertoolsOn
 from ecswatch.adapters.dynamodb.state import DynamoNotificationState
 from ecswatch.config.routing import Routing
 from ecswatch.errors import TransientError
+from ecswatch.notifications import notifier as notifier_module
 from ecswatch.notifications.notifier import Notifier, is_update_milestone
 from ecswatch.run import Alert, Attempt, DatadogEvent, MessageRef, MetricPoint, RunReport, StormMember
 from tests.fakes import FixedLogs, report_from
@@ -415,6 +416,32 @@ def test_a_burst_of_failures_updates_the_message_only_at_milestones(
     n.flush()  # the end of the invocation shows what no milestone did
 
     assert [alert.fields[0][1] for _, alert in chat.updates][-1] == "25"
+
+
+def test_end_of_invocation_updates_of_one_storm_keep_slacks_rate_limit_gap(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    """Two invocations right after each other, each with a non-milestone join: the second waits out
+    the gap since the first update (chat.update is rate-limited), then shows everything stored."""
+    clock = Clock()
+    times: list[datetime] = []
+
+    class TimedChat(RecordingChat):
+        def update(self, ref: MessageRef, alert: Alert) -> None:
+            times.append(clock.now)
+            super().update(ref, alert)
+
+    chat = TimedChat()
+    n = notifier(chat=chat, state=state, clock=clock)
+    runs = failing_runs(report_of, 7)
+    for run in runs[:6]:
+        n.publish(run)
+    n.flush()  # 6 is no milestone: shown at the end of the invocation
+    n.publish(runs[6])
+    n.flush()
+
+    assert [alert.fields[0][1] for _, alert in chat.updates][-2:] == ["6", "7"]
+    assert (times[-1] - times[-2]).total_seconds() >= notifier_module.UPDATE_GAP_SECONDS
 
 
 @pytest.mark.parametrize(

@@ -320,6 +320,8 @@ class StormJoin:
     members: tuple[StormMember, ...] = ()
     ended: bool = False
     closed: bool = False
+    #: When the message was last rendered (by anyone): end-of-invocation updates keep a gap.
+    rendered_at: datetime | None = None
 
     @property
     def state(self) -> StormState:

@@ -341,7 +341,7 @@ class DynamoNotificationState:
         return self._update_storm(
             storm.job,
             _ms(storm.window_start),
-            update="SET render_by = :by, render_until = :until",
+            update="SET render_by = :by, render_until = :until, rendered_at = :at",
             condition=(
                 "attribute_exists(ts) AND shown < version AND "
                 "(attribute_not_exists(render_until) OR render_until < :now OR render_by = :by)"
@@ -350,6 +350,7 @@ class DynamoNotificationState:
                 ":by": {"S": by},
                 ":until": {"N": str(epoch + RENDER_LEASE_SECONDS)},
                 ":now": {"N": str(epoch)},
+                ":at": {"N": str(_ms(now))},
             },
         )
 
@@ -549,6 +550,9 @@ def _storm(job: str, item: dict[str, Any], *, is_new_member: bool, closed: bool 
         shown=int(item.get("shown", {}).get("N", "0")),
         members=_members(item),
         closed=closed,
+        rendered_at=datetime.fromtimestamp(int(item["rendered_at"]["N"]) / 1000, UTC)
+        if "rendered_at" in item
+        else None,
     )
 
 
