@@ -355,17 +355,23 @@ def test_a_late_run_joins_the_closed_window_its_stop_time_falls_in(
     assert f"• {'2' * 32}: failed" in alert.cause.splitlines()
 
 
-def test_a_late_run_with_no_window_of_its_own_is_alerted_alone(
+def test_late_runs_with_no_window_of_their_own_share_one_apart_from_the_newer_runs(
     state: DynamoNotificationState, report_of: Callable[..., RunReport]
 ) -> None:
+    """Events out of order: the newer run's window is open when two older runs arrive. They are
+    not grouped with it (days apart), and not alone each: one message of their own names both."""
     chat = RecordingChat()
     n = notifier(chat=chat, state=state)
     n.publish(report_of("stopped-nonzero-exit", task_id="3" * 32, later=timedelta(days=1)))
 
     n.publish(report_of("stopped-nonzero-exit", task_id="1" * 32))
+    n.publish(report_of("stopped-nonzero-exit", task_id="2" * 32, later=timedelta(seconds=40)))
 
     assert [alert.title for _, alert, _ in chat.posts] == ["invoice-export failed"] * 2
-    assert chat.updates == []
+    [(ref, alert)] = chat.updates
+    assert ref.ts == "1700000000.000002"
+    assert alert.title == "invoice-export failing: 2 failed runs since 2025-03-04 05:41:44 UTC"
+    assert "3" * 32 not in alert.cause
 
 
 def test_a_window_is_not_rounded_down_to_the_second(

@@ -93,8 +93,9 @@ def test_a_window_that_ends_while_its_message_is_being_posted_slowly_loses_no_ru
     stack: Stack, load_event: LoadEvent
 ) -> None:
     """A and B stopped in one window, C ten minutes later; all three at once while Slack takes 2 s to
-    answer the first post. C must wait for the window's message before closing it: A and B in one
-    message, C in its own; every run named, one message per window."""
+    answer the first post. When C comes after A, it waits for the window's message before closing
+    it; when C comes first, A and B are late runs that meet in a window of their own. Either way:
+    A and B in one message, C in its own; every run named, one message per window."""
     stack.slack.fault("chat.postMessage", status=200, delay=2.0)
     a, b, c = "a" * 32, "b" * 32, "c" * 32
     batches = [

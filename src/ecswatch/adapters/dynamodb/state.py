@@ -156,9 +156,12 @@ class DynamoNotificationState:
             return None  # someone opened it first: join theirs
         return _storm(job, item, is_new_member=True)
 
-    def _join_closed(self, job: str, member: StormMember, stopped: int, width: int) -> StormJoin | None:
+    def _join_closed(
+        self, job: str, member: StormMember, stopped: int, width: int, *, again: bool = True
+    ) -> StormJoin | None:
         """A late run (its event came after a newer window opened) joins the closed window its stop
-        time falls in, whose message is posted: that message names it too. None: no such window."""
+        time falls in: that window's message names it too. With no such window it opens one (see
+        :meth:`_open_late`). None (rare): the window is full, or kept changing: alerted alone."""
         found = self._call(
             self._db.query,
             TableName=self._table,
@@ -171,7 +174,10 @@ class DynamoNotificationState:
             ConsistentRead=True,
         ).get("Items", [])
         if not found:
-            return None
+            opened = self._open_late(job, member, stopped, width)
+            if opened is None and again:  # another late run opened it just now: join that one
+                return self._join_closed(job, member, stopped, width, again=False)
+            return opened
         window = min(found, key=lambda item: abs(int(item["window_ms"]["N"]) - stopped))
         start = int(window["window_ms"]["N"])
         try:
@@ -200,6 +206,35 @@ class DynamoNotificationState:
             joined = _storm(job, window, is_new_member=False, closed=True)  # a redelivery
         self._point_thread(member.run_key, joined)
         return joined
+
+    def _open_late(self, job: str, member: StormMember, stopped: int, width: int) -> StormJoin | None:
+        """A late run with no window of its own yet opens one, already closed (newer runs belong to
+        the open window), starting at the window-wide bucket its stop time falls in: late runs of
+        one bucket processed at once meet in one window (conditional put), and post one message."""
+        start = stopped - stopped % width
+        item = {
+            **_closed_key(job, start),
+            "window_ms": {"N": str(start)},
+            "count": {"N": "1"},
+            "version": {"N": "1"},
+            "shown": {"N": "0"},
+            "roster": {"M": {_member_id(member.run_key): {"M": _member_item(member)}}},
+            "causes": {"SS": [_cause(member.cause)]},
+            "last_cause": {"S": _cause(member.cause)},
+            "expires_at": {"N": str(int(time.time()) + STORM_TTL_SECONDS)},
+        }
+        try:
+            self._call(
+                self._db.put_item,
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError:
+            return None  # another late run opened it just now
+        opened = _storm(job, item, is_new_member=True, closed=True)
+        self._point_thread(member.run_key, opened)
+        return opened
 
     def _count_only(self, job: str, start: int) -> StormJoin | None:
         try:
@@ -236,45 +271,35 @@ class DynamoNotificationState:
         """A lease, not a lock: a claimant that dies (or whose posts keep failing) is taken over by
         any run once its lease is over, and its redelivery may claim again."""
         epoch = int(now.timestamp())
-        try:
-            self._call(
-                self._db.update_item,
-                TableName=self._table,
-                Key=_open_key(job),
-                UpdateExpression="SET poster = :me, poster_until = :until",
-                ConditionExpression=(
-                    "window_ms = :ws AND attribute_not_exists(ts) AND "
-                    "(attribute_not_exists(poster) OR poster = :me OR poster_until < :now)"
-                ),
-                ExpressionAttributeValues={
-                    ":me": {"S": run_key},
-                    ":until": {"N": str(epoch + POST_LEASE_SECONDS)},
-                    ":now": {"N": str(epoch)},
-                    ":ws": {"N": str(_ms(window_start))},
-                },
-            )
-        except ClientError:
-            return False
-        return True
+        claimed = self._update_storm(
+            job,
+            _ms(window_start),
+            update="SET poster = :me, poster_until = :until",
+            condition=(
+                "attribute_not_exists(ts) AND "
+                "(attribute_not_exists(poster) OR poster = :me OR poster_until < :now)"
+            ),
+            values={
+                ":me": {"S": run_key},
+                ":until": {"N": str(epoch + POST_LEASE_SECONDS)},
+                ":now": {"N": str(epoch)},
+            },
+        )
+        return claimed is not None
 
     def set_storm_message(self, job: str, window_start: datetime, ref: MessageRef, shown: int) -> StormJoin:
         """Remember the posted message, rendered from version ``shown``; the answer holds every
         member that joined while it was being posted."""
-        item = self._call(
-            self._db.update_item,
-            TableName=self._table,
-            Key=_open_key(job),
-            UpdateExpression="SET channel = :c, ts = :ts, shown = :v",
-            ConditionExpression="window_ms = :ws",
-            ExpressionAttributeValues={
-                ":v": {"N": str(shown)},
-                ":c": {"S": ref.channel},
-                ":ts": {"S": ref.ts},
-                ":ws": {"N": str(_ms(window_start))},
-            },
-            ReturnValues="ALL_NEW",
-        )["Attributes"]
-        return _storm(job, item, is_new_member=False)
+        stored = self._update_storm(
+            job,
+            _ms(window_start),
+            update="SET channel = :c, ts = :ts, shown = :v",
+            condition="attribute_exists(window_ms)",
+            values={":v": {"N": str(shown)}, ":c": {"S": ref.channel}, ":ts": {"S": ref.ts}},
+        )
+        if stored is None:  # cannot happen while the post is claimed: a window closes only once posted
+            raise TransientError(f"storm window of {job} is gone; its message was posted: {ref.ts}")
+        return stored
 
     def close_storm(self, storm: StormJoin) -> bool:
         """Archive the window and free the job for the next one, in one transaction that only passes
