@@ -32,9 +32,9 @@ FAKE_CREDENTIALS = {
 
 
 @contextmanager
-def moto_server() -> Iterator[str]:
+def moto_server(server_class: type[ThreadedMotoServer] = ThreadedMotoServer) -> Iterator[str]:
     """Start moto on a free loopback port; point every boto3 client at it for the duration."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = server_class(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"

@@ -6,6 +6,11 @@ what the tests assert is what went over the wire. It answers like Datadog does
 documented series payload limit, 400 for a body Datadog would refuse) and
 decodes gzip/deflate bodies, which the client sends when a caller asks for
 ``content_encoding``.
+
+Faults on demand, per endpoint: :meth:`FakeDatadog.fault` (429, 500, a slow answer), also over
+HTTP (``POST /_control/fault`` with ``{"path": "/api/v1/events", "status": 500}``; ``GET
+/_control/requests``; ``POST /_control/clear``) for a fake in another process
+(:func:`local.fake_slack.control`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from itertools import count
 from typing import Any
 
 from local.capture import Captured, CaptureServer
+from local.fake_slack import CONTROL, received
 
 EVENTS_PATH = "/api/v1/events"
 SERIES_PATH = "/api/v2/series"
@@ -51,6 +57,9 @@ class FakeDatadog:
         self.server.route(DASHBOARDS_PATH + "/", self._dashboard)
         self.server.route(MONITORS_PATH, self._monitors)
         self.server.route(MONITORS_PATH + "/", self._monitor)
+        self.server.route(CONTROL + "fault", self._control_fault)
+        self.server.route(CONTROL + "requests", lambda _: (200, received(self.server), {}))
+        self.server.route(CONTROL + "clear", self._control_clear)
 
     @property
     def url(self) -> str:
@@ -70,6 +79,28 @@ class FakeDatadog:
 
     def calls(self, path: str) -> list[Captured]:
         return self.server.calls(path)
+
+    def fault(
+        self,
+        path: str,
+        *,
+        status: int = 500,
+        times: int = 1,
+        delay: float = 0.0,
+        retry_after: int | None = None,
+        body: Any = None,
+    ) -> None:
+        """The next ``times`` requests to ``path`` (EVENTS_PATH, SERIES_PATH) fail with ``status``
+        (and Retry-After, and ``body``); a ``status`` below 400 with a ``delay`` is a slow success."""
+        self.server.fail(path, status=status, times=times, delay=delay, retry_after=retry_after, body=body)
+
+    def _control_fault(self, request: Captured) -> Answer:
+        self.fault(**dict(request.json or {}))
+        return 200, {"ok": True}, {}
+
+    def _control_clear(self, request: Captured) -> Answer:
+        self.server.clear()
+        return 200, {"ok": True}, {}
 
     def events(self) -> list[dict[str, Any]]:
         """Bodies of the events Datadog accepted, in order."""

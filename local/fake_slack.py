@@ -6,9 +6,14 @@ what would have gone over the wire. It keeps the conversation as Slack would
 show it: messages in order, thread replies, and the latest blocks after edits,
 and :func:`render` prints a message as plain text for the demo.
 
-Faults: ``fake.fail(path, status=429, retry_after=1)`` (from CaptureServer) for
-HTTP-level trouble, :meth:`FakeSlack.error` for Slack's own ``{"ok": false}``
-answers and a webhook's plain-text errors.
+Faults, per Web API method: :meth:`FakeSlack.fault` answers the next calls with an
+HTTP status (429 with Retry-After, 500), slowly (``delay`` seconds, then the real
+answer: Slack stored the message but the client may have given up), or with
+Slack's own ``{"ok": false, "error": ...}``. The same switch is reachable over
+HTTP (``POST /_control/fault``; ``GET /_control/messages``, ``GET
+/_control/requests``, ``POST /_control/clear``), so handler processes, a demo or
+a later fault suite can drive a fake running in another process: see
+:func:`control`.
 """
 
 from __future__ import annotations
@@ -17,15 +22,18 @@ import hashlib
 import json
 import re
 import threading
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from local.capture import Captured, CaptureServer
 
 API = "/api/"
 WEBHOOKS = "/services/"
+#: The fakes' control API (not Slack's): faults on demand and what was received, over HTTP.
+CONTROL = "/_control/"
 _CHANNEL_ID = re.compile(r"^[CDG][A-Z0-9]{8,}$")
 _EMOJI = {
     ":x:": "❌",
@@ -83,6 +91,10 @@ class FakeSlack(CaptureServer):
         self.route(API + "conversations.list", self._conversations_list)
         self.route(API + "conversations.info", self._conversations_info)
         self.route(WEBHOOKS, self._webhook)
+        self.route(CONTROL + "fault", self._control_fault)
+        self.route(CONTROL + "messages", lambda _: (200, [asdict(m) for m in self.messages()], {}))
+        self.route(CONTROL + "requests", lambda _: (200, received(self), {}))
+        self.route(CONTROL + "clear", self._control_clear)
 
     # -- what tests and the demo use
     def start(self) -> FakeSlack:
@@ -110,6 +122,25 @@ class FakeSlack(CaptureServer):
         default = 404 if path.startswith(WEBHOOKS) else 200
         with self._state:
             self._errors.setdefault(path, []).append(_ScriptedError(error, status or default, times))
+
+    def fault(
+        self,
+        method: str,
+        *,
+        status: int = 500,
+        times: int = 1,
+        delay: float = 0.0,
+        retry_after: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """The next ``times`` calls of ``method`` ("chat.postMessage") fail: with Slack's
+        ``{"ok": false, "error": error}`` when ``error`` is given, else with HTTP ``status`` (and
+        Retry-After); a ``status`` below 400 with a ``delay`` is a slow answer that still succeeds."""
+        path = method if method.startswith("/") else API + method
+        if error is not None:
+            self.error(method, error, times=times)
+        else:
+            self.fail(path, status=status, times=times, delay=delay, retry_after=retry_after)
 
     def messages(self, channel: str | None = None) -> list[SlackMessage]:
         """Messages in the order they were posted, with thread_ts and their latest blocks."""
@@ -190,6 +221,14 @@ class FakeSlack(CaptureServer):
         self._store("webhook", params, thread_ts=None, via="webhook")
         return 200, b"ok", {}
 
+    def _control_fault(self, request: Captured) -> Answer:
+        self.fault(**dict(request.json or {}))
+        return 200, {"ok": True}, {}
+
+    def _control_clear(self, request: Captured) -> Answer:
+        self.clear()
+        return 200, {"ok": True}, {}
+
     # -- helpers
     def _refused(self, request: Captured, path: str) -> Answer | None:
         auth = request.headers.get("authorization", "")
@@ -230,6 +269,25 @@ class FakeSlack(CaptureServer):
             )
             self._messages.append(message)
             return message
+
+
+def received(server: CaptureServer) -> list[dict[str, Any]]:
+    """What a fake received (control calls left out): path, answer status and body, in order."""
+    with server._lock:
+        requests = [r for r in server.requests if not r.path.startswith(CONTROL)]
+    return [{"path": r.path, "status": r.status, "body": r.body.decode("utf-8", "replace")} for r in requests]
+
+
+def control(url: str, action: str, payload: Mapping[str, Any] | None = None) -> Any:
+    """Drive a fake (Slack or Datadog) over its control API from any process:
+    ``control(url, "fault", {"method": "chat.postMessage", "status": 500, "times": 3})``,
+    ``control(url, "messages")``, ``control(url, "requests")``, ``control(url, "clear", {})``."""
+    data = json.dumps(payload).encode() if payload is not None else None
+    request = urllib.request.Request(  # noqa: S310 -- the fake's loopback URL
+        url + CONTROL + action, data=data, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+        return json.loads(answer.read() or b"null")
 
 
 def channel_id(channel: str) -> str:

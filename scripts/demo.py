@@ -92,6 +92,7 @@ def main() -> int:
         _summary(stack, batch, failed, emf, task_events)
         _redeliver(stack, batch, task_events)
         _retry_story(stack, task_events)
+        _storm_story(stack, task_events)
         _watchdog_story(stack, task_events)
         _history_story()
         _closing_line(stack, len(batch["Records"]), len(skipped), len(failed), began=began)
@@ -293,7 +294,43 @@ def _retry_story(stack: Any, task_events: Any) -> None:
     print(f"  RunTask started {task['taskArn']} with startedBy {task['startedBy']}")
     print("  ... attempt 2 runs and exits 0; its STOPPED event arrives:")
     _invoke(task_events, sqs_batch(task_event_from_description(_finished(task), "eu-west-1", "123456789012")))
-    _show_thread(stack, "invoice-export")
+    roots = {json.loads(m["Body"])["root_task_arn"] for m in messages}
+    _show_thread(stack, "invoice-export", next(iter(roots), None))
+
+
+def _storm_story(stack: Any, task_events: Any) -> None:
+    """Two more invoice-export runs that stopped in the retried run's window (40 s and 90 s after
+    it) arrive late, after the next day's timed-out run opened a window of its own: they join their
+    own window's message. One exited 9 (not retried), one exited 2 (retry scheduled), so the one
+    message shows each run's state, and its title the worst of them, in the runs' own times."""
+    print(f"\n{RULE}\na storm: more invoice-export failures in the same window, each with its state\n{RULE}")
+    sample = json.loads((EVENTS / "stopped-nonzero-exit.json").read_text())
+    first = sample["detail"]["taskArn"].rsplit("/", 1)[-1]
+    late = [
+        _late_failure(sample, "5e2d1c0b9a8f7e6d5c4b3a2918070605", seconds=40, exit_code=9),
+        _late_failure(sample, "6f3e2d1c0b9a8f7e6d5c4b3a29180706", seconds=90, exit_code=2),
+    ]
+    for event in late:
+        print(f"  {event['detail']['taskArn'].rsplit('/', 1)[-1]} stopped {event['detail']['stoppedAt']}")
+    _invoke(task_events, sqs_batch(*late))
+    for message in stack.slack.messages():
+        if not message.thread_ts and first in render(message):
+            edited = f", updated {message.edits}x" if message.edits else ""
+            print(
+                f"\n  Slack {message.channel} ts={message.ts}{edited} (the grouped message, as it reads now):"
+            )
+            print(_indent(render(message)))
+
+
+def _late_failure(sample: dict[str, Any], task_id: str, *, seconds: int, exit_code: int) -> dict[str, Any]:
+    old_id = sample["detail"]["taskArn"].rsplit("/", 1)[-1]
+    text = json.dumps(sample).replace(old_id, task_id).replace('"exitCode": 2', f'"exitCode": {exit_code}')
+    event: dict[str, Any] = json.loads(text)
+    event["id"] = f"{task_id[:8]}-demo-late-failure"
+    for key in ("stoppingAt", "stoppedAt", "executionStoppedAt", "updatedAt"):
+        at = datetime.fromisoformat(event["detail"][key].replace("Z", "+00:00")) + timedelta(seconds=seconds)
+        event["detail"][key] = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return event
 
 
 #: When the retried attempt is created: a minute after the sample failure it retries stopped
@@ -320,9 +357,20 @@ def _finished(task: dict[str, Any]) -> dict[str, Any]:
     return done
 
 
-def _show_thread(stack: Any, job: str) -> None:
+def _show_thread(stack: Any, job: str, run_key: str | None = None) -> None:
+    """The last message about ``job`` (the message of its run ``run_key`` when given) and its thread."""
+    from ecswatch.adapters.dynamodb.state import DynamoNotificationState
+    from local.stack import STATE_TABLE
+
     messages = stack.slack.messages()
-    parents = [m for m in messages if not m.thread_ts and job in json.dumps(m.blocks)]
+    ref = (
+        DynamoNotificationState(boto3.client("dynamodb"), STATE_TABLE).thread_for(run_key)
+        if run_key
+        else None
+    )
+    parents = [
+        m for m in messages if not m.thread_ts and (m.ts == ref.ts if ref else job in json.dumps(m.blocks))
+    ]
     for parent in parents[-1:]:
         edited = f", updated {parent.edits}x" if parent.edits else ""
         print(f"\n  Slack {parent.channel} ts={parent.ts}{edited} (the first alert, as it reads now):")

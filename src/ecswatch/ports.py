@@ -16,10 +16,12 @@ from ecswatch.run import (
     LaunchResult,
     Lineage,
     LogTail,
+    MemberState,
     MessageRef,
     RunRecord,
     ScheduleWatch,
     StormJoin,
+    StormMember,
     TaskScan,
 )
 
@@ -69,19 +71,35 @@ class EventSink(Protocol):
 
 
 class NotificationState(Protocol):
-    """Conditional writes that make Slack grouping and threading safe under at-least-once delivery."""
+    """Conditional writes that make Slack grouping and threading safe under at-least-once delivery
+    and concurrent invocations (every read-modify-write is one conditional write)."""
 
-    def join_storm(
-        self, job: str, run_key: str, cause: str, now: datetime, window_seconds: int
-    ) -> StormJoin: ...
-
-    def claim_storm_post(self, job: str, window_start: datetime, run_key: str, now: datetime) -> bool:
-        """True for exactly one caller per window (or after its lease expired): that one posts."""
+    def join_storm(self, job: str, member: StormMember, window_seconds: int) -> StormJoin | None:
+        """Join (or open) the job's window in the runs' own stop times; None: the run is too old
+        for the open window (alone); ``ended``: the window must be shown and closed first."""
         ...
 
-    def set_storm_message(self, job: str, window_start: datetime, ref: MessageRef) -> StormJoin: ...
+    def claim_storm_post(self, job: str, window_start: datetime, run_key: str, now: datetime) -> bool:
+        """True for one caller at a time per window (a lease, taken over once expired): that one posts."""
+        ...
 
-    def mark_storm_updated(self, job: str, window_start: datetime, count: int) -> None: ...
+    def set_storm_message(
+        self, job: str, window_start: datetime, ref: MessageRef, shown: int
+    ) -> StormJoin: ...
+
+    def close_storm(self, storm: StormJoin) -> bool:
+        """Archive a posted window unchanged since read; False when it changed (read and show again)."""
+        ...
+
+    def set_member_state(self, run_key: str, state: MemberState) -> StormJoin | None: ...
+
+    def read_storm(self, job: str, window_start: datetime) -> StormJoin | None: ...
+
+    def claim_storm_render(self, storm: StormJoin, by: str, now: datetime) -> StormJoin | None:
+        """The window to render, for one renderer at a time, while its message is behind; else None."""
+        ...
+
+    def storm_shown(self, storm: StormJoin, by: str, *, rendered: bool) -> None: ...
 
     def thread_for(self, run_key: str) -> MessageRef | None: ...
 

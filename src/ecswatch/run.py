@@ -252,15 +252,47 @@ class MetricPoint:
     unit: str | None = None
 
 
+class MemberState(StrEnum):
+    """Where one run of a storm stands now. The storm's title is its members' worst open state."""
+
+    FAILED = "failed"  # failed, not (or no longer) retried: an open failure
+    RETRYING = "retrying"
+    RECOVERED = "recovered on retry"
+
+    @property
+    def rank(self) -> int:
+        """Worse is higher: a failure outranks a retry in flight, which outranks a recovery."""
+        return {MemberState.FAILED: 3, MemberState.RETRYING: 2, MemberState.RECOVERED: 1}[self]
+
+
+@dataclass(frozen=True)
+class StormMember:
+    """One failed run in a storm: who it is, when it stopped (the run's own time), how it stands."""
+
+    run_key: str
+    label: str
+    stopped: datetime
+    cause: str
+    state: MemberState = MemberState.FAILED
+
+
 @dataclass(frozen=True)
 class StormState:
-    """Failures of one job inside one window, as the state store counts them."""
+    """Failures of one job inside one window, as the state store counts them.
+
+    ``count`` counts every run (members stop being remembered past a limit; ``members`` holds
+    those remembered, oldest first); ``since`` is the earliest member's own stop time."""
 
     job: str
     count: int
     window_start: datetime
     causes: tuple[str, ...] = ()
     first_alert: Alert | None = field(default=None, compare=False)
+    members: tuple[StormMember, ...] = ()
+
+    @property
+    def since(self) -> datetime:
+        return min((m.stopped for m in self.members), default=self.window_start)
 
 
 @dataclass(frozen=True)
@@ -287,10 +319,14 @@ class MessageRef:
 
 @dataclass(frozen=True)
 class StormJoin:
-    """A job's current failure window after one failure joined it.
+    """A job's failure window as the state store holds it, after a run joined it (or read it).
 
-    ``count`` counts distinct runs (a redelivered run does not count twice);
-    ``message`` is the Slack message standing for the window once posted.
+    ``count`` counts distinct runs (a redelivered run does not count twice); ``message`` is the
+    Slack message standing for the window once posted. ``version`` grows with every join and
+    every member's news; ``shown`` is the version the Slack message was last rendered from, so
+    anyone may tell whether the message is behind. ``ended``: the window is over for the run
+    that asked (it stopped a window or more later); the window must be shown in full and closed
+    before that run opens the next one. ``closed``: the window was closed (archived) already.
     """
 
     job: str
@@ -299,7 +335,23 @@ class StormJoin:
     causes: tuple[str, ...]
     message: MessageRef | None
     is_new_member: bool
-    updated_at_count: int = 0
+    version: int = 0
+    shown: int = 0
+    members: tuple[StormMember, ...] = ()
+    ended: bool = False
+    closed: bool = False
+    #: When the message was last rendered (by anyone): end-of-invocation updates keep a gap.
+    rendered_at: datetime | None = None
+
+    @property
+    def state(self) -> StormState:
+        return StormState(
+            job=self.job,
+            count=self.count,
+            window_start=self.window_start,
+            causes=self.causes,
+            members=self.members,
+        )
 
 
 @dataclass(frozen=True)

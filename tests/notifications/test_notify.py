@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,8 +21,9 @@ from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard, PowertoolsOn
 from ecswatch.adapters.dynamodb.state import DynamoNotificationState
 from ecswatch.config.routing import Routing
 from ecswatch.errors import TransientError
+from ecswatch.notifications import notifier as notifier_module
 from ecswatch.notifications.notifier import Notifier, is_update_milestone
-from ecswatch.run import Alert, Attempt, DatadogEvent, MessageRef, MetricPoint, RunReport
+from ecswatch.run import Alert, Attempt, DatadogEvent, MessageRef, MetricPoint, RunReport, StormMember
 from tests.fakes import FixedLogs, report_from
 
 pytestmark = pytest.mark.offline
@@ -74,6 +76,9 @@ class Clock:
     def __call__(self) -> datetime:
         return self.now
 
+    def sleep(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
 
 # ------------------------------------------------------------------ fixtures
 
@@ -111,9 +116,17 @@ def state(dynamodb: Any) -> DynamoNotificationState:
 
 @pytest.fixture
 def report_of(load_event: Callable[[str], dict[str, Any]]) -> Callable[..., RunReport]:
-    def make(name: str, *, task_id: str | None = None, family: str | None = None) -> RunReport:
+    def make(
+        name: str, *, task_id: str | None = None, family: str | None = None, later: timedelta | None = None
+    ) -> RunReport:
+        """``later``: the run stopped that much later than the sample (its own stop time)."""
         raw = copy.deepcopy(load_event(name))
         detail = raw["detail"]
+        if later is not None:
+            for key in ("stoppingAt", "stoppedAt", "executionStoppedAt", "updatedAt"):
+                if key in detail:
+                    at = datetime.fromisoformat(detail[key].replace("Z", "+00:00")) + later
+                    detail[key] = at.isoformat().replace("+00:00", "Z")
         if task_id:
             prefix = detail["taskArn"].rsplit("/", 1)[0]
             detail["taskArn"] = f"{prefix}/{task_id}"
@@ -136,6 +149,7 @@ def notifier(
     notify_success: bool = False,
     window: int = 300,
 ) -> Notifier:
+    clock = clock or Clock()
     return Notifier(
         guard=guard or MemoryOnceGuard(),
         routing=lambda job: Routing(channel=f"#{job}", notify_success=notify_success),
@@ -143,8 +157,19 @@ def notifier(
         events=events,
         state=state,
         storm_window_seconds=window,
-        clock=clock or Clock(),
+        clock=clock,
+        sleep=clock.sleep,
     )
+
+
+def member(run_key: str, cause: str = "exit 2", stopped: datetime = T0) -> StormMember:
+    return StormMember(run_key=run_key, label=run_key.rsplit("/", 1)[-1], stopped=stopped, cause=cause)
+
+
+def member_of(report: RunReport) -> StormMember:
+    stopped = report.event.timeline.stopped
+    assert stopped is not None
+    return member(report.event.task.arn, report.cause, stopped)
 
 
 def failing_runs(
@@ -271,19 +296,100 @@ def test_failures_of_different_jobs_get_their_own_messages(
     assert sorted(channel for channel, _, _ in chat.posts) == ["#invoice-export", "#ledger-close"]
 
 
-def test_a_failure_after_the_window_starts_a_new_message(
+def test_a_run_that_stopped_after_the_window_starts_a_new_message_however_soon_it_is_processed(
     state: DynamoNotificationState, report_of: Callable[..., RunReport]
 ) -> None:
-    chat, clock = RecordingChat(), Clock()
-    n = notifier(chat=chat, state=state, clock=clock, window=300)
-    first, second = failing_runs(report_of, 2)
+    chat = RecordingChat()
+    n = notifier(chat=chat, state=state, window=300)
+    first = report_of("stopped-nonzero-exit", task_id="1" * 32)
+    second = report_of("stopped-nonzero-exit", task_id="2" * 32, later=timedelta(seconds=301))
 
     n.publish(first)
-    clock.now += timedelta(seconds=301)
-    n.publish(second)
+    n.publish(second)  # the same processing instant
 
     assert len(chat.posts) == 2
+
+
+def test_failures_days_apart_are_not_grouped_even_when_processed_together(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    chat = RecordingChat()
+    n = notifier(chat=chat, state=state)
+    runs = [
+        report_of("stopped-nonzero-exit", task_id=f"{i:032x}", later=timedelta(days=2 * i)) for i in range(3)
+    ]
+
+    for run in runs:
+        n.publish(run)
+
+    assert [alert.title for _, alert, _ in chat.posts] == ["invoice-export failed"] * 3
     assert chat.updates == []
+
+
+def test_a_storms_since_is_its_first_runs_own_stop_time_not_the_processing_clock(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    chat = RecordingChat()
+    n = notifier(chat=chat, state=state, clock=Clock(datetime(2026, 12, 5, 12, 0, tzinfo=UTC)))
+
+    for run in failing_runs(report_of, 2):
+        n.publish(run)
+
+    assert chat.updates[-1][1].title == "invoice-export failing: 2 failed runs since 2025-03-04 05:41:44 UTC"
+
+
+def test_a_late_run_joins_the_closed_window_its_stop_time_falls_in(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    """A run whose event comes after a newer window opened is named in its own window's message,
+    not grouped with the newer runs and not alone."""
+    chat = RecordingChat()
+    n = notifier(chat=chat, state=state)
+    n.publish(report_of("stopped-nonzero-exit", task_id="1" * 32))
+    n.publish(report_of("stopped-nonzero-exit", task_id="3" * 32, later=timedelta(days=1)))
+
+    n.publish(report_of("stopped-nonzero-exit", task_id="2" * 32, later=timedelta(seconds=40)))
+
+    assert len(chat.posts) == 2
+    [(ref, alert)] = chat.updates
+    assert ref.ts == "1700000000.000001"
+    assert alert.title == "invoice-export failing: 2 failed runs since 2025-03-04 05:41:44 UTC"
+    assert f"• {'2' * 32}: failed" in alert.cause.splitlines()
+
+
+def test_late_runs_with_no_window_of_their_own_share_one_apart_from_the_newer_runs(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    """Events out of order: the newer run's window is open when two older runs arrive. They are
+    not grouped with it (days apart), and not alone each: one message of their own names both."""
+    chat = RecordingChat()
+    n = notifier(chat=chat, state=state)
+    n.publish(report_of("stopped-nonzero-exit", task_id="3" * 32, later=timedelta(days=1)))
+
+    n.publish(report_of("stopped-nonzero-exit", task_id="1" * 32))
+    n.publish(report_of("stopped-nonzero-exit", task_id="2" * 32, later=timedelta(seconds=40)))
+
+    assert [alert.title for _, alert, _ in chat.posts] == ["invoice-export failed"] * 2
+    [(ref, alert)] = chat.updates
+    assert ref.ts == "1700000000.000002"
+    assert alert.title == "invoice-export failing: 2 failed runs since 2025-03-04 05:41:44 UTC"
+    assert "3" * 32 not in alert.cause
+
+
+def test_a_window_is_not_rounded_down_to_the_second(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    """The first run stopped at :44.127; a run 1.9 s later is inside a 2 s window (:44.127-:46.127),
+    one 2.1 s later is not. Rounded down to :44, the window would end at :46.000 and drop the first."""
+    chat = RecordingChat()
+    n = notifier(chat=chat, state=state, window=2)
+    n.publish(report_of("stopped-nonzero-exit", task_id="1" * 32))
+
+    n.publish(report_of("stopped-nonzero-exit", task_id="2" * 32, later=timedelta(seconds=1.9)))
+    n.publish(report_of("stopped-nonzero-exit", task_id="3" * 32, later=timedelta(seconds=2.1)))
+
+    assert len(chat.posts) == 2
+    assert "2 failed runs" in chat.updates[-1][1].title
 
 
 def test_a_storm_member_delivered_twice_in_new_containers_counts_once(
@@ -296,7 +402,8 @@ def test_a_storm_member_delivered_twice_in_new_containers_counts_once(
     notifier(chat=chat, state=state).publish(second)
     notifier(chat=chat, state=state).publish(second)  # memory guards are fresh: only the state dedupes
 
-    join = state.join_storm("invoice-export", second.event.task.arn, "x", T0, 300)
+    join = state.join_storm("invoice-export", member_of(second), 300)
+    assert join is not None
     assert join.count == 2
     assert join.is_new_member is False
     assert len(chat.updates) == 1
@@ -313,6 +420,36 @@ def test_a_burst_of_failures_updates_the_message_only_at_milestones(
 
     assert len(chat.posts) == 1
     assert [alert.fields[0][1] for _, alert in chat.updates] == ["2", "3", "4", "5", "10", "20"]
+
+    n.flush()  # the end of the invocation shows what no milestone did
+
+    assert [alert.fields[0][1] for _, alert in chat.updates][-1] == "25"
+
+
+def test_end_of_invocation_updates_of_one_storm_keep_slacks_rate_limit_gap(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    """Two invocations right after each other, each with a non-milestone join: the second waits out
+    the gap since the first update (chat.update is rate-limited), then shows everything stored."""
+    clock = Clock()
+    times: list[datetime] = []
+
+    class TimedChat(RecordingChat):
+        def update(self, ref: MessageRef, alert: Alert) -> None:
+            times.append(clock.now)
+            super().update(ref, alert)
+
+    chat = TimedChat()
+    n = notifier(chat=chat, state=state, clock=clock)
+    runs = failing_runs(report_of, 7)
+    for run in runs[:6]:
+        n.publish(run)
+    n.flush()  # 6 is no milestone: shown at the end of the invocation
+    n.publish(runs[6])
+    n.flush()
+
+    assert [alert.fields[0][1] for _, alert in chat.updates][-2:] == ["6", "7"]
+    assert (times[-1] - times[-2]).total_seconds() >= notifier_module.UPDATE_GAP_SECONDS
 
 
 @pytest.mark.parametrize(
@@ -333,35 +470,64 @@ def test_update_milestones_follow_a_1_2_5_series_after_five(count: int, update: 
     assert is_update_milestone(count) is update
 
 
-def test_a_run_that_joins_while_another_is_posting_does_not_post_and_is_folded_into_the_count(
+def test_a_run_that_joins_while_another_is_posting_waits_for_that_post_and_is_shown_in_it(
     state: DynamoNotificationState, report_of: Callable[..., RunReport]
 ) -> None:
     chat = RecordingChat()
     first, second = failing_runs(report_of, 2)
     # The first run has opened the window and claimed the post, but has not posted yet.
-    join = state.join_storm("invoice-export", first.event.task.arn, "exit 2", T0, 300)
+    join = state.join_storm("invoice-export", member_of(first), 300)
+    assert join is not None
     assert state.claim_storm_post("invoice-export", join.window_start, first.event.task.arn, T0)
 
-    notifier(chat=chat, state=state).publish(second)
+    with pytest.raises(TransientError, match="not posted yet"):  # waited, then fails: redelivered later
+        notifier(chat=chat, state=state).publish(second)
     assert chat.posts == []
 
     notifier(chat=chat, state=state).publish(first)  # the claimant finishes (its redelivery)
-    assert len(chat.posts) == 1
-    assert "2 failed runs" in chat.updates[-1][1].title
+    [(_, posted, _)] = chat.posts
+    assert "2 failed runs" in posted.title  # rendered from every member stored
+    assert f"• {'0' * 31}2: failed" in posted.cause.splitlines()
 
 
-def test_an_expired_post_claim_lets_another_run_post(
+def test_a_claimant_that_cannot_post_is_taken_over_by_a_later_member_with_every_member(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    """Issue 13 item 2: run A claims the post and Slack fails until its item fails; run B joins.
+    B's item fails too (the post is not there), and B's redelivery — after A's lease ran out,
+    whatever the order of the visibility timeout and the window — posts one message naming both."""
+    chat, clock = RecordingChat(), Clock()
+    a, b = failing_runs(report_of, 2)
+    chat.fail_next = 1
+    with pytest.raises(TransientError):
+        notifier(chat=chat, state=state, clock=clock).publish(a)
+    with pytest.raises(TransientError):
+        notifier(chat=chat, state=state, clock=clock).publish(b)
+
+    clock.now += timedelta(seconds=360)  # SQS visibility timeout: B comes back first
+    notifier(chat=chat, state=state, clock=clock).publish(b)
+    notifier(chat=chat, state=state, clock=clock).publish(a)  # A's redelivery: nothing more to post
+
+    [(_, posted, _)] = chat.posts
+    assert posted.title.startswith("invoice-export failing: 2 failed runs")
+    assert {f"• {'0' * 31}1: failed", f"• {'0' * 31}2: failed"} <= set(posted.cause.splitlines())
+
+
+def test_a_newer_failure_takes_over_an_unposted_window_before_opening_its_own(
     state: DynamoNotificationState, report_of: Callable[..., RunReport]
 ) -> None:
     chat, clock = RecordingChat(), Clock()
-    first, second = failing_runs(report_of, 2)
-    join = state.join_storm("invoice-export", first.event.task.arn, "exit 2", T0, 300)
-    state.claim_storm_post("invoice-export", join.window_start, first.event.task.arn, T0)  # ... and then died
-    clock.now = T0 + timedelta(seconds=state_module.POST_LEASE_SECONDS + 1)
+    a = report_of("stopped-nonzero-exit", task_id="a" * 32)
+    later = report_of("stopped-nonzero-exit", task_id="b" * 32, later=timedelta(minutes=10))
+    chat.fail_next = 1
+    with pytest.raises(TransientError):
+        notifier(chat=chat, state=state, clock=clock).publish(a)
 
-    notifier(chat=chat, state=state, clock=clock).publish(second)
+    clock.now += timedelta(seconds=state_module.POST_LEASE_SECONDS + 1)
+    notifier(chat=chat, state=state, clock=clock).publish(later)
 
-    assert len(chat.posts) == 1
+    assert ["a" * 32 in alert.cause for _, alert, _ in chat.posts] == [True, False]
+    assert chat.posts[1][1].title == "invoice-export failed"
 
 
 def test_with_a_webhook_a_storm_posts_once_and_never_updates(
@@ -382,19 +548,154 @@ def test_a_huge_storm_keeps_counting_after_it_stops_remembering_members(
 ) -> None:
     monkeypatch.setattr(state_module, "MEMBER_LIMIT", 3)
 
-    joins = [state.join_storm("big", f"run-{i}", "boom", T0, 300) for i in range(6)]
+    joins = [state.join_storm("big", member(f"run-{i}", "boom"), 300) for i in range(6)]
 
-    assert [j.count for j in joins] == [1, 2, 3, 4, 5, 6]
+    assert [j.count for j in joins if j] == [1, 2, 3, 4, 5, 6]
 
 
 def test_the_storm_message_lists_the_latest_cause_first(state: DynamoNotificationState) -> None:
-    state.join_storm("job", "run-1", "exit 1", T0, 300)
-    state.join_storm("job", "run-2", "exit 2", T0, 300)
+    state.join_storm("job", member("run-1", "exit 1"), 300)
+    state.join_storm("job", member("run-2", "exit 2"), 300)
 
-    join = state.join_storm("job", "run-3", "out of memory", T0, 300)
+    join = state.join_storm("job", member("run-3", "out of memory"), 300)
 
+    assert join is not None
     assert join.causes[0] == "out of memory"
     assert set(join.causes) == {"exit 1", "exit 2", "out of memory"}
+
+
+def news_of(report: RunReport, title: str, severity: str) -> tuple[Alert, Alert]:
+    """A thread reply and what the run's parent should now say, as the coordinator sends them."""
+    reply = Alert(
+        run_key=report.event.task.arn,
+        job=report.job,
+        title=f"{report.job}: {title}",
+        severity=severity,
+        outcome="failed",
+        cause=report.cause,
+        fields=(),
+        links=(),
+    )
+    return reply, replace(reply, title=f"{report.job} {title}")
+
+
+def tell(n: Notifier, run: RunReport, title: str, severity: str) -> None:
+    """The news in one invocation (its end shows the storm's message up to date)."""
+    reply, parent = news_of(run, title, severity)
+    n.follow_up(run.event.task.arn, reply, update_parent=parent)
+    n.flush()
+
+
+def test_a_storm_shows_its_members_states_and_its_worst_open_state_as_title(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    """Issue 13 item 1: run 1 is retried and recovers, run 2 failed for good: the message must
+    not say "recovered" (it said "alpha recovered after 1 retry" and run 2 was gone)."""
+    chat = RecordingChat()
+    n = notifier(chat=chat, state=state)
+    run1, run2 = failing_runs(report_of, 2)
+    n.publish(run1)
+    n.publish(run2)
+
+    tell(n, run1, "failed, retrying (attempt 2/3)", "warning")
+    tell(n, run2, "gave up after 1 attempts", "error")
+    tell(n, run1, "recovered after 1 retry", "success")
+
+    summary = chat.updates[-1][1]
+    assert summary.title == "invoice-export failing: 2 failed runs since 2025-03-04 05:41:44 UTC"
+    assert summary.severity == "error"
+    assert summary.cause.splitlines()[:3] == [
+        "1 failed · 1 recovered on retry",
+        f"• {'0' * 31}1: recovered on retry",
+        f"• {'0' * 31}2: failed",
+    ]
+    assert {ref.ts for ref, _ in chat.updates} == {"1700000000.000001"}
+    assert [thread.ts for _, _, thread in chat.posts[1:] if thread] == ["1700000000.000001"] * 3
+
+
+def test_a_storm_says_recovered_only_when_every_member_recovered(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    chat = RecordingChat()
+    n = notifier(chat=chat, state=state)
+    runs = failing_runs(report_of, 3)
+    for run in runs:
+        n.publish(run)
+    titles = []
+
+    for title, severity in (
+        ("failed, retrying (attempt 2/3)", "warning"),
+        ("recovered after 1 retry", "success"),
+    ):
+        for run in runs:
+            tell(n, run, title, severity)
+            titles.append(chat.updates[-1][1].title.split(":")[0])
+
+    assert titles == ["invoice-export failing"] * 2 + ["invoice-export retrying"] * 3 + [
+        "invoice-export recovered"
+    ]
+    assert chat.updates[-1][1].cause.splitlines()[0] == "3 recovered on retry"
+    assert chat.updates[-1][1].severity == "success"
+
+
+def test_the_news_of_a_batch_of_members_costs_one_update_of_the_storm(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    """chat.update is rate-limited: three retries scheduled in one invocation, one update at its end."""
+    chat = RecordingChat()
+    n = notifier(chat=chat, state=state)
+    runs = failing_runs(report_of, 3)
+    for run in runs:
+        n.publish(run)
+    n.flush()
+    before = len(chat.updates)
+
+    for run in runs:
+        reply, parent = news_of(run, "failed, retrying (attempt 2/3)", "warning")
+        n.follow_up(run.event.task.arn, reply, update_parent=parent)
+    n.flush()
+
+    assert len(chat.updates) == before + 1
+    assert chat.updates[-1][1].cause.splitlines()[0] == "3 retrying"
+    assert len([thread for _, _, thread in chat.posts if thread]) == 3
+
+
+def test_the_run_that_posted_a_storm_never_replaces_it_with_its_own_news(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    """Issue 13 item 12: the poster's "failed, retrying (attempt 2/3)" replaced the whole text."""
+    chat = RecordingChat()
+    n = notifier(chat=chat, state=state)
+    poster, other = failing_runs(report_of, 2)
+    n.publish(poster)
+    n.publish(other)
+
+    reply, parent = news_of(poster, "failed, retrying (attempt 2/3)", "warning")
+    n.follow_up(poster.event.task.arn, reply, update_parent=parent)
+    n.flush()
+
+    assert all(alert.outcome == "storm" for _, alert in chat.updates)
+    assert chat.updates[-1][1].cause.splitlines()[0] == "1 failed · 1 retrying"
+    assert chat.posts[-1][1] == reply
+
+
+def test_news_of_a_member_whose_storm_is_not_posted_yet_waits_for_the_message(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    chat = RecordingChat()
+    a, b = failing_runs(report_of, 2)
+    join = state.join_storm("invoice-export", member_of(a), 300)
+    assert join is not None
+    state.claim_storm_post("invoice-export", join.window_start, a.event.task.arn, T0)
+    state.join_storm("invoice-export", member_of(b), 300)
+    reply, parent = news_of(b, "failed, retrying (attempt 2/3)", "warning")
+
+    with pytest.raises(TransientError, match="not posted yet"):
+        notifier(chat=chat, state=state).follow_up(b.event.task.arn, reply, update_parent=parent)
+    notifier(chat=chat, state=state).publish(a)  # the poster's redelivery posts, with B retrying
+
+    [(_, posted, _)] = chat.posts
+    assert posted.cause.splitlines()[0] == "1 failed · 1 retrying"
 
 
 # ------------------------------------------------------------------ threads
@@ -420,10 +721,12 @@ def test_news_about_an_alerted_run_goes_into_its_thread_and_refreshes_the_parent
     )
 
     followed = n.follow_up(report.event.task.arn, news, update_parent=parent)
+    n.flush()
 
     assert followed is True
-    assert chat.posts[-1][2] == MessageRef(channel="C123", ts="1700000000.000001")
+    assert chat.posts[-1][2] == MessageRef(channel="C123", ts="1700000000.000001", own=False)
     assert chat.updates[-1][0].ts == "1700000000.000001"
+    assert chat.updates[-1][1] == parent  # the window's only run: its own news, not a storm of one
 
 
 def test_a_run_never_alerted_has_no_thread_to_follow(state: DynamoNotificationState) -> None:

@@ -1081,7 +1081,14 @@ def _dynamodb_operations_called_in(source: str, client: Any) -> set[str]:
     """The DynamoDB API operations a module calls: every attribute named like a DynamoDB client
     method (``db.put_item(...)``, or ``call(db.query, ...)``), by its API name (put_item -> PutItem)."""
     methods = client.meta.method_to_api_mapping
-    return {methods[name] for name in re.findall(r"\.(\w+)\b", source) if name in methods}
+    called = {methods[name] for name in re.findall(r"\.(\w+)\b", source) if name in methods}
+    if "TransactWriteItems" in called:
+        # IAM has no action of its own for a transaction: each item is authorised as the action it
+        # performs (DynamoDB developer guide, "Using IAM with DynamoDB transactions").
+        called.discard("TransactWriteItems")
+        items = set(re.findall(r'\{"(Put|Update|Delete|ConditionCheck)":', source))
+        called |= {f"{item}Item" for item in items}
+    return called
 
 
 def dynamodb_operations_the_code_calls() -> set[str]:

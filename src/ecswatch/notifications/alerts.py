@@ -22,10 +22,12 @@ from ecswatch.run import (
     ChainLink,
     DatadogEvent,
     Link,
+    MemberState,
     MetricPoint,
     Outcome,
     RunPhase,
     RunReport,
+    StormMember,
     StormState,
 )
 
@@ -112,25 +114,52 @@ def retry_fields(attempt: Attempt, *, failed: bool = True) -> tuple[tuple[str, s
     return (("Retry", attempt.retry.text),)
 
 
-def storm_alert(state: StormState, latest: Alert) -> Alert:
-    """The one message that stands for many failures of one job, updated as they come."""
+#: Runs named one per line in a storm message (45 lines of a task id and a state fit Slack's 3,000
+#: characters of section text with the tally); past this, the open ones first and a count of the rest.
+MEMBERS_NAMED = 45
+_STORM_SEVERITY = {
+    MemberState.FAILED: "error",
+    MemberState.RETRYING: "warning",
+    MemberState.RECOVERED: "success",
+}
+
+
+def storm_alert(state: StormState, latest: Alert | None = None) -> Alert:
+    """The one message that stands for many failures of one job, rendered from the stored members.
+
+    Its title is the worst state any member is in now (a failure outranks a retry in flight, which
+    outranks a recovery): "recovered" only when every member recovered. The body counts members by
+    state ("3 failed · 1 recovered on retry · 1 retrying") and names each run with its state, so no
+    run of the window goes unannounced. ``since`` is the earliest member's own stop time. ``latest``
+    (the run that just joined) lends its first fields, links and log tail.
+    """
+    members = state.members
+    worst = max((m.state for m in members), key=lambda s: s.rank, default=MemberState.FAILED)
+    since = _when(state.since)
+    tally = _tally(members, state.count)
+    runs = f"{state.count} failed run{'' if state.count == 1 else 's'}"
+    if worst is MemberState.FAILED:
+        title = f"{state.job} failing: {runs} since {since}"
+    elif worst is MemberState.RETRYING:
+        title = f"{state.job} retrying: {runs} since {since}, none failed for good yet"
+    else:
+        title = f"{state.job} recovered: {runs} since {since}, all recovered on retry"
     distinct = list(dict.fromkeys(state.causes))[-5:]
-    fields = (
-        ("Failures", str(state.count)),
-        ("Since", _when(state.window_start)),
-        *latest.fields[:3],
-    )
+    lines = [tally, *_member_lines(members, state.count)]
+    if distinct:
+        lines.append("latest causes: " + "; ".join(distinct))
+    fields = (("Failures", str(state.count)), ("Since", since), *(latest.fields[:3] if latest else ()))
     return Alert(
-        run_key=f"storm:{state.job}:{int(state.window_start.timestamp())}",
+        run_key=f"storm:{state.job}:{int(state.window_start.timestamp() * 1000)}",
         job=state.job,
-        title=f"{state.job} failing: {state.count} failed runs since {_when(state.window_start)}",
-        severity="error",
+        title=title,
+        severity=_STORM_SEVERITY[worst],
         outcome="storm",
-        cause="latest causes: " + "; ".join(distinct) if distinct else latest.cause,
+        cause="\n".join(lines),
         fields=fields,
-        links=latest.links,
-        log_tail=latest.log_tail,
-        context=f"grouped to avoid flooding the channel · latest: {latest.context}",
+        links=latest.links if latest else (),
+        log_tail=latest.log_tail if latest else None,
+        context="grouped to avoid flooding the channel" + (f" · latest: {latest.context}" if latest else ""),
     )
 
 
@@ -152,6 +181,25 @@ def event_markdown(alert: Alert, *, cause_label: str | None = None) -> str:
     if alert.links:
         lines += ["", " · ".join(f"[{escape_markdown(link.label)}]({link.url})" for link in alert.links)]
     return "\n".join(lines)
+
+
+def _tally(members: tuple[StormMember, ...], count: int) -> str:
+    """ "3 failed · 1 recovered on retry · 1 retrying", worst first; runs not remembered count as failed."""
+    by_state = {s: sum(1 for m in members if m.state is s) for s in MemberState}
+    by_state[MemberState.FAILED] += max(0, count - len(members))
+    ordered = sorted(MemberState, key=lambda s: -s.rank)
+    return " · ".join(f"{by_state[s]} {s.value}" for s in ordered if by_state[s])
+
+
+def _member_lines(members: tuple[StormMember, ...], count: int) -> list[str]:
+    """One line per run, oldest first; past MEMBERS_NAMED the open ones are named first."""
+    named = list(members)
+    if len(named) > MEMBERS_NAMED:
+        named = sorted(named, key=lambda m: -m.state.rank)[:MEMBERS_NAMED]
+    lines = [f"• {m.label}: {m.state.value}" for m in named]
+    if count > len(named):
+        lines.append(f"… and {count - len(named)} more")
+    return lines
 
 
 def datadog_event(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> DatadogEvent:

@@ -6,22 +6,35 @@ after a partial failure. Three mechanisms make each message happen once:
 * every outside effect runs inside ``guard.once(key)`` (Powertools Idempotency
   in production), keyed per sink and per report (``slack#<task arn>#stopped``),
   so a redelivery after a Slack outage re-sends Slack but not Datadog;
-* failures of one job inside a window join one *storm* record with conditional
-  writes; exactly one run claims the right to post, the others update that
-  message (at milestones, to stay inside Slack's rate limits);
+* failures of one job whose runs stopped within a window of each other (the runs'
+  own stop times, not the processing clock) join one *storm* record with
+  conditional writes: each member with its state. One run at a time holds a
+  lease to post the message; it renders from the stored members and, after
+  posting, shows whoever joined meanwhile. A member that finds the post in
+  someone else's hands waits briefly, then fails its item so its redelivery
+  takes the lease over: no member goes unannounced because its poster failed.
+  Updates happen at count milestones and once per invocation (Slack's rate
+  limits), rendered by one run at a time (a lease), always from the stored
+  members; a window is closed only after its message shows every member;
 * the Slack message of a run is remembered (its thread), so later news about
-  the run (a retry, a recovery) goes into that thread.
+  the run (a retry, a recovery) goes into that thread. A storm member's news
+  updates its state in the storm and re-renders the summary, never replacing
+  it with one run's text (a storm's ref has ``own`` False).
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 
+from aws_lambda_powertools import Logger
+
 from ecswatch.config.routing import Routing
 from ecswatch.effects import run_each
+from ecswatch.errors import DeliveryError, TransientError
 from ecswatch.notifications.alerts import alert_for, datadog_event, is_alertable, metric_points, storm_alert
 from ecswatch.ports import ChatPoster, EventSink, NotificationState, OnceGuard, RunSink
 from ecswatch.run import (
@@ -29,13 +42,27 @@ from ecswatch.run import (
     Alert,
     Attempt,
     DatadogEvent,
+    MemberState,
     MessageRef,
     MetricPoint,
     RunPhase,
     RunReport,
     StormJoin,
-    StormState,
+    StormMember,
 )
+
+logger = Logger(child=True)
+
+#: How long a member waits for another run's storm post in flight before failing its item (its
+#: redelivery then finds the message, or takes the expired lease over and posts).
+POST_WAIT_SECONDS = 3.0
+#: How long a run waits for another renderer of the storm message before failing its item.
+RENDER_WAIT_SECONDS = 3.0
+_POLL_SECONDS = 0.2
+#: End-of-invocation updates of one storm message are this far apart at least (chat.update is a
+#: Tier 3 method, 50+ a minute: one storm stays at 50): the last invocation of a burst waits out
+#: the gap, then shows everything stored.
+UPDATE_GAP_SECONDS = 1.2
 
 
 def is_update_milestone(count: int) -> bool:
@@ -60,6 +87,7 @@ class Notifier:
         storm_window_seconds: int = 300,
         metrics: Sequence[RunSink] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._guard = guard
         self._routing = routing
@@ -69,6 +97,10 @@ class Notifier:
         self._window = storm_window_seconds
         self._metrics = tuple(metrics)
         self._clock = clock
+        self._sleep = sleep
+        #: Storms whose message is behind after a non-milestone join or a member's news, with what a
+        #: storm of one run says (its own news): shown once at flush(), so a batch costs one update.
+        self._behind: dict[tuple[str, datetime], tuple[StormJoin, Alert | None]] = {}
 
     def publish(self, report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> None:
         """Every sink is tried even when another fails, then the first failure is raised.
@@ -108,7 +140,11 @@ class Notifier:
             steps.append((f"metrics#{key}", lambda: self._event_and_points(events, event, points)))
         if chat is not None:
             route = self._routing(alert.job)
-            steps.append((f"slack#{key}", lambda: self._alert_to_slack(chat, route, alert, failure=True)))
+            # A failed launch happened when CloudTrail says (the event's date), not when processed.
+            when = datetime.fromtimestamp(event.date_happened, UTC) if event and event.date_happened else None
+            steps.append(
+                (f"slack#{key}", lambda: self._alert_to_slack(chat, route, alert, failure=True, stopped=when))
+            )
         self._run_all(steps)
 
     def follow_up(self, run_key: str, alert: Alert, *, update_parent: Alert | None = None) -> bool:
@@ -120,10 +156,40 @@ class Notifier:
         """
         chat, state = self._chat, self._state
         ref = state.thread_for(run_key) if state else None
-        if chat is None or ref is None or not ref.ts:
+        if chat is None or state is None or ref is None:
             return False
-        if update_parent is not None and ref.own:
+        if not ref.own:
+            return self._storm_news(chat, state, ref, alert, run_key=run_key, update_parent=update_parent)
+        if not ref.ts:
+            return False
+        if update_parent is not None:
             chat.update(ref, update_parent)
+        chat.post(ref.channel, alert, thread=ref)
+        return True
+
+    def _storm_news(
+        self,
+        chat: ChatPoster,
+        state: NotificationState,
+        ref: MessageRef,
+        alert: Alert,
+        *,
+        run_key: str,
+        update_parent: Alert | None,
+    ) -> bool:
+        """A storm member's news: its state in the storm (the summary is re-rendered from the stored
+        members at the end of the invocation, never replaced by this run's text: news of a batch
+        costs one update), and the news itself in the storm's thread."""
+        if update_parent is not None:
+            storm = state.set_member_state(run_key, member_state(update_parent))
+            if storm is not None and storm.message is not None and storm.message.ts:
+                self._behind[(storm.job, storm.window_start)] = (storm, update_parent)
+        if not ref.ts:
+            if ref.channel:
+                return False  # posted by webhook: no thread to reply in
+            # Not posted yet (its poster is at it, or failed and will be taken over): the news waits
+            # for the message (the item is redelivered) rather than being lost.
+            raise TransientError(f"the storm message of {alert.job} is not posted yet; news waits for it")
         chat.post(ref.channel, alert, thread=ref)
         return True
 
@@ -169,7 +235,30 @@ class Notifier:
         self._guard.register_lambda_context(context)
 
     def flush(self) -> int:
+        """End of an invocation: storm messages left behind by non-milestone joins and members'
+        news are shown once each (best effort: a later join, news or the window's close shows
+        them too), then the Datadog points are sent."""
+        self._show_behind()
         return self._events.flush() if self._events is not None else 0
+
+    def _show_behind(self) -> None:
+        behind, self._behind = list(self._behind.values()), {}
+        if self._chat is None or self._state is None:
+            return
+        for storm, alone in behind:
+            try:
+                current = self._state.read_storm(storm.job, storm.window_start)
+                if current is None or current.shown >= storm.version:
+                    continue  # someone showed it meanwhile
+                if current.rendered_at is not None:
+                    gap = (current.rendered_at - self._clock()).total_seconds() + UPDATE_GAP_SECONDS
+                    if gap > 0:  # keep chat.update under Slack's rate limit; then show what is stored
+                        self._sleep(min(gap, UPDATE_GAP_SECONDS))
+                self._show(self._chat, self._state, storm, alone=alone)
+            except (TransientError, DeliveryError) as e:
+                logger.warning(
+                    "storm message not brought up to date", extra={"job": storm.job, "error": str(e)}
+                )
 
     # ------------------------------------------------------------------ metrics
 
@@ -198,13 +287,30 @@ class Notifier:
             events.add_points(list(points))
 
     def _to_slack(self, chat: ChatPoster, route: Routing, report: RunReport, attempt: Attempt) -> None:
-        self._alert_to_slack(chat, route, alert_for(report, attempt), failure=report.is_failure)
+        stopped = report.event.timeline.stopped or report.event.event_time
+        self._alert_to_slack(
+            chat, route, alert_for(report, attempt), failure=report.is_failure, stopped=stopped
+        )
 
-    def _alert_to_slack(self, chat: ChatPoster, route: Routing, alert: Alert, *, failure: bool) -> None:
+    def _alert_to_slack(
+        self,
+        chat: ChatPoster,
+        route: Routing,
+        alert: Alert,
+        *,
+        failure: bool,
+        stopped: datetime | None = None,
+    ) -> None:
         if not failure or self._state is None or self._window <= 0:
             self._post_and_remember(chat, route.channel, alert)
             return
-        self._to_storm(chat, self._state, route, alert)
+        member = StormMember(
+            run_key=alert.run_key,
+            label=run_label(alert.run_key),
+            stopped=stopped or self._clock(),
+            cause=alert.cause,
+        )
+        self._to_storm(chat, self._state, route, alert, member)
 
     def _post_and_remember(self, chat: ChatPoster, channel: str, alert: Alert) -> MessageRef | None:
         ref = chat.post(channel, alert)
@@ -212,34 +318,124 @@ class Notifier:
             self._state.save_thread(alert.run_key, ref)
         return ref
 
-    def _to_storm(self, chat: ChatPoster, state: NotificationState, route: Routing, alert: Alert) -> None:
-        now = self._clock()
-        join = state.join_storm(alert.job, alert.run_key, alert.cause, now, self._window)
+    # ------------------------------------------------------------------ storms
+
+    def _to_storm(
+        self, chat: ChatPoster, state: NotificationState, route: Routing, alert: Alert, member: StormMember
+    ) -> None:
+        for _ in range(3):
+            join = state.join_storm(alert.job, member, self._window)
+            if join is None:  # stopped a window or more before the open one: a late run, alone
+                self._post_and_remember(chat, route.channel, alert)
+                return
+            if not join.ended:
+                break
+            # The open window is over for this run: it is shown in full, then closed, then opened anew.
+            self._finish(chat, state, route, join)
+            state.close_storm(join)
+        else:
+            raise TransientError(f"the storm window of {alert.job} kept changing; retry")
         if join.message is None:
-            if state.claim_storm_post(alert.job, join.window_start, alert.run_key, now):
-                self._open_storm(chat, state, route, alert, join)
-            # else: the claimant is posting right now and folds this run's count in when done.
+            self._post_storm(chat, state, route, join, alert)
+        elif not join.message.ts:
+            return  # posted by webhook: it cannot be updated
+        elif not join.is_new_member or is_update_milestone(join.count):
+            self._show(chat, state, join, alert)
+        else:
+            self._behind[(join.job, join.window_start)] = (join, None)
+
+    def _post_storm(
+        self, chat: ChatPoster, state: NotificationState, route: Routing, join: StormJoin, alert: Alert | None
+    ) -> None:
+        """Post the window's message under the lease, rendered from every member stored so far, then
+        show whoever joined while it was being posted. Without the lease, wait for the poster's
+        message; if it does not come, fail the item: the redelivery takes the lease over."""
+        if not state.claim_storm_post(
+            join.job,
+            join.window_start,
+            alert.run_key if alert else f"closer#{uuid.uuid4().hex[:8]}",
+            self._clock(),
+        ):
+            self._await_message(chat, state, join)
             return
-        state.save_thread(alert.run_key, replace(join.message, own=False))
-        if join.is_new_member and join.message.ts and is_update_milestone(join.count):
-            self._refresh_storm(chat, state, join, alert)
-
-    def _open_storm(
-        self, chat: ChatPoster, state: NotificationState, route: Routing, alert: Alert, join: StormJoin
-    ) -> None:
-        ref = chat.post(route.channel, alert)
+        own = alert is not None and join.count == 1 and alert.run_key in {m.run_key for m in join.members}
+        first = alert if own and alert is not None else storm_alert(join.state, alert)
+        ref = chat.post(route.channel, first)
         # A webhook gives no ref: remember "posted" with an empty ts so nobody posts again this window.
-        posted = ref or MessageRef(channel=route.channel, ts="")
-        if ref is not None:
-            state.save_thread(alert.run_key, ref)
-        latest = state.set_storm_message(alert.job, join.window_start, posted)
-        if ref is not None and latest.count > 1:
-            self._refresh_storm(chat, state, latest, alert)
+        latest = state.set_storm_message(
+            join.job, join.window_start, ref or MessageRef(route.channel, ""), join.version
+        )
+        if ref is not None and latest.version > join.version:
+            self._show(chat, state, latest, alert)
 
-    def _refresh_storm(
-        self, chat: ChatPoster, state: NotificationState, join: StormJoin, latest: Alert
+    def _await_message(self, chat: ChatPoster, state: NotificationState, join: StormJoin) -> None:
+        waited = 0.0
+        while True:
+            current = state.read_storm(join.job, join.window_start)
+            if current is None or current.message is not None:
+                if current is not None and current.message is not None and current.message.ts:
+                    self._show(chat, state, current)
+                return
+            if waited >= POST_WAIT_SECONDS:
+                raise TransientError(f"the storm message of {join.job} is not posted yet; retry to post it")
+            self._sleep(_POLL_SECONDS)
+            waited += _POLL_SECONDS
+
+    def _finish(self, chat: ChatPoster, state: NotificationState, route: Routing, ended: StormJoin) -> None:
+        """A window over for a newer run: posted if its poster failed, and shown with every member."""
+        if ended.message is None:
+            self._post_storm(chat, state, route, ended, None)
+        elif ended.message.ts:
+            self._show(chat, state, ended)
+
+    def _show(
+        self,
+        chat: ChatPoster,
+        state: NotificationState,
+        storm: StormJoin,
+        latest: Alert | None = None,
+        *,
+        alone: Alert | None = None,
     ) -> None:
-        assert join.message is not None
-        storm = StormState(job=join.job, count=join.count, window_start=join.window_start, causes=join.causes)
-        chat.update(join.message, storm_alert(storm, latest))
-        state.mark_storm_updated(join.job, join.window_start, join.count)
+        """Bring the storm's message up to (at least) ``storm.version``: one renderer at a time holds
+        a lease and renders from the stored members; others wait for it to finish. ``alone``: what
+        the message says while its run is the window's only member (its own news, as for any run)."""
+        by = f"{latest.run_key if latest else storm.job}#{uuid.uuid4().hex[:8]}"
+        waited = 0.0
+        while True:
+            claimed = state.claim_storm_render(storm, by, self._clock())
+            if claimed is not None and claimed.message is not None:
+                try:
+                    single = alone is not None and claimed.count == 1
+                    chat.update(
+                        claimed.message, alone if single and alone else storm_alert(claimed.state, latest)
+                    )
+                except Exception:
+                    state.storm_shown(claimed, by, rendered=False)
+                    raise
+                state.storm_shown(claimed, by, rendered=True)
+                return
+            current = state.read_storm(storm.job, storm.window_start)
+            if current is None or current.shown >= storm.version:
+                return
+            if waited >= RENDER_WAIT_SECONDS:
+                raise TransientError(
+                    f"the storm message of {storm.job} is being updated by another run; retry"
+                )
+            self._sleep(_POLL_SECONDS)
+            waited += _POLL_SECONDS
+
+
+def member_state(parent: Alert) -> MemberState:
+    """What a run's news says of it, by the severity of what its alert should now say: a success is
+    a recovery, a warning a retry in flight, anything else a failure (given up, or not retried)."""
+    if parent.severity == "success":
+        return MemberState.RECOVERED
+    if parent.severity == "warning":
+        return MemberState.RETRYING
+    return MemberState.FAILED
+
+
+def run_label(run_key: str) -> str:
+    """How a storm names a run: a task ARN's task id, a launch's run id."""
+    return run_key.rsplit("/", 1)[-1][:100]

@@ -1,0 +1,141 @@
+"""Storms under faults, through the real handler: the grouped message tells the truth about every
+member and names every run, whatever Slack does and whenever the events are processed.
+
+Each test drives ``ecswatch.handlers.task_events.lambda_handler`` with SQS batches over the offline
+stack (see conftest); faults are injected in the fake Slack per method. Issue 13 items 1, 2, 11, 12.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from ecswatch.adapters.dynamodb import state as state_module
+from ecswatch.adapters.dynamodb.state import DynamoNotificationState
+from ecswatch.run import Lineage
+from local.fake_slack import control, render
+from local.lambda_runtime import sqs_batch
+from local.stack import STATE_TABLE, Stack
+from tests.faults.conftest import POST, as_task, deliver, named, top_level
+
+LoadEvent = Callable[[str], dict[str, Any]]
+ARN_PREFIX = "arn:aws:ecs:eu-west-1:123456789012:task/batch/"
+A, B, C = "a" * 32, "b" * 32, "c" * 32
+
+
+def failure(
+    load_event: LoadEvent, task_id: str, *, exit_code: int = 2, later: timedelta | None = None
+) -> Any:
+    """invoice-export's failed run as another task: exit 2 (retried by the suite's config) or another
+    code (not retried); ``later``: the run stopped that much after the sample's run."""
+    event = as_task(load_event("stopped-nonzero-exit"), task_id)
+    if exit_code != 2:
+        event = json.loads(json.dumps(event).replace('"exitCode": 2', f'"exitCode": {exit_code}'))
+    if later is not None:
+        for key in ("stoppingAt", "stoppedAt", "executionStoppedAt", "updatedAt"):
+            at = datetime.fromisoformat(event["detail"][key].replace("Z", "+00:00")) + later
+            event["detail"][key] = at.isoformat().replace("+00:00", "Z")
+    return event
+
+
+def retry_succeeded(load_event: LoadEvent, root_id: str, task_id: str) -> Any:
+    """Attempt 2 of ``root_id``'s run, started by the retry launcher (its lineage recorded, as the
+    launcher does right after RunTask), succeeding."""
+    DynamoNotificationState(boto3.client("dynamodb"), STATE_TABLE).record_lineage(
+        ARN_PREFIX + task_id,
+        Lineage(root_task_arn=ARN_PREFIX + root_id, attempt=2, of=3, job="invoice-export"),
+    )
+    event = failure(load_event, task_id, exit_code=0)
+    event["detail"]["startedBy"] = "ecswatch-retry/2"
+    return event
+
+
+def test_a_storm_where_one_run_recovers_and_one_failed_for_good_never_says_recovered(
+    stack: Stack, load_event: LoadEvent
+) -> None:
+    """Item 1: run A (exit 2, retried) and run B (exit 9, failed for good) share a message; when A's
+    retry succeeds, the message said "invoice-export recovered after 1 retry" and B was gone."""
+    assert deliver(sqs_batch(failure(load_event, A), failure(load_event, B, exit_code=9))) == []
+    assert deliver(sqs_batch(retry_succeeded(load_event, A, C))) == []
+
+    [storm] = top_level(stack)
+    shown = render(storm)
+    assert "invoice-export failing: 2 failed runs since 2025-03-04 05:41:44 UTC" in shown
+    assert "1 failed · 1 recovered on retry" in shown
+    assert f"• {A}: recovered on retry" in shown
+    assert f"• {B}: failed" in shown
+    replies = [render(m) for m in stack.slack.messages() if m.thread_ts == storm.ts]
+    assert any("recovered on attempt 2/3" in reply for reply in replies)
+    assert any("retry 2/3 scheduled" in reply for reply in replies)
+
+
+def test_a_claimant_slack_refuses_is_taken_over_and_the_message_names_every_member(
+    stack: Stack, load_event: LoadEvent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 2: A claims the post and Slack answers 500 until A's item fails; B joins after A's lease
+    ran out (as it has after any visibility timeout) and posts one message naming A and B; A's
+    redelivery posts nothing more. The fault is set over the fake's control API."""
+    monkeypatch.setattr(state_module, "POST_LEASE_SECONDS", 1)
+    control(stack.slack.url, "fault", {"method": "chat.postMessage", "status": 500, "times": 10})
+    assert len(deliver(sqs_batch(failure(load_event, A, exit_code=9)))) == 1
+    control(stack.slack.url, "clear", {})
+    time.sleep(2.1)  # the lease is over
+
+    assert deliver(sqs_batch(failure(load_event, B, exit_code=9))) == []
+    assert deliver(sqs_batch(failure(load_event, A, exit_code=9))) == []  # A's redelivery
+
+    assert len([p for p in stack.slack.calls(POST) if p.status == 200]) == 1
+    assert named(stack, [A, B]) == {A: True, B: True}
+    assert "2 failed runs" in render(top_level(stack)[0])
+
+
+def test_a_member_that_joins_while_the_post_is_held_is_named_by_the_claimants_redelivery(
+    stack: Stack, load_event: LoadEvent
+) -> None:
+    """Item 2, the other timing: B arrives while A's lease holds (A's post failed moments ago). B
+    waits for the post, then fails its item rather than succeed unannounced; A's redelivery posts
+    with both; B's redelivery adds nothing."""
+    stack.slack.fault("chat.postMessage", status=500, times=10)
+    assert len(deliver(sqs_batch(failure(load_event, A, exit_code=9)))) == 1
+    stack.slack.clear()
+
+    assert len(deliver(sqs_batch(failure(load_event, B, exit_code=9)))) == 1  # waited; redelivered later
+    assert deliver(sqs_batch(failure(load_event, A, exit_code=9))) == []
+    assert deliver(sqs_batch(failure(load_event, B, exit_code=9))) == []
+
+    assert len([p for p in stack.slack.calls(POST) if p.status == 200]) == 1
+    assert named(stack, [A, B]) == {A: True, B: True}
+
+
+def test_failures_days_apart_are_never_grouped_however_close_their_processing(
+    stack: Stack, load_event: LoadEvent
+) -> None:
+    """Item 11: the window is in the runs' own stop times, not the processing clock."""
+    batch = sqs_batch(
+        failure(load_event, A, exit_code=9), failure(load_event, B, exit_code=9, later=timedelta(days=2))
+    )
+
+    assert deliver(batch) == []
+
+    titles = [render(m).splitlines()[0] for m in top_level(stack)]
+    assert titles == ["❌ invoice-export failed (attempt 1/3)"] * 2
+
+
+def test_the_storm_shows_the_count_stored_and_every_run_when_the_burst_ends(
+    stack: Stack, load_event: LoadEvent
+) -> None:
+    """Item 11: seven failures in one batch; milestones update at 2-5 only, and the message said
+    "5 failed runs" while 7 were stored. The end of the invocation shows all seven."""
+    ids = [f"{i:032x}" for i in range(1, 8)]
+
+    assert deliver(sqs_batch(*(failure(load_event, i, exit_code=9) for i in ids))) == []
+
+    [storm] = top_level(stack)
+    assert "invoice-export failing: 7 failed runs since 2025-03-04 05:41:44 UTC" in render(storm)
+    assert all(named(stack, ids).values())
