@@ -48,6 +48,18 @@ class RunSink(Protocol):
     def publish(self, report: RunReport) -> None: ...
 
 
+class RunMetrics(Protocol):
+    """Figures of runs (CloudWatch EMF): a stop's, once per report, and a start's, once per run."""
+
+    def publish(self, report: RunReport) -> None:
+        """The figures of a stop (run time, the run's count); nothing for a start."""
+        ...
+
+    def publish_start(self, report: RunReport) -> None:
+        """Start latency and image pull time, from whichever report of the run carries them first."""
+        ...
+
+
 class ChatPoster(Protocol):
     """Slack, seen from the domain. Failures raise TransientError (after the client's own retries)."""
 

@@ -24,9 +24,12 @@ def report_for(raw: dict[str, Any]) -> RunReport:
     return report_from(raw, settings=Settings(log_tail_lines=0))
 
 
-def _blobs(report: RunReport, jobs: tuple[str, ...] = ("invoice-export",)) -> list[dict[str, Any]]:
+def _blobs(
+    report: RunReport, jobs: tuple[str, ...] = ("invoice-export",), *, start: bool = False
+) -> list[dict[str, Any]]:
     lines: list[str] = []
-    EmfSink(namespace="ecswatch", service="ecswatch", jobs=jobs, write=lines.append).publish(report)
+    sink = EmfSink(namespace="ecswatch", service="ecswatch", jobs=jobs, write=lines.append)
+    (sink.publish_start if start else sink.publish)(report)
     return [json.loads(line) for line in lines]
 
 
@@ -65,11 +68,27 @@ def test_the_metrics_are_dated_when_the_run_stopped_not_when_the_event_was_proce
     assert blob["_aws"]["Timestamp"] == int(report.event.timeline.stopped.timestamp() * 1000)
 
 
-def test_a_started_run_sends_its_start_latency_by_job_and_launch_type(load_event: LoadEvent) -> None:
+def test_a_runs_start_latency_goes_out_by_job_and_launch_type(load_event: LoadEvent) -> None:
     report = replace(report_for(load_event("running-fargate")), job="invoice-export")
     assert report.phase is RunPhase.STARTED
+    assert report.event.timeline.started is not None
 
-    (blob,) = _blobs(report)
+    (blob,) = _blobs(report, start=True)
 
     assert (blob["StartLatency"], blob["launch_type"]) == (report.durations.start_latency, "FARGATE")
     assert "Runs" not in blob
+    assert blob["_aws"]["Timestamp"] == int(report.event.timeline.started.timestamp() * 1000)
+
+
+def test_a_started_report_alone_has_no_stop_figures(load_event: LoadEvent) -> None:
+    assert _blobs(report_for(load_event("running-fargate"))) == []
+
+
+def test_a_stopped_report_carries_the_start_figures_too_for_a_run_whose_running_event_was_missed(
+    load_event: LoadEvent,
+) -> None:
+    report = replace(report_for(load_event("stopped-nonzero-exit")), job="invoice-export")
+
+    (blob,) = _blobs(report, start=True)
+
+    assert blob["StartLatency"] == report.durations.start_latency

@@ -237,6 +237,41 @@ def test_a_started_run_sends_metrics_but_no_event_and_no_alert(report_of: Callab
     assert {p.name for p in events.points} == {"ecswatch.run.start_latency", "ecswatch.run.image_pull"}
 
 
+def _latencies(events: RecordingEvents) -> list[float]:
+    return [p.value for p in events.points if p.name == "ecswatch.run.start_latency"]
+
+
+def test_a_run_whose_running_event_was_missed_sends_its_start_latency_from_the_stop(
+    report_of: Callable[..., RunReport],
+) -> None:
+    """Issue 14: only RUNNING events used to carry start latency, so a run whose RUNNING event was
+    filtered or lost had none. The STOPPED event carries startedAt too."""
+    events = RecordingEvents()
+    stopped = report_of("stopped-nonzero-exit")
+    assert stopped.durations.start_latency is not None
+
+    notifier(events=events).publish(stopped)
+
+    assert _latencies(events) == [stopped.durations.start_latency]
+
+
+def test_start_latency_is_sent_once_per_run_whichever_event_carries_it_first(
+    report_of: Callable[..., RunReport],
+) -> None:
+    events = RecordingEvents()
+    n = notifier(events=events)
+    running = report_of("running-fargate")
+    task_id = running.event.task.task_id
+    stopped = report_of("stopped-success", task_id=task_id)
+
+    n.publish(running)
+    n.publish(stopped)
+    n.publish(stopped)  # a duplicate delivery
+
+    assert _latencies(events) == [running.durations.start_latency]
+    assert [p.name for p in events.points].count("ecswatch.run.count") == 1
+
+
 def test_a_slack_outage_fails_the_item_and_the_redelivery_posts_without_resending_datadog(
     report_of: Callable[..., RunReport],
 ) -> None:

@@ -49,9 +49,17 @@ class EmfSink:
         self._write = write
 
     def publish(self, report: RunReport) -> None:
-        blob = emf_blob(
-            report, namespace=self._namespace, service=self._service, job=self.job_value(report.job)
-        )
+        """A stop's run time and count (a start has none: see :meth:`publish_start`)."""
+        if report.phase is RunPhase.STOPPED:
+            self._emit(report, start=False)
+
+    def publish_start(self, report: RunReport) -> None:
+        """Start latency and image pull time, once per run, from whichever report carries them."""
+        self._emit(report, start=True)
+
+    def _emit(self, report: RunReport, *, start: bool) -> None:
+        job = self.job_value(report.job)
+        blob = emf_blob(report, namespace=self._namespace, service=self._service, job=job, start=start)
         if blob is not None:
             self._write(json.dumps(blob, separators=(",", ":")))
 
@@ -63,10 +71,13 @@ class EmfSink:
 OTHER_JOB = "other"
 
 
-def emf_blob(report: RunReport, *, namespace: str, service: str, job: str) -> dict[str, Any] | None:
-    """The EMF document of one report, or None when it carries no figure (a run with no times)."""
+def emf_blob(
+    report: RunReport, *, namespace: str, service: str, job: str, start: bool = False
+) -> dict[str, Any] | None:
+    """The EMF document of one report's start figures (``start``) or stop figures, or None when it
+    carries none (a run with no times)."""
     d = report.durations
-    if report.phase is RunPhase.STARTED:
+    if start:
         figures = [("StartLatency", d.start_latency, "Seconds"), ("ImagePullTime", d.image_pull, "Seconds")]
         job_set = ["service", "job", "launch_type"]
     else:
@@ -84,7 +95,7 @@ def emf_blob(report: RunReport, *, namespace: str, service: str, job: str) -> di
                 ],
             }
         )
-    if report.phase is RunPhase.STOPPED and report.outcome is not None:
+    if not start and report.phase is RunPhase.STOPPED and report.outcome is not None:
         values["Runs"] = 1
         directives.append(
             {
@@ -95,7 +106,8 @@ def emf_blob(report: RunReport, *, namespace: str, service: str, job: str) -> di
         )
     if not directives:
         return None
-    moment = report.event.timeline.stopped or report.event.timeline.started or report.event.event_time
+    timeline = report.event.timeline
+    moment = (timeline.started if start else timeline.stopped) or report.event.event_time
     return {
         "_aws": {
             "Timestamp": int((moment or datetime.now(UTC)).timestamp() * 1000),

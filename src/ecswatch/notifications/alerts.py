@@ -218,14 +218,12 @@ def datadog_event(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> Datado
 
 
 def metric_points(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> list[MetricPoint]:
-    """Run figures as Datadog series. A started run gives start latency and pull time; a stop the rest."""
+    """A stop's figures as Datadog series (run time, total, exit code, the run's count); a start has
+    none of its own: its latency goes out once per run through :func:`start_points`."""
     tags = tags_for(report, attempt)
     d, t = report.durations, report.event.timeline
     points: list[MetricPoint] = []
     if report.phase is RunPhase.STARTED:
-        at = _epoch(t.started or report.event.event_time)
-        _gauge(points, "start_latency", d.start_latency, at, tags)
-        _gauge(points, "image_pull", d.image_pull, at, tags)
         return points
     at = _epoch(t.stopped or report.event.event_time)
     _gauge(points, "duration", d.run_time, at, tags)
@@ -233,6 +231,17 @@ def metric_points(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> list[M
     if report.exit_code is not None:
         points.append(MetricPoint(f"{METRIC_PREFIX}.exit_code", float(report.exit_code), at, tags))
     points.append(MetricPoint(f"{METRIC_PREFIX}.count", 1.0, at, tags, kind="count"))
+    return points
+
+
+def start_points(report: RunReport, attempt: Attempt = FIRST_ATTEMPT) -> list[MetricPoint]:
+    """Start latency and image pull time, dated when the task started: sent once per run, from the
+    RUNNING or the STOPPED report, whichever carries ``startedAt`` first."""
+    d, t = report.durations, report.event.timeline
+    at, tags = _epoch(t.started or report.event.event_time), tags_for(report, attempt)
+    points: list[MetricPoint] = []
+    _gauge(points, "start_latency", d.start_latency, at, tags)
+    _gauge(points, "image_pull", d.image_pull, at, tags)
     return points
 
 

@@ -35,8 +35,15 @@ from aws_lambda_powertools import Logger
 from ecswatch.config.routing import Routing
 from ecswatch.effects import run_each
 from ecswatch.errors import DeliveryError, TransientError
-from ecswatch.notifications.alerts import alert_for, datadog_event, is_alertable, metric_points, storm_alert
-from ecswatch.ports import ChatPoster, EventSink, NotificationState, OnceGuard, RunSink
+from ecswatch.notifications.alerts import (
+    alert_for,
+    datadog_event,
+    is_alertable,
+    metric_points,
+    start_points,
+    storm_alert,
+)
+from ecswatch.ports import ChatPoster, EventSink, NotificationState, OnceGuard, RunMetrics
 from ecswatch.run import (
     FIRST_ATTEMPT,
     Alert,
@@ -85,7 +92,7 @@ class Notifier:
         events: EventSink | None = None,
         state: NotificationState | None = None,
         storm_window_seconds: int = 300,
-        metrics: Sequence[RunSink] = (),
+        metrics: Sequence[RunMetrics] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -117,6 +124,10 @@ class Notifier:
         steps: list[tuple[str, Callable[[], None]]] = []
         if self._events is not None or self._metrics:
             steps.append((f"metrics#{report.key}", lambda: self._to_metrics(report, attempt)))
+            if report.durations.start_latency is not None:
+                # Once per run, from whichever event carries startedAt first: the RUNNING event, or
+                # the STOPPED one when RUNNING was filtered, missed or arrived late.
+                steps.append((f"start#{report.event.task.arn}", lambda: self._start_metrics(report, attempt)))
         chat, route = self._chat, self._routing(report.job)
         # A retry's result is news in the first alert's thread (RunCoordinator), not a new alert.
         first = attempt.number == 1
@@ -274,6 +285,12 @@ class Notifier:
             sink.publish(report)
         if self._events is not None:
             self._events.add_points(metric_points(report, attempt))
+
+    def _start_metrics(self, report: RunReport, attempt: Attempt) -> None:
+        for sink in self._metrics:
+            sink.publish_start(report)
+        if self._events is not None:
+            self._events.add_points(start_points(report, attempt))
 
     # ------------------------------------------------------------------ Slack
 
