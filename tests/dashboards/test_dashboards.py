@@ -1,7 +1,7 @@
 """The Datadog dashboard (``src/ecswatch/dashboards/datadog-ecswatch.json``, shipped in the wheel) imports,
 and graphs only what ecswatch sends.
 
-What ecswatch sends is not listed here by hand: it is read off ``metric_points``
+What ecswatch sends is not listed here by hand: it is read off ``metric_points`` and ``start_points``
 for every sample event, so a renamed metric or tag breaks this test, not the
 dashboard in production.
 """
@@ -24,7 +24,7 @@ from datadog_api_client.v1.model.dashboard import Dashboard
 from ecswatch.analysis.pipeline import process_task_event
 from ecswatch.config.settings import Settings
 from ecswatch.events.task import MalformedEvent
-from ecswatch.notifications.alerts import metric_points
+from ecswatch.notifications.alerts import metric_points, start_points
 from ecswatch.run import DatadogEvent, RunReport
 from tests.fakes import FixedLogs, FixedTaskDefinitions
 
@@ -56,7 +56,7 @@ class Emitted:
 def emitted() -> Emitted:
     found = Emitted()
     for report in _sample_reports():
-        for point in metric_points(report):
+        for point in [*metric_points(report), *start_points(report)]:
             found.metrics.add(point.name)
             found.kinds[point.name] = point.kind
             for tag in point.tags:

@@ -39,6 +39,10 @@ jobs:
       evaluate_on_exit:
         - on_exit_code: "2"
           action: RETRY
+        # As AWS Batch advises, a final entry that exits for any other reason: without it, any
+        # failure would be retried (Batch retries what no rule matches).
+        - on_reason: "*"
+          action: EXIT
 """
 #: Settings a developer's shell could carry; cleared so they cannot change what the suite sees.
 STRAY_SETTINGS = (

@@ -124,7 +124,7 @@ def test_failures_days_apart_are_never_grouped_however_close_their_processing(
     assert deliver(batch) == []
 
     titles = [render(m).splitlines()[0] for m in top_level(stack)]
-    assert titles == ["❌ invoice-export failed (attempt 1/3)"] * 2
+    assert titles == ["❌ invoice-export failed (no retry: exit 9 matched evaluate_on_exit[1] EXIT)"] * 2
 
 
 def test_the_storm_shows_the_count_stored_and_every_run_when_the_burst_ends(
