@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -134,17 +134,9 @@ class DynamoNotificationState:
         return _storm(job, item, is_new_member=True)
 
     def _try_open(self, job: str, member: StormMember, stopped: int, window_seconds: int) -> StormJoin | None:
-        item = {
-            **_open_key(job),
-            "window_ms": {"N": str(stopped)},
-            "count": {"N": "1"},
-            "version": {"N": "1"},
-            "shown": {"N": "0"},
-            "roster": {"M": {_member_id(member.run_key): {"M": _member_item(member)}}},
-            "causes": {"SS": [_cause(member.cause)]},
-            "last_cause": {"S": _cause(member.cause)},
-            "expires_at": {"N": str(int(time.time()) + window_seconds + STORM_TTL_SECONDS)},
-        }
+        item = _first_member_item(
+            _open_key(job), stopped, member, int(time.time()) + window_seconds + STORM_TTL_SECONDS
+        )
         try:
             self._call(
                 self._db.put_item,
@@ -212,17 +204,9 @@ class DynamoNotificationState:
         the open window), starting at the window-wide bucket its stop time falls in: late runs of
         one bucket processed at once meet in one window (conditional put), and post one message."""
         start = stopped - stopped % width
-        item = {
-            **_closed_key(job, start),
-            "window_ms": {"N": str(start)},
-            "count": {"N": "1"},
-            "version": {"N": "1"},
-            "shown": {"N": "0"},
-            "roster": {"M": {_member_id(member.run_key): {"M": _member_item(member)}}},
-            "causes": {"SS": [_cause(member.cause)]},
-            "last_cause": {"S": _cause(member.cause)},
-            "expires_at": {"N": str(int(time.time()) + STORM_TTL_SECONDS)},
-        }
+        item = _first_member_item(
+            _closed_key(job, start), start, member, int(time.time()) + STORM_TTL_SECONDS
+        )
         try:
             self._call(
                 self._db.put_item,
@@ -613,3 +597,20 @@ class MemoryLineage:
 
     def record_lineage(self, task_arn: str, lineage: Lineage) -> None:
         self._items[task_arn] = lineage
+
+
+def _first_member_item(
+    key: Mapping[str, Any], window_ms: int, member: StormMember, expires_at: int
+) -> dict[str, Any]:
+    """A storm window's item as its first member opens it (open or closed window alike)."""
+    return {
+        **key,
+        "window_ms": {"N": str(window_ms)},
+        "count": {"N": "1"},
+        "version": {"N": "1"},
+        "shown": {"N": "0"},
+        "roster": {"M": {_member_id(member.run_key): {"M": _member_item(member)}}},
+        "causes": {"SS": [_cause(member.cause)]},
+        "last_cause": {"S": _cause(member.cause)},
+        "expires_at": {"N": str(expires_at)},
+    }
