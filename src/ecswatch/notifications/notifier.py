@@ -123,7 +123,8 @@ class Notifier:
     def _steps(self, report: RunReport, attempt: Attempt) -> list[tuple[str, Callable[[], None]]]:
         steps: list[tuple[str, Callable[[], None]]] = []
         if self._events is not None or self._metrics:
-            steps.append((f"metrics#{report.key}", lambda: self._to_metrics(report, attempt)))
+            if report.phase is RunPhase.STOPPED:  # a start's only figures are the once-per-run ones below
+                steps.append((f"metrics#{report.key}", lambda: self._to_metrics(report, attempt)))
             if report.durations.start_latency is not None:
                 # Once per run, from whichever event carries startedAt first: the RUNNING event, or
                 # the STOPPED one when RUNNING was filtered, missed or arrived late.
