@@ -467,3 +467,12 @@ def test_the_task_events_handler_records_each_run_once_under_its_job(
 
 def test_the_slow_run_check_reads_exactly_one_page_of_the_history() -> None:
     assert SLOW_RUN_READ == PAGE_SIZE
+
+
+def test_a_run_whose_id_exceeds_dynamodbs_key_limits_is_recorded_and_listed(history: RunHistory) -> None:
+    """Issue 13 item 3: a 2 KB CloudTrail eventID made the history write fail on every delivery."""
+    run = a_run(1, outcome="failed_to_launch", run_id="launch:" + "e" * 2100)
+
+    history.record(run)
+
+    assert [r.run_id for r in history.runs("nightly-report", since=T0)] == [run.run_id]

@@ -23,7 +23,16 @@ from ecswatch.config.routing import Routing
 from ecswatch.errors import TransientError
 from ecswatch.notifications import notifier as notifier_module
 from ecswatch.notifications.notifier import Notifier, is_update_milestone
-from ecswatch.run import Alert, Attempt, DatadogEvent, MessageRef, MetricPoint, RunReport, StormMember
+from ecswatch.run import (
+    Alert,
+    Attempt,
+    DatadogEvent,
+    Lineage,
+    MessageRef,
+    MetricPoint,
+    RunReport,
+    StormMember,
+)
 from tests.fakes import FixedLogs, report_from
 
 pytestmark = pytest.mark.offline
@@ -788,3 +797,33 @@ def test_the_datadog_event_carries_attempt_and_the_root_runs_aggregation_key(
     assert event.title == "invoice-export failed (attempt 2/3)"
     assert event.aggregation_key == f"ecswatch:invoice-export:{'a' * 32}"
     assert "attempt:2" in event.tags
+
+
+# ------------------------------------------------------------------ keys built from input
+
+
+LONG_RUN_KEY = "launch:" + "e" * 2100  # a CloudTrail eventID (or task ARN) longer than DynamoDB's key limit
+
+
+def test_a_thread_of_a_run_whose_key_exceeds_dynamodbs_limit_is_saved_and_found(
+    state: DynamoNotificationState,
+) -> None:
+    """Issue 13 item 3: a 2 KB input-derived key made every write fail, so every redelivery posted
+    again (five posts over five deliveries). Keys longer than DynamoDB allows are hashed."""
+    ref = MessageRef(channel="C1", ts="1700000000.000100")
+
+    state.save_thread(LONG_RUN_KEY, ref)
+
+    assert state.thread_for(LONG_RUN_KEY) == ref
+    assert state.thread_for(LONG_RUN_KEY[:-1] + "f") is None
+
+
+def test_the_lineage_of_a_task_whose_arn_exceeds_dynamodbs_limit_is_recorded_and_read(
+    state: DynamoNotificationState,
+) -> None:
+    arn = "arn:aws:ecs:eu-west-1:123456789012:task/batch/" + "a" * 2100
+    lineage = Lineage(root_task_arn="root", attempt=2, of=3, job="invoice-export")
+
+    state.record_lineage(arn, lineage)
+
+    assert state.lineage_of(arn) == lineage

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ecswatch.adapters.dynamodb.keys import bounded
 from ecswatch.errors import DeliveryError, TransientError
 from ecswatch.run import RunRecord
 
@@ -76,7 +77,7 @@ def iso_ms(moment: datetime) -> str:
 
 
 def run_sort_key(run: RunRecord) -> str:
-    return f"RUN#{iso_ms(run.started_at)}#{run.run_id}"
+    return f"RUN#{iso_ms(run.started_at)}#{bounded(run.run_id)}"
 
 
 def lookup_id(run_or_task: str) -> str:
@@ -154,7 +155,7 @@ class DynamoRunHistory:
             "TableName": self._table,
             "IndexName": INDEX,
             "KeyConditionExpression": "gsi1pk = :id",
-            "ExpressionAttributeValues": {":id": {"S": f"RUNID#{key}"}},
+            "ExpressionAttributeValues": {":id": {"S": f"RUNID#{bounded(key)}"}},
             "ScanIndexForward": False,
         }
         found = self._query(request, limit=1, filtered=False)
@@ -252,7 +253,7 @@ def to_item(run: RunRecord, *, expires_at: int) -> dict[str, Any]:
     item: dict[str, Any] = {
         "pk": {"S": f"JOB#{run.job}"},
         "sk": {"S": sk},
-        "gsi1pk": {"S": f"RUNID#{lookup_id(run.run_id)}"},
+        "gsi1pk": {"S": f"RUNID#{bounded(lookup_id(run.run_id))}"},
         "gsi1sk": {"S": sk},
         "job": {"S": run.job},
         "run_id": {"S": run.run_id},

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ecswatch.adapters.dynamodb.keys import bounded
 from ecswatch.errors import TransientError
 from ecswatch.run import Lineage, MemberState, MessageRef, StormJoin, StormMember
 
@@ -445,7 +446,7 @@ class DynamoNotificationState:
     # ---------------------------------------------------------------- lineage
 
     def lineage_of(self, task_arn: str) -> Lineage | None:
-        item = self._get({"pk": {"S": f"RUN#{task_arn}"}, "sk": {"S": "LINEAGE"}})
+        item = self._get(_lineage_key(task_arn))
         if not item:
             return None
         return Lineage(
@@ -461,8 +462,7 @@ class DynamoNotificationState:
 
     def record_lineage(self, task_arn: str, lineage: Lineage) -> None:
         item: dict[str, Any] = {
-            "pk": {"S": f"RUN#{task_arn}"},
-            "sk": {"S": "LINEAGE"},
+            **_lineage_key(task_arn),
             "root": {"S": lineage.root_task_arn},
             "attempt": {"N": str(lineage.attempt)},
             "of": {"N": str(lineage.of)},
@@ -504,7 +504,11 @@ def _closed_key(job: str, start: int) -> dict[str, Any]:
 
 
 def _thread_key(run_key: str) -> dict[str, Any]:
-    return {"pk": {"S": f"RUN#{run_key}"}, "sk": {"S": "THREAD"}}
+    return {"pk": {"S": f"RUN#{bounded(run_key)}"}, "sk": {"S": "THREAD"}}
+
+
+def _lineage_key(task_arn: str) -> dict[str, Any]:
+    return {"pk": {"S": f"RUN#{bounded(task_arn)}"}, "sk": {"S": "LINEAGE"}}
 
 
 def _ms(value: datetime) -> int:
