@@ -508,3 +508,30 @@ def test_the_log_line_of_a_retry_names_the_job_its_lineage_says(run: Callable[..
     world.stop(replace(retry, job="invoice-export-family"))  # what its startedBy alone would give
 
     assert [report.job for report in seen] == ["invoice-export", "invoice-export"]
+
+
+def test_the_retry_news_is_not_lost_when_the_first_alert_could_not_be_posted(
+    world: World, run: Callable[..., RunReport], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13 item 5: Slack refused the first alert, so the "retry scheduled" news found no thread
+    and was dropped for good (its once-key done); the redelivery posted the alert, never the news."""
+    report = run("stopped-nonzero-exit", task_id="a" * 32)
+    post = world.chat.post
+    refused: list[str] = []
+
+    def refuse_first(channel: str, alert: Alert, *, thread: MessageRef | None = None) -> MessageRef | None:
+        if not refused:
+            refused.append(alert.title)
+            raise TransientError("slack is down")
+        return post(channel, alert, thread=thread)
+
+    monkeypatch.setattr(world.chat, "post", refuse_first)
+
+    with pytest.raises(TransientError):
+        world.stop(report)
+    world.stop(report)  # the redelivery
+
+    titles = [alert.title for _, alert, _ in world.chat.posts]
+    assert any(title.startswith("invoice-export: retry 2/3 scheduled in ") for title in titles)
+    assert "invoice-export failed (attempt 1/3)" in titles
+    assert len(world.queue.requests) == 1

@@ -147,8 +147,10 @@ class TaskRunCoordinator:
     def _announce(self, run: TaskRun, decision: RetryDecision, *, retry: bool) -> None:
         news, parent = _news(run.report, run.attempt, decision, retry=retry)
         threaded = self._notifier.follow_up(run.root_task_arn, news, update_parent=parent)
-        if not threaded and run.attempt.number > 1:
-            self._notifier.post(run.report.job, news)  # no thread to follow: never lose a retry's result
+        if not threaded:
+            # No thread to follow: a retry's result, or a first attempt whose alert Slack refused
+            # (it is posted on redelivery, after this step's once-key is done): never lose the news.
+            self._notifier.post(run.report.job, news)
 
     def _lineage_of(self, event: TaskEvent) -> Lineage | None:
         """Only tasks ecswatch launched (a retry or a chained job) have lineage: any other task is
