@@ -33,11 +33,7 @@ from ecswatch.config.loader import parse_config
 from ecswatch.config.model import ConfigError, JobsConfig
 from ecswatch.config.routing import Routing
 from ecswatch.config.settings import BUNDLED_JOBS_CONFIG, Settings
-from ecswatch.coordinators.chain_starts import ChainStarter
-from ecswatch.coordinators.failed_launches import FailedLaunchCoordinator
-from ecswatch.coordinators.launcher import Launcher
 from ecswatch.coordinators.shared import RunResult
-from ecswatch.coordinators.task_runs import TaskRunCoordinator
 from ecswatch.errors import TransientError
 from ecswatch.notifications.notifier import Notifier
 from ecswatch.run import DatadogEvent, LaunchResult, Lineage, MessageRef, MetricPoint, RetryRequest, RunReport
@@ -48,6 +44,7 @@ from tests.fakes import (
     RecordingRunner,
     create_state_table_from_template,
     report_from,
+    wire_roles,
 )
 
 ACCOUNT = "123456789012"
@@ -139,28 +136,16 @@ class World:
             state=MemoryThreads(),  # type: ignore[arg-type]
             storm_window_seconds=0,
         )
-        rng = random.Random(7)
-        chains = ChainStarter(notifier=self.notifier, guard=guard, jobs=jobs, scheduler=self.queue)
-        self.runs = TaskRunCoordinator(
+        roles = wire_roles(
             notifier=self.notifier,
             guard=guard,
             lineage=self.lineage,
             jobs=jobs,
-            chains=chains,
-            scheduler=self.queue,
-            rng=rng,
-        )
-        self.launches = FailedLaunchCoordinator(
-            notifier=self.notifier, guard=guard, jobs=jobs, chains=chains, scheduler=self.queue, rng=rng
-        )
-        self.launcher = Launcher(
-            notifier=self.notifier,
-            guard=guard,
-            lineage=self.lineage,
-            jobs=jobs,
-            chains=chains,
+            queue=self.queue,
             runner=self.runner,
+            rng=random.Random(7),
         )
+        self.runs, self.launches, self.launcher = roles.runs, roles.launches, roles.launcher
 
     def stop(self, report: RunReport) -> RunResult:
         return self.runs.handle(report)

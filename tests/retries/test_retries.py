@@ -22,10 +22,6 @@ from ecswatch.config.loader import load_config, parse_config
 from ecswatch.config.model import JobsConfig, RetryAction
 from ecswatch.config.routing import Routing
 from ecswatch.config.settings import Settings
-from ecswatch.coordinators.chain_starts import ChainStarter
-from ecswatch.coordinators.failed_launches import FailedLaunchCoordinator
-from ecswatch.coordinators.launcher import Launcher
-from ecswatch.coordinators.task_runs import TaskRunCoordinator
 from ecswatch.errors import DeliveryError, LaunchNotStarted, TransientError
 from ecswatch.events.taskdef import TaskDefinition
 from ecswatch.notifications.notifier import Notifier
@@ -33,7 +29,7 @@ from ecswatch.ports import LineageStore, NetworkDiscovery, RunSink, TaskReader, 
 from ecswatch.retries.request import request_from_event
 from ecswatch.run import Alert, LaunchResult, LogTail, MessageRef, RetryRequest, RunReport
 from local import DEMO_JOBS_CONFIG
-from tests.fakes import MemoryThreads, RecordingChat, RecordingQueue, RecordingRunner
+from tests.fakes import MemoryThreads, RecordingChat, RecordingQueue, RecordingRunner, wire_roles
 
 JOBS = load_config(DEMO_JOBS_CONFIG)
 ARN_PREFIX = "arn:aws:ecs:eu-west-1:123456789012:task/batch/"
@@ -76,31 +72,19 @@ class World:
             storm_window_seconds=0,
         )
         rng = random.Random(jitter_seed) if jitter_seed is not None else None
-        chains = ChainStarter(notifier=self.notifier, guard=guard, jobs=jobs, scheduler=self.queue)
-        self.runs = TaskRunCoordinator(
+        roles = wire_roles(
             notifier=self.notifier,
             guard=guard,
             lineage=self.lineage,
             jobs=jobs,
-            chains=chains,
-            scheduler=self.queue,
+            queue=self.queue,
+            runner=runner or self.runner,
+            rng=rng,
             network=network,
             sinks=sinks,
-            rng=rng,
-        )
-        self.launches = FailedLaunchCoordinator(
-            notifier=self.notifier, guard=guard, jobs=jobs, chains=chains, scheduler=self.queue, rng=rng
-        )
-        self.launcher = Launcher(
-            notifier=self.notifier,
-            guard=guard,
-            lineage=self.lineage,
-            jobs=jobs,
-            chains=chains,
-            runner=runner or self.runner,
             tasks=tasks,
-            network=network,
         )
+        self.runs, self.launches, self.launcher = roles.runs, roles.launches, roles.launcher
 
     def stop(self, report: RunReport) -> Any:
         return self.runs.handle(report)
