@@ -11,7 +11,7 @@ CLI prints. The rules err towards hiding: a mangled word costs on-call a moment,
 leaked key costs a rotation and an incident; ``tests/data/ordinary-log-lines.txt``
 keeps the mangling of ordinary lines under 1%.
 
-Every pattern is compiled once and runs in linear time. Names and schemes are
+Every pattern is compiled once, on first use, and runs in linear time. Names and schemes are
 anchored with a lookbehind so a match is only tried at the start of a run, and
 the quantifiers that could otherwise retry (possessive ``*+``/``++``) give
 nothing back; a 256 KB CloudWatch event cannot stall the Lambda. Most rules are tried
@@ -22,7 +22,7 @@ costs a few scans, not one per rule.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from ecswatch.events.cloudtrail import LaunchAttempt, PlacementFailure
@@ -34,52 +34,88 @@ ELLIPSIS = "…"
 
 _Replacement = str | Callable[[re.Match[str]], str]
 
+
+class _Pattern:
+    """A regular expression compiled on its first use, not at import.
+
+    The rules are gated by words, so most texts need few of them, and compiling all of them costs
+    ~8 ms: a cold start pays only for the rules its texts need (``re``'s own cache is not used,
+    since it keeps only 512 patterns for the whole process).
+    """
+
+    __slots__ = ("_compiled", "flags", "pattern")
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self.pattern = pattern
+        self.flags = flags
+        self._compiled: re.Pattern[str] | None = None
+
+    @property
+    def compiled(self) -> re.Pattern[str]:
+        if self._compiled is None:
+            self._compiled = re.compile(self.pattern, self.flags)
+        return self._compiled
+
+    def sub(self, replacement: _Replacement, text: str, count: int = 0) -> str:
+        return self.compiled.sub(replacement, text, count=count)
+
+    def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        return self.compiled.search(text, pos)
+
+    def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        return self.compiled.match(text, pos)
+
+    def fullmatch(self, text: str) -> re.Match[str] | None:
+        return self.compiled.fullmatch(text)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        return self.compiled.finditer(text)
+
+
 # --- PEM private keys ---------------------------------------------------------------------------------
 _PEM_LABEL = r"(?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
-_PEM_BEGIN = re.compile("-----BEGIN " + _PEM_LABEL)
-_PEM_END = re.compile("-----END " + _PEM_LABEL)
+_PEM_BEGIN = _Pattern("-----BEGIN " + _PEM_LABEL)
+_PEM_END = _Pattern("-----END " + _PEM_LABEL)
 # The body runs to the END marker, or to the end of the line when the key continues on later lines.
-_PEM_ONE_LINE = re.compile(
+_PEM_ONE_LINE = _Pattern(
     rf"(?P<begin>{_PEM_BEGIN.pattern})(?P<body>.*?)(?P<end>{_PEM_END.pattern}|\Z)",
     re.DOTALL,
 )
 # What a line inside a multi-line key block looks like: base64, an armor header, or nothing.
-_PEM_BODY_LINE = re.compile(
+_PEM_BODY_LINE = _Pattern(
     r"[ \t]*+(?:[A-Za-z0-9+/=]++|(?:Proc-Type|DEK-Info|Comment|Version|Hash):[^\r\n]*+)?[ \t\r]*+"
 )
 
 # A line of a key body at the width PEM writes: 64 base64 characters (OpenSSH: 70), not only hex digits.
-_PEM_WIDTH_LINE = re.compile(
-    r"[ \t]*+(?![0-9a-f]++[ \t\r]*+$)(?:[A-Za-z0-9+/]{64}|[A-Za-z0-9+/]{70})[ \t\r]*+"
-)
+_PEM_WIDTH_LINE = _Pattern(r"[ \t]*+(?![0-9a-f]++[ \t\r]*+$)(?:[A-Za-z0-9+/]{64}|[A-Za-z0-9+/]{70})[ \t\r]*+")
 
 # --- URLs ----------------------------------------------------------------------------------------------
-_SLACK_WEBHOOK = re.compile(
+_SLACK_WEBHOOK = _Pattern(
     r"(?P<keep>hooks\.slack(?:-gov)?\.com/(?:services|workflows|triggers)/)[A-Za-z0-9_/-]++"
 )
 _URL_USER = r"(?<![A-Za-z0-9+.-])(?P<keep>[A-Za-z][A-Za-z0-9+.-]*+://[^\s/?#@:]*+:)"
 # scheme://user:password@host; like urllib, the userinfo ends at the last "@" before "/", "?" or "#".
-_URL_PASSWORD = re.compile(_URL_USER + r"[^\s/?#]+(?=@)")
+_URL_PASSWORD = _Pattern(_URL_USER + r"[^\s/?#]+(?=@)")
 # A password with "/" in it (urllib would end the userinfo there; a registry robot's password has them).
 # "host:443/@scope" is a port and a path, not a password: one that starts with digits and "/" is kept.
 # Bounded (a password is short), so a line of many "a://b:" cannot make every start scan to its end.
-_URL_PASSWORD_WITH_SLASH = re.compile(
+_URL_PASSWORD_WITH_SLASH = _Pattern(
     _URL_USER + r"(?!\d*+/)[^\s/?#@]{0,200}+(?:/[^\s/?#@]{0,200}+){1,20}+(?=@[\w\[])"
 )
 # Azure SAS signatures; "sig" is too short a word to look for inside every name.
-_QUERY_SIG = re.compile(r"(?P<keep>[?&]sig=)[^&\s#\"']++")
+_QUERY_SIG = _Pattern(r"(?P<keep>[?&]sig=)[^&\s#\"']++")
 
 # --- AWS -----------------------------------------------------------------------------------------------
 # An AWS secret access key: 40 base64 characters, not part of a longer run.
 _FORTY_BASE64 = r"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
 # An access key id, and the secret when it follows directly (credentials CSV, "id:secret", "id secret").
-_AWS_KEY_ID = re.compile(
+_AWS_KEY_ID = _Pattern(
     r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])"
     rf"(?:(?P<sep>(?=[ \t\"',:;|])[ \t\"']*+[,:;|]?+[ \t\"']*+){_FORTY_BASE64})?"
 )
 # "aws configure set aws_secret_access_key <secret>", "secret key <secret>", "the secret is <secret>":
 # a word naming a secret, then a 40-character secret with only blanks, a separator or "is" between.
-_AWS_SECRET_AFTER_NAME = re.compile(
+_AWS_SECRET_AFTER_NAME = _Pattern(
     r"(?P<keep>(?<![\w-])(?:aws[_ ]?)?secret(?:[_ ]?access)?(?:[_ ]?key)?[\"']?"
     rf"(?:[ \t]*+[:=][ \t]*+|[ \t]++(?:is[ \t]++)?)[\"']?){_FORTY_BASE64}",
     re.IGNORECASE,
@@ -96,7 +132,7 @@ _SENSITIVE_WORDS = (
 # Environment names are upper case: any ending in _KEY or _CREDENTIALS holds one (FERNET_KEY).
 _ENV_NAME_OF_A_KEY = r"(?-i:[A-Z][A-Z0-9_]*_(?:KEY|CREDENTIALS?)(?![\w.-]))"
 _AUTH_SCHEMES = r"Bearer|Basic|Token|Digest|Negotiate|NTLM|Bot|OAuth|ApiKey|SSWS|AWS4-HMAC-SHA256"
-_PAIR = re.compile(
+_PAIR = _Pattern(
     # A name that starts a run (not inside a path or an ARN) and contains a sensitive word. Names
     # ending in Error/Exception are error codes followed by prose ("CannotPullContainerAuthError: ...").
     r"(?P<keep>(?<![\w.:/-])(?=[\w.-]*?(?:" + _SENSITIVE_WORDS + r")|" + _ENV_NAME_OF_A_KEY + r")"
@@ -112,46 +148,46 @@ _PAIR = re.compile(
     r"|(?P<bare>[^\s\"'`,;&)}\]{\[](?:\[REDACTED\]|[^\s\"'`,;&)}\]]|,(?=[^\s\"',]))*+))",
     re.IGNORECASE,
 )
-_SCHEME_PREFIX = re.compile(r"(?:" + _AUTH_SCHEMES + r")[ \t]++(?=\S)", re.IGNORECASE)
+_SCHEME_PREFIX = _Pattern(r"(?:" + _AUTH_SCHEMES + r")[ \t]++(?=\S)", re.IGNORECASE)
 
 # A command-line flag and its value after a blank: "--password X", "-token X", "--db-pass X". The value
 # is not another flag, and flags that name a secret rather than hold it (--secret-id) are left alone.
-_FLAG_VALUE = re.compile(
+_FLAG_VALUE = _Pattern(
     r"(?P<keep>(?<![\w-])--?+(?=[\w-]*?(?:" + _SENSITIVE_WORDS + r"))[\w-]++"
     r"(?<!-id)(?<!-arn)(?<!-name)(?<!-file)(?<!-path)(?<!-ttl)(?<!-type)(?<!-stdin)[ \t]++)"
     r"(?:\"(?:[^\"\\]|\\.)*+\"|'[^']*+'|[^\s\"'-][^\s\"']*+)",
     re.IGNORECASE,
 )
 # A password word then a blank and a value that is not a plain word ("pwd S3cret!", not "password for").
-_WORD_VALUE = re.compile(
+_WORD_VALUE = _Pattern(
     r"(?P<keep>(?<![\w-])(?:pass(?:word|wd|phrase)|pwd)[ \t]++)"
     r"(?=[^\s\"',;]*?[0-9!#$%^&*+?~@])[^\s\"',;]++",
     re.IGNORECASE,
 )
 # URL-encoded pairs: "password%3Dhunter2" inside an encoded query or form body.
-_ENCODED_PAIR = re.compile(
+_ENCODED_PAIR = _Pattern(
     r"(?P<keep>(?:(?<=%26)|(?<=%3F)|(?<=%3f)|(?<=%20)|(?<![\w.%-]))"
     r"(?=[\w.-]*?(?:" + _SENSITIVE_WORDS + r"))[\w.-]++%3D)"
     r"(?:(?!%26)[^\s&\"'])++",
     re.IGNORECASE,
 )
 # mysql's "-pSECRET": the password glued to -p. Only on a mysql/mariadb command line, where -p means it.
-_MYSQL_COMMAND = re.compile(r"\b(?:mysql|mariadb)", re.IGNORECASE)
-_GLUED_P = re.compile(r"(?P<keep>(?<=[ \t])-p)[^\s\"'`;|&]++")
+_MYSQL_COMMAND = _Pattern(r"\b(?:mysql|mariadb)", re.IGNORECASE)
+_GLUED_P = _Pattern(r"(?P<keep>(?<=[ \t])-p)[^\s\"'`;|&]++")
 
 # "Cookie: a=1; b=2" and "Set-Cookie: sid=abc; Path=/": cookie values are sessions.
-_COOKIE = re.compile(
+_COOKIE = _Pattern(
     r"(?P<keep>(?<![\w-])(?:Set-)?Cookie[\"']?[ \t]*+:[ \t]*+[\"']?)(?P<value>[^\r\n\"']++)", re.IGNORECASE
 )
-_COOKIE_PAIR = re.compile(r"(?P<keep>(?:^|;)[ \t]*+[^=;\s]++=)[^;]++")
+_COOKIE_PAIR = _Pattern(r"(?P<keep>(?:^|;)[ \t]*+[^=;\s]++=)[^;]++")
 # A bearer token named without its header: "retrying with Bearer 4f9c...". A word is not a token.
-_BARE_BEARER = re.compile(r"(?P<keep>(?<![\w-])Bearer[ \t]++)(?=[\w.~+/-]*?\d)[\w.~+/-]{8,}+=*+")
+_BARE_BEARER = _Pattern(r"(?P<keep>(?<![\w-])Bearer[ \t]++)(?=[\w.~+/-]*?\d)[\w.~+/-]{8,}+=*+")
 
 # --- tokens recognisable by their shape ----------------------------------------------------------------
-_JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]*+\.eyJ[A-Za-z0-9_-]*+\.[A-Za-z0-9_-]*+")
+_JWT = _Pattern(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]*+\.eyJ[A-Za-z0-9_-]*+\.[A-Za-z0-9_-]*+")
 # Vendors' prefixed tokens, one pattern so a line is scanned once: GitHub, Slack, Stripe, Google API
 # keys, npm, GitLab, OpenAI/Anthropic, Hugging Face, PyPI, SendGrid, Shopify, DigitalOcean.
-_PREFIXED_TOKEN = re.compile(
+_PREFIXED_TOKEN = _Pattern(
     r"(?<![A-Za-z0-9_-])(?:"
     r"gh[pousr]_[A-Za-z0-9]{20,}+|github_pat_[A-Za-z0-9_]{20,}+"
     r"|(?:xox[abposre]|xapp)-[A-Za-z0-9-]{10,}+"
@@ -169,7 +205,7 @@ _PREFIXED_TOKEN = re.compile(
     r")(?![A-Za-z0-9_-])"
 )
 # An upper-case 32-hex key (a Datadog API key as the UI shows it); task ids are lower case, so they stay.
-_UPPER_HEX_KEY = re.compile(
+_UPPER_HEX_KEY = _Pattern(
     r"(?<![A-Za-z0-9_-])(?=[0-9A-F]{0,31}[A-F])(?=[0-9A-F]{0,31}[0-9])[0-9A-F]{32}(?![A-Za-z0-9_-])"
 )
 
@@ -193,13 +229,13 @@ def _mask_value(value: str) -> str:
 
 
 # A name that says something about a secret rather than holding one: token_count, api_key_id, SECRET_ARN.
-_DESCRIBES_A_SECRET = re.compile(
+_DESCRIBES_A_SECRET = _Pattern(
     r"[_.-](?:ids?|arn|name|count|type|kind|length|len|ttl|expiry|expires(?:_in)?|required|enabled"
     r"|policy|file|path|url|version|ref|source|at)$",
     re.IGNORECASE,
 )
-_LOWER_WORD = re.compile(r"[a-z]++")
-_PROSE_GOES_ON = re.compile(r"[ \t]++[\w\"']")
+_LOWER_WORD = _Pattern(r"[a-z]++")
+_PROSE_GOES_ON = _Pattern(r"[ \t]++[\w\"']")
 
 
 def _is_prose(match: re.Match[str]) -> bool:
@@ -247,7 +283,7 @@ def _mask_glued_mysql_password(line: str) -> str:
 
 @dataclass(frozen=True)
 class _Rule:
-    pattern: re.Pattern[str]
+    pattern: _Pattern
     replacement: _Replacement
     #: The rule is tried only on lines that contain one of these (lower-case) texts: a cheap ``in``
     #: test spares most lines a regex scan. None: always tried.
