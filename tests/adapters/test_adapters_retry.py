@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -19,6 +18,7 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
+from msgspec.structs import replace
 
 from ecswatch.adapters.aws.clients import ClientCache
 from ecswatch.adapters.aws.ecs_runner import (

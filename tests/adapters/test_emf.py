@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
+
+from msgspec.structs import replace
 
 from ecswatch.adapters.observability import OTHER_JOB, EmfSink
 from ecswatch.config.settings import Settings

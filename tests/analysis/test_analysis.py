@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from ecswatch.analysis.outcome import analyse, phase_durations
@@ -255,7 +256,7 @@ def test_a_clock_going_backwards_gives_an_unknown_duration_not_a_negative_one(
     durations = phase_durations(ran(load_event, **{field: value}).timeline)
 
     assert getattr(durations, phase) is None
-    assert all(seconds is None or seconds >= 0 for seconds in vars(durations).values())
+    assert all(seconds is None or seconds >= 0 for seconds in msgspec.structs.asdict(durations).values())
 
 
 # --- out of memory ------------------------------------------------------------------------------------

@@ -8,10 +8,10 @@ records every call.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import msgspec
 import pytest
 
 from ecswatch.analysis.pipeline import process_task_event, readable_line
@@ -342,10 +342,10 @@ def test_when_the_log_location_is_unknown_the_tail_says_why_without_reading_logs
     raw = load_event("stopped-nonzero-exit")
     seeded = seeded_task_definition(raw)
     assert seeded is not None
-    no_log_config = dataclasses.replace(
+    no_log_config = msgspec.structs.replace(
         seeded,
         containers=tuple(
-            dataclasses.replace(c, log=None) if c.name == "export" else c for c in seeded.containers
+            msgspec.structs.replace(c, log=None) if c.name == "export" else c for c in seeded.containers
         ),
     )
     logs = FakeLogReader()

@@ -12,7 +12,6 @@ import json
 import time
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
+from msgspec.structs import replace
 
 from ecswatch.adapters.dynamodb.history import DynamoRunHistory
 from ecswatch.adapters.dynamodb.watchdog_state import DynamoWatchdogState

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from datadog_api_client import Configuration
 from datadog_api_client.model_utils import validate_and_convert_types
@@ -211,7 +212,7 @@ def test_the_event_stream_shows_ecswatch_run_events_filtered_by_the_template_var
     [stream] = [
         r["query"] for r in requests(dashboard) if r.get("query", {}).get("data_source") == "event_stream"
     ]
-    source = DatadogEvent.__dataclass_fields__["source_type_name"].default
+    source = next(f.default for f in msgspec.structs.fields(DatadogEvent) if f.name == "source_type_name")
 
     terms = stream["query_string"].split()
 

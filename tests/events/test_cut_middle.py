@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from ecswatch.adapters.slack import TEXT_MAX, render_blocks
 from ecswatch.cli.views import record_json

@@ -8,7 +8,6 @@ use it mean the same thing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +15,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
+from msgspec.structs import replace
 
 from ecswatch.adapters.dynamodb.history import (
     PAGE_SIZE,

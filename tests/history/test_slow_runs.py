@@ -6,11 +6,11 @@ verdict before 5 of them exist. "More than" is strict: a run exactly at the fact
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard
 from ecswatch.config.loader import parse_config

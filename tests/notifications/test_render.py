@@ -3,10 +3,10 @@ Durations a person reads, and the one-screen text of a run report."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import pytest
 
 from ecswatch.notifications.render import headline, human_duration, render_text, summary
@@ -103,7 +103,7 @@ def test_the_text_ends_with_the_log_tail(failed_export: RunReport) -> None:
 
 
 def test_a_tail_that_was_cut_says_so(failed_export: RunReport) -> None:
-    report = dataclasses.replace(failed_export, log_tail=LogTail(lines=("…last line",), truncated=True))
+    report = msgspec.structs.replace(failed_export, log_tail=LogTail(lines=("…last line",), truncated=True))
 
     assert "  log tail (cut to fit):\n    | …last line" in render_text(report)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import copy
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard
 from ecswatch.adapters.dynamodb.state import MemoryLineage

@@ -13,9 +13,10 @@ redeliveries of the record, and the key of its Slack thread and its retries' lin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from ecswatch.analysis.redact import redacted_launch
 from ecswatch.config.model import JobConfig, JobsConfig, matching_job
@@ -35,8 +36,7 @@ FAILED_TO_LAUNCH = "failed_to_launch"
 RUN_ID_PREFIX = "launch:"
 
 
-@dataclass(frozen=True)
-class FailedLaunch:
+class FailedLaunch(msgspec.Struct, frozen=True):
     """One failed RunTask call, matched to its job and judged."""
 
     launch: LaunchAttempt

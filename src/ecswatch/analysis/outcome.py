@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime
+
+import msgspec
 
 from ecswatch.events.task import Container, TaskEvent, Timeline
 from ecswatch.events.taskdef import TaskDefinition
@@ -28,14 +29,12 @@ from ecswatch.events.vocabulary import WATCHDOG_STOP_REASON_PREFIX
 from ecswatch.run import Outcome, PhaseDurations
 
 
-@dataclass(frozen=True)
-class Classification:
+class Classification(msgspec.Struct, frozen=True):
     outcome: Outcome
     cause: str
 
 
-@dataclass(frozen=True)
-class Analysis:
+class Analysis(msgspec.Struct, frozen=True):
     outcome: Outcome
     cause: str
     deciding_container: str | None

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
+
+import msgspec
 
 from ecswatch.events.cloudtrail import LaunchAttempt, PlacementFailure
 from ecswatch.events.task import TaskEvent
@@ -281,8 +283,7 @@ def _mask_glued_mysql_password(line: str) -> str:
     return line[:at] + _GLUED_P.sub(_KEEP_AND_REDACT, line[at:])
 
 
-@dataclass(frozen=True)
-class _Rule:
+class _Rule(msgspec.Struct, frozen=True):
     pattern: _Pattern
     replacement: _Replacement
     #: The rule is tried only on lines that contain one of these (lower-case) texts: a cheap ``in``
@@ -352,7 +353,9 @@ def redacted_event(event: TaskEvent) -> TaskEvent:
     Datadog event, the log line and the history. Redacting the event once, where the report is
     built, hides them from everything downstream. Names, ARNs and overrides are left as they are.
     """
-    containers = tuple(replace(c, reason=redact_text(c.reason)) if c.reason else c for c in event.containers)
+    containers = tuple(
+        msgspec.structs.replace(c, reason=redact_text(c.reason)) if c.reason else c for c in event.containers
+    )
     reason = redact_text(event.stopped_reason)
     if reason == event.stopped_reason and containers == event.containers:
         return event

@@ -35,8 +35,9 @@ nothing of that job's ``on_failure`` starts; the failure is told in the triggeri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
+
+import msgspec
 
 from ecswatch.config.model import JobConfig, JobsConfig
 from ecswatch.notifications import words
@@ -58,8 +59,7 @@ class InChain(Protocol):
     def triggered_by_job(self) -> str | None: ...
 
 
-@dataclass(frozen=True)
-class RunEnd:
+class RunEnd(msgspec.Struct, frozen=True):
     """A run that ended for good and starts the jobs of ``chain.starts``: all a link needs of it.
 
     Either its final task stopped (:func:`run_end`) or its last launch created no task and will

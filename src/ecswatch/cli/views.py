@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import msgspec
 
 from ecswatch.analysis.redact import redact_text
 from ecswatch.config.model import JobConfig
@@ -56,7 +58,7 @@ def _json_default(value: object) -> Any:
 
 def record_json(run: RunRecord) -> dict[str, Any]:
     """Every field of the record, for scripts (datetimes as ISO 8601 UTC)."""
-    data = asdict(run)
+    data = msgspec.structs.asdict(run)
     data["durations"] = dict(run.durations or {})
     data["links"] = dict(run.links or {})
     data["task_id"] = task_id(run)

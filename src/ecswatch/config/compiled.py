@@ -20,9 +20,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from ecswatch.config.model import (
     Backoff,
@@ -68,8 +69,8 @@ def compile_config(config: JobsConfig, yaml_bytes: bytes) -> str:
     payload = {
         "format": FORMAT,
         "source_sha256": source_digest(yaml_bytes),
-        "defaults": asdict(config.defaults),
-        "jobs": [asdict(job) for job in config.jobs],
+        "defaults": msgspec.to_builtins(config.defaults),
+        "jobs": [msgspec.to_builtins(job) for job in config.jobs],
     }
     return json.dumps(payload, indent=1, sort_keys=True) + "\n"
 
@@ -117,7 +118,7 @@ def parse_compiled(data: Any, yaml_bytes: bytes, *, source: str) -> JobsConfig:
 
 
 # --------------------------------------------------------------------------- decoding, strictly
-# Every dataclass's keys must be exactly its fields: a compiled file from an older or newer model
+# Every value type's keys must be exactly its fields: a compiled file from an older or newer model
 # is refused (and the YAML read instead) rather than read with a field silently defaulted.
 
 
@@ -140,7 +141,7 @@ def _exact(node: Mapping[str, Any], keys: set[str]) -> None:
 
 def _fields_of(cls: type, value: Any) -> Mapping[str, Any]:
     node = _node(value)
-    _exact(node, {f.name for f in fields(cls)})
+    _exact(node, {f.name for f in msgspec.structs.fields(cls)})
     return node
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any
+
+import msgspec
 
 from ecswatch.config.routing import Routing
 from ecswatch.events.cloudtrail import LaunchAttempt
@@ -50,8 +51,7 @@ class Jitter(StrEnum):
     NONE = "none"
 
 
-@dataclass(frozen=True)
-class Backoff:
+class Backoff(msgspec.Struct, frozen=True):
     """Delay before a retry: ``base_seconds * multiplier ** (attempt - 1)``, capped, then jittered."""
 
     base_seconds: int = 60
@@ -60,8 +60,7 @@ class Backoff:
     jitter: Jitter = Jitter.FULL
 
 
-@dataclass(frozen=True)
-class ExitRule:
+class ExitRule(msgspec.Struct, frozen=True):
     """One ``evaluate_on_exit`` entry: when every condition given holds, ``action`` decides."""
 
     action: RetryAction
@@ -81,17 +80,15 @@ class ExitRule:
         return ", ".join(f"{name} {value!r}" for name, value in conditions if value is not None)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(msgspec.Struct, frozen=True):
     """Modelled on AWS Batch's retryStrategy: ``attempts`` counts the first run (1 = never retry)."""
 
     attempts: int = 1
     evaluate_on_exit: tuple[ExitRule, ...] = ()
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: Backoff = msgspec.field(default_factory=Backoff)
 
 
-@dataclass(frozen=True)
-class MatchRule:
+class MatchRule(msgspec.Struct, frozen=True):
     """Globs over the task's family, cluster name, group and startedBy; absent ones match anything."""
 
     family: str
@@ -109,8 +106,7 @@ class MatchRule:
         return all(pattern is None or fnmatchcase(value or "", pattern) for pattern, value in checks)
 
 
-@dataclass(frozen=True)
-class LogOverride:
+class LogOverride(msgspec.Struct, frozen=True):
     """Where a job logs when its task definition cannot say (deleted, FireLens with a config file...).
 
     Streams are named the awslogs way, ``<prefix>/<container>/<task id>``.
@@ -125,8 +121,7 @@ class LogOverride:
         return LogLocation(self.region or event.task.region, self.group, stream)
 
 
-@dataclass(frozen=True)
-class NetworkConfig:
+class NetworkConfig(msgspec.Struct, frozen=True):
     """What RunTask needs to relaunch an awsvpc task; the stopped task's event does not carry it."""
 
     subnets: tuple[str, ...]
@@ -144,8 +139,7 @@ class NetworkConfig:
         return {"awsvpcConfiguration": awsvpc}
 
 
-@dataclass(frozen=True)
-class SlowRunConfig:
+class SlowRunConfig(msgspec.Struct, frozen=True):
     """When a successful run counts as slow: its run time is more than ``factor`` times the median
     of the job's recent successful runs (see ``ecswatch.history.records``). Datadog always hears of it; the
     job's Slack channel only when ``notify_slack`` is set."""
@@ -166,8 +160,7 @@ CLUSTER_SHAPE = re.compile(
 MAX_OVERRIDES_CHARACTERS = 8192
 
 
-@dataclass(frozen=True)
-class CapacityProviderItem:
+class CapacityProviderItem(msgspec.Struct, frozen=True):
     """One entry of RunTask's ``capacityProviderStrategy``."""
 
     capacity_provider: str
@@ -175,8 +168,7 @@ class CapacityProviderItem:
     base: int = 0
 
 
-@dataclass(frozen=True)
-class ContainerOverride:
+class ContainerOverride(msgspec.Struct, frozen=True):
     """A container's command and extra environment for runs a chain starts (RunTask ``overrides``)."""
 
     name: str
@@ -184,8 +176,7 @@ class ContainerOverride:
     environment: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
-class LaunchConfig:
+class LaunchConfig(msgspec.Struct, frozen=True):
     """How to start a run of the job from nothing: what a dependency chain's RunTask needs.
 
     A retry copies the stopped task's own parameters from its event; a run that a chain starts
@@ -238,8 +229,7 @@ class LaunchConfig:
         return {"containerOverrides": containers} if containers else {}
 
 
-@dataclass(frozen=True)
-class JobConfig:
+class JobConfig(msgspec.Struct, frozen=True):
     name: str
     match: MatchRule
     slack_channel: str
@@ -255,7 +245,7 @@ class JobConfig:
     schedule: str | None = None
     log: LogOverride | None = None
     network: NetworkConfig | None = None
-    slow_run: SlowRunConfig = field(default_factory=SlowRunConfig)
+    slow_run: SlowRunConfig = msgspec.field(default_factory=SlowRunConfig)
     #: Dependency chains: jobs started when a run of this job ends for good (after its retries),
     #: as it succeeded or failed; and how a chain starts this job.
     on_success: tuple[str, ...] = ()
@@ -272,17 +262,15 @@ class JobConfig:
         return self.network.run_task_network_configuration() if self.network is not None else None
 
 
-@dataclass(frozen=True)
-class JobDefaults:
+class JobDefaults(msgspec.Struct, frozen=True):
     slack_channel: str = DEFAULT_SLACK_CHANNEL
     notify_on_success: bool = False
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: RetryPolicy = msgspec.field(default_factory=RetryPolicy)
 
 
-@dataclass(frozen=True)
-class JobsConfig:
+class JobsConfig(msgspec.Struct, frozen=True):
     source: str
-    defaults: JobDefaults = field(default_factory=JobDefaults)
+    defaults: JobDefaults = msgspec.field(default_factory=JobDefaults)
     jobs: tuple[JobConfig, ...] = ()
 
     def match(self, event: TaskEvent) -> JobConfig | None:

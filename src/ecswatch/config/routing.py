@@ -6,10 +6,9 @@ Kept apart so that config (which the pipeline uses to name jobs) and notify
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 
-@dataclass(frozen=True)
-class Routing:
+class Routing(msgspec.Struct, frozen=True):
     channel: str
     notify_success: bool = False

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 #: Shipped next to the code (``ecswatch/config/jobs.yaml``) so ``sam build`` bundles it with the functions.
 BUNDLED_JOBS_CONFIG = Path(__file__).resolve().parent / "jobs.yaml"
@@ -21,8 +22,7 @@ class SettingsError(ValueError):
     """An environment variable has a value we cannot use; the message names it."""
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(msgspec.Struct, frozen=True):
     #: WATCH_CLUSTERS — comma-separated cluster names or ARNs to watch; empty watches every cluster.
     watch_clusters: frozenset[str] = frozenset()
     #: INCLUDE_SERVICE_TASKS — also report tasks of ECS services (group "service:..."); default false.

@@ -9,9 +9,8 @@ the job's ``on_failure`` jobs start (:mod:`ecswatch.coordinators.chain_starts`).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from aws_lambda_powertools import Logger
+from msgspec.structs import replace
 
 from ecswatch.chains.links import chain_of, failed_retry_end, lineage_of_chained
 from ecswatch.config.model import JobsConfig

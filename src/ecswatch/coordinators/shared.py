@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from ecswatch.config.model import JobConfig
 from ecswatch.events.task import TaskEvent
@@ -16,8 +17,7 @@ from ecswatch.retries.policy import RetryDecision
 from ecswatch.run import Alert, Attempt, Lineage, RetryNote, RetryRequest
 
 
-@dataclass(frozen=True)
-class RunResult:
+class RunResult(msgspec.Struct, frozen=True):
     attempt: Attempt
     decision: RetryDecision | None
     #: The run's job as lineage names it (a retry's own startedBy need not match the job's rules).

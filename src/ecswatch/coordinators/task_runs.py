@@ -16,9 +16,11 @@ The Slack story of a run lives in the thread of its first alert:
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+
+import msgspec
 
 from ecswatch.config.model import JobConfig, JobsConfig, RetryAction
 from ecswatch.coordinators.chain_starts import ChainStarter
@@ -38,8 +40,7 @@ from ecswatch.retries.request import request_from_event
 from ecswatch.run import Alert, Attempt, Lineage, RunPhase, RunReport
 
 
-@dataclass(frozen=True)
-class TaskRun:
+class TaskRun(msgspec.Struct, frozen=True):
     """One report with what is resolved for it once, then handed to every step: the job's config
     (the job its lineage names, for a retry), its lineage, and its attempt (with its chain place)."""
 
@@ -96,8 +97,8 @@ class TaskRunCoordinator:
             # Decided before anything is published, so the alert, the Datadog event and the history
             # all say whether a retry follows, and why not.
             note = retry_note(decision, chained, scheduled=self._scheduler is not None)
-            chained = replace(chained, retry=note)
-        run = replace(run, attempt=chained)
+            chained = dataclasses.replace(chained, retry=note)
+        run = msgspec.structs.replace(run, attempt=chained)
         report, attempt = run.report, run.attempt
         steps: list[Callable[[], object]] = [_publishing(sink, report) for sink in self._sinks]
         steps.append(lambda: self._notifier.publish(report, attempt))
@@ -114,7 +115,7 @@ class TaskRunCoordinator:
         job's rules), else the one the report names, else the job its event matches."""
         lineage = self._lineage_of(report.event)
         if lineage is not None and lineage.job != report.job:
-            report = replace(report, job=lineage.job)
+            report = msgspec.structs.replace(report, job=lineage.job)
         job = self._jobs.job(report.job) or self._jobs.job_for(report.event)
         return TaskRun(report, job, lineage, _attempt(report, lineage, job))
 
@@ -184,22 +185,22 @@ def _news(
     job, retries = report.job, attempt.number - 1
     if not report.is_failure:
         return (
-            replace(base, title=words.recovered_on(job, attempt.label), severity="success"),
-            replace(base, title=words.recovered_after(job, retries), severity="success"),
+            msgspec.structs.replace(base, title=words.recovered_on(job, attempt.label), severity="success"),
+            msgspec.structs.replace(base, title=words.recovered_after(job, retries), severity="success"),
         )
     if retry and decision.next_attempt is not None:
         wait = human_duration(float(decision.delay_seconds or 0))
         nxt = Attempt(number=decision.next_attempt, of=attempt.of).label
         return (
-            replace(
+            msgspec.structs.replace(
                 base,
                 title=words.retry_scheduled(job, nxt, wait),
                 severity="warning",
                 cause=f"{report.cause} — {decision.reason}",
             ),
-            replace(base, title=words.retrying(job, nxt), severity="warning"),
+            msgspec.structs.replace(base, title=words.retrying(job, nxt), severity="warning"),
         )
     return (
-        replace(base, title=words.attempt_failed(job, attempt.label, decision.reason)),
-        replace(base, title=words.gave_up_after(job, attempt.number)),
+        msgspec.structs.replace(base, title=words.attempt_failed(job, attempt.label, decision.reason)),
+        msgspec.structs.replace(base, title=words.gave_up_after(job, attempt.number)),
     )

@@ -46,6 +46,8 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
+import msgspec
+
 from ecswatch.events.task import (
     Arn,
     MalformedEvent,
@@ -261,8 +263,7 @@ def parse_launch(raw: Mapping[str, Any]) -> LaunchAttempt:
     )
 
 
-@dataclass(frozen=True)
-class _RequestFields:
+class _RequestFields(msgspec.Struct, frozen=True):
     cluster: str | None
     started_by: str | None
     group: str | None

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from ecswatch.events.vocabulary import (
     AWS_ACCOUNT,
     AWS_PARTITION,
@@ -36,8 +38,7 @@ class MalformedEvent(ValueError):
     """The event is not a task state change we can read; the message says which field is wrong."""
 
 
-@dataclass(frozen=True)
-class Arn:
+class Arn(msgspec.Struct, frozen=True):
     """The parts of an ARN that links and lookups need."""
 
     partition: str
@@ -71,8 +72,7 @@ def require_aws_parts(*, region: str, account: str, partition: str = "aws") -> N
             raise MalformedEvent(f"{value[:64]!r} is not an AWS {name}: no link is built from it")
 
 
-@dataclass(frozen=True)
-class TaskRef:
+class TaskRef(msgspec.Struct, frozen=True):
     """Where a task lives. ``cluster`` is empty for old-format ARNs until filled from clusterArn."""
 
     arn: str
@@ -93,8 +93,7 @@ class TaskRef:
         return cls(arn=task_arn, task_id=pieces[-1], cluster=cluster, region=arn.region, account=arn.account)
 
 
-@dataclass(frozen=True)
-class TaskDefinitionRef:
+class TaskDefinitionRef(msgspec.Struct, frozen=True):
     arn: str
     family: str
     revision: int
@@ -113,8 +112,7 @@ class TaskDefinitionRef:
         return f"{self.family}:{self.revision}"
 
 
-@dataclass(frozen=True)
-class Container:
+class Container(msgspec.Struct, frozen=True):
     name: str
     last_status: str
     exit_code: int | None
@@ -127,8 +125,7 @@ class Container:
         return self.exit_code is not None
 
 
-@dataclass(frozen=True)
-class Timeline:
+class Timeline(msgspec.Struct, frozen=True):
     """Task lifecycle timestamps; any may be missing (a task that never started has no startedAt)."""
 
     created: datetime | None = None

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 
 @dataclass(frozen=True)
 class LogConfig:
@@ -21,8 +23,7 @@ class LogConfig:
         return self.driver == "awslogs"
 
 
-@dataclass(frozen=True)
-class ContainerDefinition:
+class ContainerDefinition(msgspec.Struct, frozen=True):
     name: str
     image: str
     essential: bool
@@ -30,8 +31,7 @@ class ContainerDefinition:
     is_firelens_router: bool = False
 
 
-@dataclass(frozen=True)
-class TaskDefinition:
+class TaskDefinition(msgspec.Struct, frozen=True):
     arn: str
     family: str
     revision: int

@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import msgspec
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -38,8 +38,7 @@ logger = Logger()
 metrics = Metrics()
 
 
-@dataclass(frozen=True)
-class SQSRecord:
+class SQSRecord(msgspec.Struct, frozen=True):
     """What the handler reads of an SQS record: its id (to report it failed) and its body."""
 
     message_id: str

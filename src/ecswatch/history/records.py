@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
+
+import msgspec
 
 from ecswatch.analysis.failed_launch import FAILED_TO_LAUNCH, FailedLaunch
 from ecswatch.config.model import JobsConfig, SlowRunConfig
@@ -140,8 +141,7 @@ def start_latency(run: RunRecord) -> float | None:
 # --------------------------------------------------------------------------- what is usual
 
 
-@dataclass(frozen=True)
-class RunStats:
+class RunStats(msgspec.Struct, frozen=True):
     """Run time of a job's recent successful runs; None where there are no runs to say."""
 
     count: int
@@ -166,8 +166,7 @@ def usual_run_time(runs: Iterable[RunRecord], *, window: int = SLOW_RUN_WINDOW) 
     return RunStats(count=len(ordered), median=median, p95=p95)
 
 
-@dataclass(frozen=True)
-class SlowRun:
+class SlowRun(msgspec.Struct, frozen=True):
     """A successful run that took more than ``factor`` x the job's usual run time."""
 
     run_time: float
@@ -253,8 +252,7 @@ def _slow_cause(slow: SlowRun) -> str:
 # --------------------------------------------------------------------------- recording
 
 
-@dataclass(frozen=True)
-class Recorded:
+class Recorded(msgspec.Struct, frozen=True):
     run: RunRecord
     slow: SlowRun | None = None
 

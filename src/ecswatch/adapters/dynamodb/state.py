@@ -30,11 +30,11 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from msgspec.structs import replace
 
 from ecswatch.adapters.dynamodb.keys import bounded
 from ecswatch.errors import TransientError
