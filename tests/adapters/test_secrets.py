@@ -212,3 +212,53 @@ def test_an_unreachable_endpoint_is_transient() -> None:
 
     with pytest.raises(TransientError, match=r"ssm:/ecswatch/dd: EndpointConnectionError"):
         resolve_secret("ssm:/ecswatch/dd", max_age=300)
+
+
+# -- one boto3 session per container
+
+
+def test_the_functions_read_secrets_on_the_session_their_other_clients_use(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Powertools' default providers each open a boto3 Session of their own, which loads botocore's
+    endpoint data again (~40 ms of a cold start per store); the functions' stores use the one
+    session of their ClientCache."""
+    from ecswatch.adapters.aws.clients import ClientCache
+    from ecswatch.adapters.secrets import SecretStores
+
+    aws["ssm"].put_parameter(Name="/ecswatch/slack-token", Value="xoxb-1-2-abc", Type="SecureString")
+    aws["secretsmanager"].create_secret(Name="ecswatch/dd", SecretString=DD_KEY)
+    sessions: list[object] = []
+    original = boto3.session.Session.__init__
+
+    def counted(self: boto3.session.Session, *args: Any, **kwargs: Any) -> None:
+        sessions.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(boto3.session.Session, "__init__", counted)
+    clients = ClientCache()
+    clients.get("ecs")  # the client every task event needs first
+    stores = SecretStores(clients.get)
+
+    token = secret_provider("ssm:/ecswatch/slack-token", 300, stores)
+    api_key = secret_provider("secretsmanager:ecswatch/dd", 300, stores)
+
+    assert (token(), api_key()) == ("xoxb-1-2-abc", DD_KEY)
+    assert len(sessions) == 1
+    assert len(clients) == 3  # ecs, ssm, secretsmanager
+
+
+def test_the_stores_keep_a_value_for_its_max_age(aws: dict[str, Any]) -> None:
+    from ecswatch.adapters.aws.clients import ClientCache
+    from ecswatch.adapters.secrets import SecretStores
+
+    aws["ssm"].put_parameter(Name="/ecswatch/dd", Value="old-key", Type="SecureString")
+    aws["ssm"].put_parameter(Name="/ecswatch/rotates", Value="old-key", Type="SecureString")
+    stores = SecretStores(ClientCache().get)
+    assert resolve_secret("ssm:/ecswatch/dd", max_age=300, stores=stores) == "old-key"
+    assert resolve_secret("ssm:/ecswatch/rotates", max_age=0, stores=stores) == "old-key"
+    for name in ("/ecswatch/dd", "/ecswatch/rotates"):
+        aws["ssm"].put_parameter(Name=name, Value="new-key", Type="SecureString", Overwrite=True)
+
+    assert resolve_secret("ssm:/ecswatch/dd", max_age=300, stores=stores) == "old-key"
+    assert resolve_secret("ssm:/ecswatch/rotates", max_age=0, stores=stores) == "new-key"

@@ -44,6 +44,7 @@ from ecswatch.notifications.notifier import Notifier
 from ecswatch.ports import ChatPoster, EventSink, LineageStore, NetworkDiscovery, OnceGuard, RunSink
 
 if TYPE_CHECKING:
+    from ecswatch.adapters.secrets import SecretStores
     from ecswatch.watchdog.service import Watchdog
 
 
@@ -79,10 +80,13 @@ def build_dependencies(
     table = settings.state_table_name
     guard: OnceGuard = PowertoolsOnceGuard(table, clients.lazy("dynamodb")) if table else MemoryOnceGuard()
     budget = Budget()
-    notifier = build_notifier(settings, clients, jobs, guard=guard, metrics=metrics, budget=budget)
+    stores = build_secret_stores(settings, clients)
+    notifier = build_notifier(
+        settings, clients, jobs, guard=guard, metrics=metrics, budget=budget, stores=stores
+    )
     runner = EcsTaskRunner(lambda region: clients.get("ecs", region))
     retry_queue = build_retry_queue(settings, clients)
-    recorder = build_recorder(settings, clients, jobs, guard=guard, notifier=notifier)
+    recorder = build_recorder(settings, clients, jobs, guard=guard, notifier=notifier, stores=stores)
     lineage = build_lineage(settings, clients)
     network = build_network_discovery(clients)
     sinks: list[RunSink] = [LogSink()]
@@ -143,14 +147,15 @@ def build_notifier(
     guard: OnceGuard,
     metrics: Metrics | None = None,
     budget: Budget | None = None,
+    stores: SecretStores | None = None,
 ) -> Notifier:
     table = settings.state_table_name
     state = DynamoNotificationState(clients.lazy("dynamodb"), table) if table else None
     return Notifier(
         guard=guard,
         routing=lambda job: _routing(settings, jobs, job),
-        chat=build_chat(settings, budget=budget),
-        events=build_events(settings),
+        chat=build_chat(settings, budget=budget, stores=stores),
+        events=build_events(settings, stores=stores),
         state=state,
         storm_window_seconds=settings.storm_window_seconds,
         metrics=[
@@ -193,7 +198,13 @@ def build_retry_queue(settings: Settings, clients: ClientCache) -> RetryQueueSch
 
 
 def build_recorder(
-    settings: Settings, clients: ClientCache, jobs: JobsConfig, *, guard: OnceGuard, notifier: Notifier
+    settings: Settings,
+    clients: ClientCache,
+    jobs: JobsConfig,
+    *,
+    guard: OnceGuard,
+    notifier: Notifier,
+    stores: SecretStores | None = None,
 ) -> HistoryRecorder:
     """History on the state table (in memory without one). Its Datadog sink is its own instance:
     it only ever sends slow-run events, and builds no client until one is sent."""
@@ -207,13 +218,29 @@ def build_recorder(
         history=history,
         jobs=jobs,
         guard=guard,
-        events=build_events(settings),
+        events=build_events(settings, stores=stores),
         notifier=notifier,
         lookback=timedelta(days=settings.history_retention_days),
     )
 
 
-def build_chat(settings: Settings, *, budget: Budget | None = None) -> ChatPoster | None:
+def build_secret_stores(settings: Settings, clients: ClientCache) -> SecretStores | None:
+    """One set of secret providers per container, on its clients' session (see
+    :mod:`ecswatch.adapters.secrets`); None when no secret is configured, so nothing is imported."""
+    if not (
+        settings.slack_token_parameter
+        or settings.slack_webhook_parameter
+        or settings.datadog_api_key_parameter
+    ):
+        return None
+    from ecswatch.adapters.secrets import SecretStores
+
+    return SecretStores(clients.get)
+
+
+def build_chat(
+    settings: Settings, *, budget: Budget | None = None, stores: SecretStores | None = None
+) -> ChatPoster | None:
     if not (settings.slack_token_parameter or settings.slack_webhook_parameter):
         return None
     from ecswatch.adapters.secrets import secret_provider
@@ -222,21 +249,23 @@ def build_chat(settings: Settings, *, budget: Budget | None = None) -> ChatPoste
     max_age = settings.secrets_max_age_seconds
     if settings.slack_token_parameter:
         return SlackPoster(
-            token=secret_provider(settings.slack_token_parameter, max_age),
+            token=secret_provider(settings.slack_token_parameter, max_age, stores),
             base_url=settings.slack_api_url or None,
             budget=budget,
         )
-    return SlackPoster(webhook_url=secret_provider(settings.slack_webhook_parameter, max_age), budget=budget)
+    return SlackPoster(
+        webhook_url=secret_provider(settings.slack_webhook_parameter, max_age, stores), budget=budget
+    )
 
 
-def build_events(settings: Settings) -> EventSink | None:
+def build_events(settings: Settings, *, stores: SecretStores | None = None) -> EventSink | None:
     if not settings.datadog_api_key_parameter:
         return None
     from ecswatch.adapters.datadog import DatadogSink
     from ecswatch.adapters.secrets import secret_provider
 
     return DatadogSink(
-        api_key=secret_provider(settings.datadog_api_key_parameter, settings.secrets_max_age_seconds),
+        api_key=secret_provider(settings.datadog_api_key_parameter, settings.secrets_max_age_seconds, stores),
         site=settings.datadog_site,
         host=settings.datadog_api_url or None,
         max_retries=2,  # the SDK backs off 0/4/8 s; more would eat the function's 60 s timeout
@@ -272,7 +301,14 @@ def build_watchdog(
     return Watchdog(
         jobs=jobs,
         live=EcsLiveTasks(ecs, clusters=sorted(settings.watch_clusters)),
-        notifier=build_notifier(settings, clients, jobs, guard=guard, metrics=metrics),
+        notifier=build_notifier(
+            settings,
+            clients,
+            jobs,
+            guard=guard,
+            metrics=metrics,
+            stores=build_secret_stores(settings, clients),
+        ),
         guard=guard,
         options=WatchdogOptions(
             stuck_start_seconds=settings.watchdog_stuck_start_seconds,
