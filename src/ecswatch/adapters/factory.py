@@ -21,13 +21,11 @@ from ecswatch.adapters.aws.ecs_runner import (
     ScheduleNetworkDiscovery,
     StartedByNetworkDiscovery,
 )
-from ecswatch.adapters.aws.ecs_watch import AwsScheduleFinder, EcsLiveTasks
 from ecswatch.adapters.aws.reads import CloudWatchLogReader, EcsTaskDefinitions
 from ecswatch.adapters.aws.retry_scheduler import RetryQueueScheduler
 from ecswatch.adapters.dynamodb.history import DynamoRunHistory, MemoryRunHistory
 from ecswatch.adapters.dynamodb.idempotency import MemoryOnceGuard, PowertoolsOnceGuard
 from ecswatch.adapters.dynamodb.state import DynamoNotificationState, MemoryLineage
-from ecswatch.adapters.dynamodb.watchdog_state import DynamoWatchdogState
 from ecswatch.adapters.observability import EmfSink, LogSink
 from ecswatch.budget import Budget
 from ecswatch.config.compiled import load_jobs
@@ -288,6 +286,9 @@ def build_watchdog(
 ) -> Watchdog:
     """The watchdog function's object graph, once per container. Missed runs need the state table
     (run history, and since when each job is watched); without one only tasks are checked."""
+    # The watchdog's own adapters: imported here, so the other functions' cold starts skip them.
+    from ecswatch.adapters.aws.ecs_watch import AwsScheduleFinder, EcsLiveTasks
+    from ecswatch.adapters.dynamodb.watchdog_state import DynamoWatchdogState
     from ecswatch.watchdog.service import Watchdog, WatchdogOptions
 
     clients = clients or ClientCache()
