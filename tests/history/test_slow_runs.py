@@ -260,6 +260,19 @@ def test_the_factor_comes_from_the_jobs_config(success: RunReport) -> None:
     assert world.recorder.record_run(success).slow is None
 
 
+def test_the_run_is_judged_by_the_job_resolved_for_it_not_looked_up_again(success: RunReport) -> None:
+    """The coordinator hands over the job it resolved (for a retry, the one its lineage names);
+    the record is filed under that job and judged by its slow-run settings."""
+    world = World(jobs(factor=4))  # looked up by the report's name, nightly-report would say "not slow"
+    resolved = replace(jobs(factor=2).jobs[0], name="nightly-report")
+    world.usual(success, run_seconds(success) / 3)
+
+    recorded = world.recorder.record_run(success, job=resolved)
+
+    assert recorded.run.job == "nightly-report"
+    assert recorded.slow is not None
+
+
 def test_four_earlier_runs_send_no_warning_however_slow(success: RunReport) -> None:
     world = World(jobs())
     world.usual(success, 1.0, count=4)

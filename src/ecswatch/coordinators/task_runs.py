@@ -106,7 +106,7 @@ class TaskRunCoordinator:
             steps.append(lambda: self._after_stop(run, decision))
         history = self._history
         if history is not None:
-            steps.append(lambda: history.record_run(report, attempt, job=report.job))
+            steps.append(lambda: history.record_run(report, attempt, job=run.job))
         run_each(steps)
         return RunResult(attempt=attempt, decision=decision, job=report.job)
 

@@ -29,7 +29,7 @@ from functools import partial
 import msgspec
 
 from ecswatch.analysis.failed_launch import FAILED_TO_LAUNCH, FailedLaunch
-from ecswatch.config.model import JobsConfig, SlowRunConfig
+from ecswatch.config.model import JobConfig, JobsConfig, SlowRunConfig
 from ecswatch.effects import run_each
 from ecswatch.notifications import words
 from ecswatch.notifications.alerts import alert_for, event_markdown, tags_for
@@ -286,14 +286,19 @@ class HistoryRecorder:
         self._history.record(run)
 
     def record_run(
-        self, report: RunReport, attempt: Attempt = FIRST_ATTEMPT, *, job: str | None = None
+        self, report: RunReport, attempt: Attempt = FIRST_ATTEMPT, *, job: JobConfig | None = None
     ) -> Recorded:
-        """One write; on a successful stop also one read of the job's recent successes."""
-        run = run_record(report, attempt, job=job)
+        """One write; on a successful stop also one read of the job's recent successes.
+
+        ``job`` is the job the coordinator resolved for the run (for a retry, the one its lineage
+        names): its name keys the record and its ``slow_run`` settings judge it. Without it, the
+        report's job is looked up by name.
+        """
+        run = run_record(report, attempt, job=job.name if job is not None else None)
         self._history.record(run)
         if report.phase is not RunPhase.STOPPED or run.outcome != SUCCEEDED:
             return Recorded(run)
-        config = self._slow_config(run.job)
+        config = job.slow_run if job is not None else self._slow_config(run.job)
         slack = self._notifier is not None and config.notify_slack
         if self._events is None and not slack:
             return Recorded(run)  # nobody to tell: spare the read
