@@ -1,9 +1,10 @@
 """What a task-events cold start loads, and the handler's own partial-batch loop.
 
-The task-events function analyses ECS task events: it needs neither the watchdog's cron engine,
-nor a YAML parser, nor the chain-graph checks (the config it reads was validated and compiled when
-it was built), nor the watchdog's adapters, nor the Slack and Datadog SDKs before a sink is used. Each is checked in a fresh
-interpreter, since this test process has imported them all long ago. Timing is bench/'s business.
+The task-events function analyses ECS task events: it needs neither the watchdog's cron engine
+and adapters, nor a YAML parser, nor the chain-graph checks (the config it reads was validated and
+compiled when it was built), nor the Slack and Datadog SDKs before a sink is used. Each is checked
+in a fresh interpreter, since this test process has imported them all long ago. Timing is bench/'s
+business.
 """
 
 from __future__ import annotations
