@@ -93,21 +93,24 @@ def test_no_circle_between_capability_packages() -> None:
 # --------------------------------------------------------------------------- handlers and adapters
 
 #: What a handler may import besides its one entry point: the composition root, its settings, the
-#: errors it maps to batch failures, the shared value types, the invocation's time budget, and the
-#: parsers of its input.
+#: errors it maps to batch failures, the shared value types, the invocation's time budget, the SQS
+#: batch loop, and the parsers of its input.
 HANDLER_MAY_IMPORT = (
     "ecswatch.adapters.factory",
     "ecswatch.budget",
     "ecswatch.config.settings",
     "ecswatch.errors",
+    "ecswatch.handlers.batch",
     "ecswatch.run",
 )
+#: Modules of the handlers package that are no function's handler: the batch loop they share.
+HANDLER_PLUMBING = ("ecswatch.handlers.batch",)
 #: A handler's entry point: one capability's coordinator (or the watchdog's pass).
 ENTRY_POINTS = ("ecswatch.coordinators.", "ecswatch.watchdog.service")
 
 
 def _handlers() -> list[str]:
-    return sorted(m for m in GRAPH if m.startswith("ecswatch.handlers."))
+    return sorted(m for m in GRAPH if m.startswith("ecswatch.handlers.") and m not in HANDLER_PLUMBING)
 
 
 def _is_entry_point(module: str) -> bool:

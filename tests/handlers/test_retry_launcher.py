@@ -17,6 +17,7 @@ from moto import mock_aws
 
 from ecswatch.adapters.aws.ecs_runner import EcsTaskRunner, RuleNetworkDiscovery
 from ecswatch.adapters.aws.retry_scheduler import RetryQueueScheduler
+from ecswatch.budget import Budget
 from ecswatch.config.settings import Settings
 from ecswatch.errors import TransientError
 from ecswatch.events.task import MalformedEvent
@@ -52,6 +53,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> World:
         launcher=world.launcher,
         notifier=world.notifier,
         retry_queue=backoff,
+        budget=Budget(),
     )
     monkeypatch.setattr(retry_launcher, "dependencies", lambda: deps)
     world.backoff = backoff  # type: ignore[attr-defined]
@@ -116,6 +118,45 @@ def test_a_launch_that_succeeds_on_a_later_receive_is_not_reported_as_failed(
     assert world.chat.replies()[-1] == "invoice-export attempt 2/3 started"
 
 
+class ShortContext(LambdaContext):
+    """An invocation with 20 s left: less than a record may need (RECORD_SECONDS)."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 20_000
+
+
+def test_a_request_is_not_started_without_the_time_to_finish_it(
+    world: World, run: Callable[..., RunReport]
+) -> None:
+    """An invocation that runs into its timeout reports no partial failures: every request of the
+    batch, launched ones included, would come back. So a request is handed back unstarted."""
+    world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
+    request, _ = world.queue.requests[-1]
+    record = sqs_record(request.to_json(), message_id="m-1")
+
+    response = retry_launcher.lambda_handler({"Records": [record]}, ShortContext())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    assert world.runner.runs == []
+
+
+def test_a_batch_whose_every_request_fails_for_now_returns_its_failures_without_an_error(
+    world: World, run: Callable[..., RunReport]
+) -> None:
+    world.stop(run("stopped-nonzero-exit", task_id="a" * 32))
+    world.stop(run("stopped-nonzero-exit", task_id="b" * 32))
+    world.runner.answers = [CAPACITY, CAPACITY]
+    records = [
+        sqs_record(request.to_json(), message_id=f"m-{i}")
+        for i, (request, _) in enumerate(world.queue.requests)
+    ]
+
+    response = retry_launcher.lambda_handler({"Records": records}, LambdaContext())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-0"}, {"itemIdentifier": "m-1"}]}
+    assert len(world.runner.runs) == 2
+
+
 @pytest.mark.parametrize(("tries", "seconds"), [(1, 30), (2, 60), (4, 240), (6, 900), (20, 900)])
 def test_the_backoff_doubles_from_thirty_seconds_up_to_fifteen_minutes(tries: int, seconds: int) -> None:
     assert retry_launcher.redelivery_delay(tries) == seconds
@@ -155,6 +196,7 @@ def moto_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             launcher=world.launcher,
             notifier=world.notifier,
             retry_queue=None,
+            budget=Budget(),
         )
         monkeypatch.setattr(retry_launcher, "dependencies", lambda: deps)
         yield world

@@ -18,25 +18,21 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ecswatch.adapters.factory import Dependencies, build_dependencies
+from ecswatch.budget import Budget
 from ecswatch.config.settings import Settings
 from ecswatch.errors import DeliveryError, LaunchNotStarted, TransientError
 from ecswatch.events.task import MalformedEvent
+from ecswatch.handlers import batch
+from ecswatch.handlers.batch import SQSMessage
 from ecswatch.run import LaunchResult, RetryRequest
 
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 logger = Logger()
 metrics = Metrics()
-# A request that failed for now (no capacity, throttling) is reported as a batch item failure and
-# comes back after its backoff: expected, so a batch that failed as a whole is not a Lambda error
-# (which would trip RetryLauncherErrorsAlarm on every capacity shortage). The retry DLQ alarm and
-# the thread's "could not be launched" tell of the requests that were given up.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @cache
@@ -58,7 +54,7 @@ def launch(request: RetryRequest) -> LaunchResult | None:
     return result
 
 
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: SQSMessage) -> None:
     logger.append_keys(message_id=record.message_id)
     try:
         request = parse_request(record.body)
@@ -87,11 +83,11 @@ def parse_request(body: str) -> RetryRequest:
         raise MalformedEvent(f"not a retry request: {e}") from e
 
 
-def give_up(record: SQSRecord, request: RetryRequest, error: TransientError) -> None:
+def give_up(record: SQSMessage, request: RetryRequest, error: TransientError) -> None:
     """Back off between tries (SQS redelivers after the visibility timeout we set); on the last
     receive, alert the run's thread before the request goes to the dead-letter queue."""
     deps = dependencies()
-    tries = int(record.attributes.approximate_receive_count or 1)
+    tries = record.receive_count
     if tries >= deps.settings.retry_max_receives:
         if isinstance(error, LaunchNotStarted):  # only then is "could not be launched" true
             logger.error(
@@ -132,16 +128,27 @@ def manual_retry(task_arn: str) -> dict[str, Any]:
     }
 
 
+def process_batch(
+    event: Mapping[str, Any], *, budget: Budget | None = None
+) -> dict[str, list[dict[str, str]]]:
+    """Each request through :func:`record_handler` (see :mod:`ecswatch.handlers.batch`). A request
+    that failed for now (no capacity, throttling) is reported as a batch item failure and comes back
+    after its backoff: expected, so a batch that failed as a whole is not a Lambda error either (which
+    would trip RetryLauncherErrorsAlarm on every capacity shortage). The retry DLQ alarm and the
+    thread's "could not be launched" tell of the requests that were given up."""
+    return batch.process_batch(event, record_handler, budget=budget)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: Mapping[str, Any], context: LambdaContext) -> Mapping[str, Any]:
-    dependencies().notifier.register_lambda_context(context)
+    deps = dependencies()
+    deps.notifier.register_lambda_context(context)
+    deps.budget.start(context)
     try:
         if "retry_task_arn" in event:
             return manual_retry(str(event["retry_task_arn"]))
-        return process_partial_response(
-            event=dict(event), record_handler=record_handler, processor=processor, context=context
-        )
+        return process_batch(event, budget=deps.budget)
     finally:
         try:
             dependencies().notifier.flush()

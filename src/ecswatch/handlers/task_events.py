@@ -5,9 +5,8 @@ parse -> analyse -> publish, one record at a time, with partial batch failure
 reporting: a bad record is reported (and after maxReceiveCount dead-lettered)
 while the rest of the batch goes through.
 
-The batch loop is :func:`process_batch`, not Powertools' BatchProcessor: same semantics for SQS,
-without the ~60 ms its import costs every cold start (asyncio, and the data classes of every event
-source Lambda has).
+The batch loop is :mod:`ecswatch.handlers.batch`, not Powertools' BatchProcessor: same semantics for
+SQS, without the ~60 ms its import costs every cold start.
 """
 
 from __future__ import annotations
@@ -18,17 +17,18 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-import msgspec
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ecswatch.adapters.factory import Dependencies, build_dependencies
-from ecswatch.budget import RECORD_SECONDS, Budget
+from ecswatch.budget import Budget
 from ecswatch.config.settings import Settings
 from ecswatch.coordinators.task_events import FailedLaunch
 from ecswatch.errors import DeliveryError, TransientError
 from ecswatch.events.cloudtrail import is_runtask_call
 from ecswatch.events.task import MalformedEvent
+from ecswatch.handlers import batch
+from ecswatch.handlers.batch import SQSMessage
 from ecswatch.run import RunReport, Skipped
 
 # A batch of duplicates publishes no metrics; that is expected, not worth a warning per invocation.
@@ -36,13 +36,6 @@ warnings.filterwarnings("ignore", message="No application metrics to publish", c
 
 logger = Logger()
 metrics = Metrics()
-
-
-class SQSRecord(msgspec.Struct, frozen=True):
-    """What the handler reads of an SQS record: its id (to report it failed) and its body."""
-
-    message_id: str
-    body: str
 
 
 @cache
@@ -77,7 +70,7 @@ def handle_launch(deps: Dependencies, raw: Any) -> FailedLaunch | Skipped:
     return result
 
 
-def record_handler(record: SQSRecord) -> RunReport | FailedLaunch | Skipped:
+def record_handler(record: SQSMessage) -> RunReport | FailedLaunch | Skipped:
     logger.append_keys(message_id=record.message_id)
     try:
         return handle_event(_json_body(record))
@@ -103,39 +96,12 @@ def record_handler(record: SQSRecord) -> RunReport | FailedLaunch | Skipped:
 def process_batch(
     event: Mapping[str, Any], *, budget: Budget | None = None
 ) -> dict[str, list[dict[str, str]]]:
-    """Each record through :func:`record_handler`; the ones that raised in ``batchItemFailures``.
-
-    As Powertools' ``process_partial_response`` with ``BatchProcessor(EventType.SQS)``: an event
-    without records is refused, every record is tried, and each failed one is reported by message
-    id (the errors are logged by :func:`record_handler`). Two differences, both so that a message is
-    never lost nor alerted twice: when every record failed, the failures are returned, not raised
-    (a Lambda error would page for what is a per-message problem); and a record is not started with
-    less than :data:`~ecswatch.budget.RECORD_SECONDS` of the invocation left, but handed back to SQS
-    as failed, since an invocation that runs into its timeout reports nothing and the whole batch,
-    alerted records included, would come back.
-    """
-    records = event.get("Records")
-    if not records or not isinstance(records, list):
-        raise MalformedEvent("not an SQS batch: the event has no Records")
-    budget = budget or Budget()
-    failed: list[dict[str, str]] = []
-    for index, record in enumerate(records):
-        message = SQSRecord(message_id=record["messageId"], body=record["body"])
-        if not budget.allows(RECORD_SECONDS):
-            failed.extend({"itemIdentifier": r["messageId"]} for r in records[index:])
-            logger.warning(
-                "records not started: too little time left; SQS redelivers them",
-                extra={"records": len(records) - index, "seconds_left": round(budget.remaining(), 1)},
-            )
-            break
-        try:
-            record_handler(message)
-        except Exception:  # reported in batchItemFailures; record_handler logged it
-            failed.append({"itemIdentifier": message.message_id})
-    return {"batchItemFailures": failed}
+    """Each record through :func:`record_handler`, the failed ones reported by message id (see
+    :mod:`ecswatch.handlers.batch`: every record tried, none started without the time to finish)."""
+    return batch.process_batch(event, record_handler, budget=budget)
 
 
-def _json_body(record: SQSRecord) -> Any:
+def _json_body(record: SQSMessage) -> Any:
     try:
         return json.loads(record.body)
     except (TypeError, json.JSONDecodeError) as e:
