@@ -272,7 +272,8 @@ class FakeSlack(CaptureServer):
         refused = self._refused(request, API + "auth.test")
         if refused:
             return refused
-        return 200, {"ok": True, "url": self.url + "/", "team": "ecswatch demo", **_BOT}, {}
+        body = {"ok": True, "url": self.url + "/", "team": "ecswatch demo", **_BOT}
+        return 200, body, {"x-oauth-scopes": self.scopes}
 
     def _conversations_list(self, request: Captured) -> Answer:
         refused = self._refused(request, API + "conversations.list")

@@ -90,3 +90,21 @@ def test_a_post_that_slack_never_stored_is_posted_by_the_redelivery(
     assert deliver(batch) == []
 
     assert len(top_level(stack)) == 1
+
+
+def test_without_the_history_scopes_the_redelivery_posts_rather_than_never_alerting(
+    stack: Stack, load_event: LoadEvent, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A token without channels:history cannot look: the lookup is off (a warning says so) and the
+    redelivery posts again — the documented duplicate — instead of holding the alert back."""
+    monkeypatch.setattr(stack.slack, "scopes", "chat:write")
+    stack.slack.fault("chat.postMessage", status=200, delay=SLOW_SECONDS)
+    batch = sqs_batch(failure(load_event, A, exit_code=9))
+
+    assert len(deliver(batch)) == 1
+    stored_after_timeout(stack, 1)
+    assert deliver(batch) == []
+
+    assert len(top_level(stack)) == 2
+    assert "lookup after a timeout is off" in caplog.text
+    assert [call.status for call in stack.slack.calls(HISTORY)] == [200]  # missing_scope, as Slack says it

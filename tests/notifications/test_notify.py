@@ -1039,3 +1039,15 @@ def test_with_a_webhook_a_post_that_timed_out_may_be_posted_twice(
     n.publish(report)
 
     assert len(chat.posts) == 2
+
+
+def test_an_intent_to_post_is_recorded_once_and_read_by_later_attempts_until_it_is_stale(
+    state: DynamoNotificationState,
+) -> None:
+    key = "slack#" + "a" * 2100  # bounded in the table's key
+
+    assert state.intend_post(key, "#jobs", T0, within=3600) is None
+    assert state.intend_post(key, "#jobs", T0 + timedelta(minutes=6), within=3600) == T0
+    assert state.intend_post(key, "#jobs", T0 + timedelta(minutes=12), within=3600) == T0
+    assert state.intend_post(key, "#jobs", T0 + timedelta(hours=2), within=3600) is None  # a new alert
+    assert state.intend_post("another", "#jobs", T0, within=3600) is None
