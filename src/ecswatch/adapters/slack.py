@@ -112,7 +112,7 @@ _HINTS = {
     "token_revoked": "the token was revoked; install the app again and update the secret",
     "token_expired": "the token expired; update the secret",
     "account_inactive": "the app or its workspace was deactivated; update the secret",
-    "missing_scope": "add the scope Slack names as needed (chat:write) to the app and reinstall it",
+    "missing_scope": "add the chat:write scope to the app and reinstall it",
     "invalid_blocks": "Slack rejected the blocks; this is a bug in ecswatch's rendering",
     "msg_too_long": "Slack rejected the message length; this is a bug in ecswatch's rendering",
     "no_service": "the webhook was removed; create a new one and update the secret",
