@@ -1051,3 +1051,26 @@ def test_an_intent_to_post_is_recorded_once_and_read_by_later_attempts_until_it_
     assert state.intend_post(key, "#jobs", T0 + timedelta(minutes=12), within=3600) == T0
     assert state.intend_post(key, "#jobs", T0 + timedelta(hours=2), within=3600) is None  # a new alert
     assert state.intend_post("another", "#jobs", T0, within=3600) is None
+
+
+def test_a_storm_post_found_after_a_timeout_is_rendered_again_with_whoever_joined_meanwhile(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    """A's post timed out (Slack stored it, naming A alone); B joined while A's lease held and failed
+    its item waiting. A's redelivery finds its message and shows both: adopting a message must not
+    take it for showing members it was never rendered with."""
+    chat, clock = RecordingChat(), Clock()
+    n = notifier(chat=chat, state=state, clock=clock)
+    a, b = failing_runs(report_of, 2)
+    chat.time_out_next = 1
+
+    with pytest.raises(TransientError):
+        n.publish(a)
+    with pytest.raises(TransientError):
+        n.publish(b)  # waits for A's post, then fails its item
+    n.publish(a)  # A's redelivery
+    n.publish(b)
+
+    assert len(chat.posts) == 1
+    assert "2 failed runs" in chat.updates[-1][1].title
+    assert {ref.ts for ref, _ in chat.updates} == {"1700000000.000001"}

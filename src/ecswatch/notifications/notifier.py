@@ -382,18 +382,22 @@ class Notifier:
     ) -> MessageRef | None:
         """Post ``alert`` unless an earlier attempt at the same ``key`` already did (Slack stored it but
         answered after the client's timeout, or the write remembering it failed): then the message
-        it posted is found by its metadata key and returned instead. The intent is recorded first."""
+        it posted is found by its metadata key and returned instead."""
+        found = self._posted_before(chat, channel, alert, key=key, thread=thread)
+        return found if found is not None else chat.post(channel, alert, thread=thread, key=bounded_key(key))
+
+    def _posted_before(
+        self, chat: ChatPoster, channel: str, alert: Alert, *, key: str, thread: MessageRef | None = None
+    ) -> MessageRef | None:
+        """Record the intent to post ``key``; the message an earlier attempt at it posted, if any."""
         key, state = bounded_key(key), self._state
-        if state is not None:
-            now = self._clock()
-            earlier = state.intend_post(key, channel, now, within=INTENT_SECONDS)
-            if earlier is not None:
-                found = self._find_posted(
-                    chat, channel, alert, key=key, earlier=earlier, now=now, thread=thread
-                )
-                if found is not None:
-                    return found
-        return chat.post(channel, alert, thread=thread, key=key)
+        if state is None:
+            return None
+        now = self._clock()
+        earlier = state.intend_post(key, channel, now, within=INTENT_SECONDS)
+        if earlier is None:
+            return None
+        return self._find_posted(chat, channel, alert, key=key, earlier=earlier, now=now, thread=thread)
 
     def _find_posted(
         self,
@@ -488,15 +492,20 @@ class Notifier:
             return
         own = alert is not None and join.count == 1 and alert.run_key in {m.run_key for m in join.members}
         first = alert if own and alert is not None else storm_alert(join.state, alert)
-        ref = self._post_once(chat, route.channel, first, key=storm_key(join))
+        key = bounded_key(storm_key(join))
+        found = self._posted_before(chat, route.channel, first, key=key)
+        ref = found if found is not None else chat.post(route.channel, first, key=key)
+        # A message an earlier attempt posted shows the members of then, not necessarily of now:
+        # remembered as showing none, so it is rendered again from every member stored.
+        shown = 0 if found is not None else join.version
         # A webhook gives no ref: remember "posted" with an empty ts so nobody posts again this window.
         latest = self._remember(
             lambda: state.set_storm_message(
-                join.job, join.window_start, ref or MessageRef(route.channel, ""), join.version
+                join.job, join.window_start, ref or MessageRef(route.channel, ""), shown
             )
         )
-        if ref is not None and latest.version > join.version:
-            self._show(chat, state, latest, alert)
+        if ref is not None and latest.version > shown:
+            self._show(chat, state, latest, alert, alone=first if own else None)
 
     def _await_message(self, chat: ChatPoster, state: NotificationState, join: StormJoin) -> None:
         waited = 0.0
