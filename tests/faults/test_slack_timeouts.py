@@ -111,3 +111,25 @@ def test_without_the_history_scopes_the_redelivery_posts_rather_than_never_alert
     assert len(top_level(stack)) == 2
     assert "lookup after a timeout is off" in caplog.text
     assert [call.status for call in stack.slack.calls(HISTORY)] == [200]  # missing_scope, as Slack says it
+
+
+def test_a_thread_reply_slack_stored_after_the_timeout_is_not_replied_twice(
+    stack: Stack, load_event: LoadEvent
+) -> None:
+    """The recovery news of A's retry goes into the storm's thread; its post times out while Slack
+    stores it; the redelivery finds it among the thread's replies (conversations.replies)."""
+    assert deliver(sqs_batch(failure(load_event, A))) == []
+    [storm] = top_level(stack)
+    replies_before = len(stack.slack.messages()) - 1
+    stack.slack.fault("chat.postMessage", status=200, delay=SLOW_SECONDS)
+    batch = sqs_batch(retry_succeeded(load_event, A, C))
+
+    assert len(deliver(batch)) == 1
+    deadline = time.monotonic() + 10
+    while len(stack.slack.messages()) < replies_before + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert deliver(batch) == []
+
+    replies = [m for m in stack.slack.messages() if m.thread_ts == storm.ts]
+    assert len(replies) == replies_before + 1
+    assert len(stack.slack.calls(REPLIES)) == 1

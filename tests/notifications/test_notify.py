@@ -1074,3 +1074,17 @@ def test_a_storm_post_found_after_a_timeout_is_rendered_again_with_whoever_joine
     assert len(chat.posts) == 1
     assert "2 failed runs" in chat.updates[-1][1].title
     assert {ref.ts for ref, _ in chat.updates} == {"1700000000.000001"}
+
+
+def test_the_key_a_post_carries_is_bounded_whatever_the_task_arn(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    """The key goes into Slack's metadata and a DynamoDB key: a forged 2 KB task ARN is hashed."""
+    chat = RecordingChat()
+    report = report_of("stopped-nonzero-exit", task_id="a" * 2100)
+
+    notifier(chat=chat, state=state, window=0).publish(report)
+
+    [key] = chat.keys
+    assert len(key.encode()) <= notifier_module.KEY_MAX
+    assert key.startswith("slack#arn:aws:ecs:")
