@@ -110,7 +110,7 @@ POST_UNCHECKED = "cannot tell whether an earlier attempt posted this alert; post
 #: Logged when the lookup after a timeout is off (a webhook cannot look; a token lacks a scope).
 LOOKUP_OFF = (
     "Slack lookup after a timeout is off: an alert whose post timed out may be posted twice; "
-    "add the channels:history and groups:history scopes"
+    "it needs the channels:history and groups:history scopes and a channel the bot can read"
 )
 
 
