@@ -3,8 +3,12 @@
 The real slack-sdk talks to it over HTTP (``SlackPoster(base_url=fake.url)``, or a
 webhook URL under ``fake.url + "/services/..."``), so what the tests assert is
 what would have gone over the wire. It keeps the conversation as Slack would
-show it: messages in order, thread replies, and the latest blocks after edits,
-and :func:`render` prints a message as plain text for the demo.
+show it: messages in order, thread replies, the latest blocks after edits and
+each message's ``metadata``, and :func:`render` prints a message as plain text for
+the demo. ``conversations.history`` and ``conversations.replies`` answer as Slack
+does (newest first / parent then replies oldest first, ``oldest`` exclusive,
+``limit`` and ``cursor`` pages, metadata only with ``include_all_metadata``,
+``missing_scope`` without ``channels:history`` / ``groups:history``).
 
 Faults, per Web API method: :meth:`FakeSlack.fault` answers the next calls with an
 HTTP status (429 with Retry-After, 500), slowly (``delay`` seconds, then the real
@@ -18,10 +22,12 @@ a later fault suite can drive a fake running in another process: see
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -57,6 +63,8 @@ class SlackMessage:
     thread_ts: str | None = None
     edits: int = 0
     via: str = "api"  # api | webhook
+    #: chat.postMessage's ``metadata`` (event_type, event_payload), as posted.
+    metadata: dict[str, Any] | None = None
 
 
 @dataclass
@@ -78,10 +86,12 @@ class FakeSlack(CaptureServer):
     #: Channel name -> whether the bot is a member, for conversations.list/info (``ecswatch doctor``).
     channels: dict[str, bool] = field(default_factory=dict)
     #: The token's scopes, sent as Slack sends them on every Web API answer (x-oauth-scopes).
-    scopes: str = "chat:write"
+    scopes: str = "chat:write,channels:history,groups:history"
     _messages: list[SlackMessage] = field(default_factory=list)
     _errors: dict[str, list[_ScriptedError]] = field(default_factory=dict)
     _counter: int = 0
+    #: Channel names messages were posted to, by id: such a channel exists (conversations.list).
+    _names: dict[str, str] = field(default_factory=dict)
     _state: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -90,6 +100,8 @@ class FakeSlack(CaptureServer):
         self.route(API + "auth.test", self._auth_test)
         self.route(API + "conversations.list", self._conversations_list)
         self.route(API + "conversations.info", self._conversations_info)
+        self.route(API + "conversations.history", self._conversations_history)
+        self.route(API + "conversations.replies", self._conversations_replies)
         self.route(WEBHOOKS, self._webhook)
         self.route(CONTROL + "fault", self._control_fault)
         self.route(CONTROL + "messages", lambda _: (200, [asdict(m) for m in self.messages()], {}))
@@ -154,6 +166,7 @@ class FakeSlack(CaptureServer):
         with self._state:
             self._messages.clear()
             self._errors.clear()
+            self._names.clear()
 
     # -- routes
     def _post_message(self, request: Captured) -> Answer:
@@ -165,16 +178,79 @@ class FakeSlack(CaptureServer):
             return _api_error("channel_not_found")
         if not (params.get("text") or params.get("blocks")):
             return _api_error("no_text")
+        asked = str(params["channel"])
+        if not _CHANNEL_ID.match(asked):
+            with self._state:
+                self._names[channel_id(asked)] = asked.lstrip("#")
         message = self._store(
-            channel_id(str(params["channel"])),
+            channel_id(asked),
             params,
             thread_ts=_str_or_none(params.get("thread_ts")),
             via="api",
         )
-        body = {"type": "message", **_BOT, "text": message.text, "ts": message.ts, "blocks": message.blocks}
-        if message.thread_ts:
-            body["thread_ts"] = message.thread_ts
+        body = _shown(message, metadata=True)
         return 200, {"ok": True, "channel": message.channel, "ts": message.ts, "message": body}, {}
+
+    def _conversations_history(self, request: Captured) -> Answer:
+        """Top-level messages (and thread parents) newest first, after ``oldest``, a page at a time."""
+        refused = self._refused(request, API + "conversations.history") or self._unreadable(request)
+        if refused:
+            return refused
+        args = _arguments(request)
+        channel, oldest = str(args.get("channel", "")), float(args.get("oldest") or 0)
+        with self._state:
+            found = [
+                m
+                for m in self._messages
+                if m.channel == channel and m.thread_ts is None and float(m.ts) > oldest
+            ]
+        return self._page(args, list(reversed(found)), request)
+
+    def _conversations_replies(self, request: Captured) -> Answer:
+        """A thread: its parent first, then the replies after ``oldest``, oldest first, paged."""
+        refused = self._refused(request, API + "conversations.replies") or self._unreadable(request)
+        if refused:
+            return refused
+        args = _arguments(request)
+        channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
+        oldest = float(args.get("oldest") or 0)
+        with self._state:
+            here = [m for m in self._messages if m.channel == channel]
+        parent = [m for m in here if m.ts == ts and m.thread_ts is None]
+        replies = [m for m in here if m.thread_ts == ts and float(m.ts) > oldest]
+        if not parent:
+            return _api_error("thread_not_found")
+        return self._page(args, parent + replies, request)
+
+    def _page(self, args: Mapping[str, Any], found: list[SlackMessage], request: Captured) -> Answer:
+        start = _from_cursor(str(args.get("cursor") or ""))
+        limit = max(1, min(int(args.get("limit") or 100), 999))
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        body: dict[str, Any] = {
+            "ok": True,
+            "messages": [_shown(m, metadata=metadata, replies=self._reply_count(m)) for m in page],
+            "has_more": more,
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": _to_cursor(start + limit) if more else ""},
+        }
+        return 200, body, {"x-oauth-scopes": self.scopes}
+
+    def _reply_count(self, message: SlackMessage) -> int:
+        with self._state:
+            return sum(m.channel == message.channel and m.thread_ts == message.ts for m in self._messages)
+
+    def _unreadable(self, request: Captured) -> Answer | None:
+        """Slack's answer to a history read the token has no scope for, or that names no channel id."""
+        channel = str(_arguments(request).get("channel", ""))
+        if not _CHANNEL_ID.match(channel):
+            return _api_error("channel_not_found")
+        needed = "groups:history" if channel.startswith("G") else "channels:history"
+        if needed not in {s.strip() for s in self.scopes.split(",")}:
+            body = {"ok": False, "error": "missing_scope", "needed": needed, "provided": self.scopes}
+            return 200, body, {"x-oauth-scopes": self.scopes}
+        return None
 
     def _update(self, request: Captured) -> Answer:
         refused = self._refused(request, API + "chat.update")
@@ -196,11 +272,14 @@ class FakeSlack(CaptureServer):
         refused = self._refused(request, API + "auth.test")
         if refused:
             return refused
-        return 200, {"ok": True, "url": self.url + "/", "team": "ecswatch demo", **_BOT}, {}
+        body = {"ok": True, "url": self.url + "/", "team": "ecswatch demo", **_BOT}
+        return 200, body, {"x-oauth-scopes": self.scopes}
 
     def _conversations_list(self, request: Captured) -> Answer:
         refused = self._refused(request, API + "conversations.list")
-        found = [_conversation(name, member) for name, member in self.channels.items()]
+        with self._state:
+            known = {**{name: True for name in self._names.values()}, **self.channels}
+        found = [_conversation(name, member) for name, member in known.items()]
         body = {"ok": True, "channels": found, "response_metadata": {"next_cursor": ""}}
         return refused or (200, body, {"x-oauth-scopes": self.scopes})
 
@@ -257,15 +336,18 @@ class FakeSlack(CaptureServer):
         self, channel: str, params: Mapping[str, Any], *, thread_ts: str | None, via: str
     ) -> SlackMessage:
         with self._state:
-            self._counter += 1
-            seconds, micros = divmod(self._counter * 100, 1_000_000)
+            # Slack's ts is the time it stored the message (microseconds, unique in a channel): a
+            # lookup by time (``oldest``) must find what was posted since.
+            self._counter = max(self._counter + 1, int(time.time() * 1_000_000))
+            seconds, micros = divmod(self._counter, 1_000_000)
             message = SlackMessage(
                 channel=channel,
-                ts=f"{1_700_000_000 + seconds}.{micros:06d}",
+                ts=f"{seconds}.{micros:06d}",
                 text=str(params.get("text") or ""),
                 blocks=list(params.get("blocks") or []),
                 thread_ts=thread_ts,
                 via=via,
+                metadata=dict(params["metadata"]) if isinstance(params.get("metadata"), dict) else None,
             )
             self._messages.append(message)
             return message
@@ -305,6 +387,40 @@ def _params(request: Captured) -> dict[str, Any]:
     if isinstance(params.get("blocks"), str):
         params["blocks"] = json.loads(params["blocks"])
     return params
+
+
+def _arguments(request: Captured) -> dict[str, Any]:
+    """A Web API call's arguments: the query (slack-sdk sends reads as GET) and the body."""
+    found: dict[str, Any] = {name: values[0] for name, values in request.query.items() if values}
+    return {**found, **_params(request)}
+
+
+def _shown(message: SlackMessage, *, metadata: bool, replies: int = 0) -> dict[str, Any]:
+    """A message as the Web API shows it; its metadata only when asked for (include_all_metadata)."""
+    body: dict[str, Any] = {
+        "type": "message",
+        **_BOT,
+        "text": message.text,
+        "ts": message.ts,
+        "blocks": message.blocks,
+    }
+    if message.thread_ts:
+        body["thread_ts"] = message.thread_ts
+    elif replies:
+        body.update(thread_ts=message.ts, reply_count=replies)
+    if metadata and message.metadata is not None:
+        body["metadata"] = message.metadata
+    return body
+
+
+def _to_cursor(offset: int) -> str:
+    return base64.b64encode(f"next:{offset}".encode()).decode()
+
+
+def _from_cursor(cursor: str) -> int:
+    if not cursor:
+        return 0
+    return int(base64.b64decode(cursor).decode().removeprefix("next:"))
 
 
 def _conversation(name: str, member: bool) -> dict[str, Any]:

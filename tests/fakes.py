@@ -11,6 +11,7 @@ import json
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -151,18 +152,30 @@ def create_state_table_from_template(client: Any, name: str) -> None:
 
 
 class RecordingChat:
-    """Slack: every post (with its thread) and update, in order; a message's ts counts the posts."""
+    """Slack: every post (with its thread) and update, in order; a message's ts counts the posts.
+    ``find`` answers from the keys posts carried in their metadata, as conversations.history would."""
 
     def __init__(self) -> None:
         self.posts: list[tuple[str, Alert, MessageRef | None]] = []
         self.updates: list[tuple[MessageRef, Alert]] = []
+        self.keys: dict[str, MessageRef] = {}
 
-    def post(self, channel: str, alert: Alert, *, thread: MessageRef | None = None) -> MessageRef | None:
+    def post(
+        self, channel: str, alert: Alert, *, thread: MessageRef | None = None, key: str | None = None
+    ) -> MessageRef | None:
         self.posts.append((channel, alert, thread))
-        return MessageRef(channel=channel, ts=f"1.{len(self.posts)}")
+        ref = MessageRef(channel=channel, ts=f"1.{len(self.posts)}")
+        if key is not None:
+            self.keys[key] = ref
+        return ref
 
     def update(self, ref: MessageRef, alert: Alert) -> None:
         self.updates.append((ref, alert))
+
+    def find(
+        self, channel: str, key: str, *, since: datetime, thread: MessageRef | None = None
+    ) -> MessageRef | None:
+        return self.keys.get(key)
 
     def alerts(self, job: str) -> list[Alert]:
         return [alert for _, alert, thread in self.posts if thread is None and alert.job == job]
@@ -176,12 +189,20 @@ class MemoryThreads:
 
     def __init__(self) -> None:
         self.threads: dict[str, MessageRef] = {}
+        self.intents: dict[str, datetime] = {}
 
     def thread_for(self, run_key: str) -> MessageRef | None:
         return self.threads.get(run_key)
 
     def save_thread(self, run_key: str, ref: MessageRef) -> None:
         self.threads[run_key] = ref
+
+    def intend_post(self, key: str, channel: str, now: datetime, *, within: int) -> datetime | None:
+        earlier = self.intents.get(key)
+        if earlier is not None and (now - earlier).total_seconds() < within:
+            return earlier
+        self.intents[key] = now
+        return None
 
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"storms are off in these tests: {name}")

@@ -63,11 +63,22 @@ class RunMetrics(Protocol):
 class ChatPoster(Protocol):
     """Slack, seen from the domain. Failures raise TransientError (after the client's own retries)."""
 
-    def post(self, channel: str, alert: Alert, *, thread: MessageRef | None = None) -> MessageRef | None:
-        """Post a message (a thread reply when ``thread`` is given). Webhooks return no ref."""
+    def post(
+        self, channel: str, alert: Alert, *, thread: MessageRef | None = None, key: str | None = None
+    ) -> MessageRef | None:
+        """Post a message (a thread reply when ``thread`` is given). Webhooks return no ref.
+        ``key``: the alert's key, carried in the message's metadata so :meth:`find` finds it."""
         ...
 
     def update(self, ref: MessageRef, alert: Alert) -> None: ...
+
+    def find(
+        self, channel: str, key: str, *, since: datetime, thread: MessageRef | None = None
+    ) -> MessageRef | None:
+        """The message posted with ``key`` since ``since`` (a reply in ``thread`` when given), or None:
+        not there, or not findable (a webhook; a token without the history scopes, logged). Raises
+        TransientError when Slack cannot answer, DeliveryError when it refuses the lookup."""
+        ...
 
 
 class EventSink(Protocol):
@@ -116,6 +127,12 @@ class NotificationState(Protocol):
     def thread_for(self, run_key: str) -> MessageRef | None: ...
 
     def save_thread(self, run_key: str, ref: MessageRef) -> None: ...
+
+    def intend_post(self, key: str, channel: str, now: datetime, *, within: int) -> datetime | None:
+        """Record, before posting, that the alert ``key`` is about to be posted to ``channel``. Returns
+        when an earlier attempt intended the same less than ``within`` seconds ago (it may have
+        posted: look before posting again), else None."""
+        ...
 
 
 class OnceGuard(Protocol):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,12 @@ import pytest
 import requests
 from msgspec.structs import replace
 
+from ecswatch.adapters import slack as slack_module
 from ecswatch.adapters.slack import (
     BLOCKS_MAX,
     BUTTON_TEXT_MAX,
     BUTTON_URL_MAX,
+    EVENT_TYPE,
     FALLBACK_TEXT_MAX,
     FIELD_MAX,
     HEADER_MAX,
@@ -517,3 +520,106 @@ class RemainingTime:
 
     def get_remaining_time_in_millis(self) -> int:
         return self.millis
+
+
+# -- finding a post again after a timeout -----------------------------------------------------------
+
+HISTORY = "/api/conversations.history"
+REPLIES = "/api/conversations.replies"
+KEY = "slack#arn:aws:ecs:eu-west-1:123456789012:task/batch/aaaa#stopped"
+
+
+def an_hour_ago() -> datetime:
+    return datetime.now(UTC) - timedelta(hours=1)
+
+
+def test_a_post_carries_its_alerts_key_in_the_messages_metadata(fake: FakeSlack, alert: Alert) -> None:
+    poster(fake).post(CHANNEL, alert, key=KEY)
+
+    assert fake.calls(POST)[0].json["metadata"] == {"event_type": EVENT_TYPE, "event_payload": {"key": KEY}}
+    assert fake.messages()[0].metadata == {"event_type": EVENT_TYPE, "event_payload": {"key": KEY}}
+
+
+def test_a_post_stored_after_the_client_timed_out_is_found_by_its_key(fake: FakeSlack, alert: Alert) -> None:
+    """The message Slack stored while the client gave up is found in the channel's history, by the
+    key in its metadata, among other messages; the channel's name is resolved to its id first."""
+    since = datetime.now(UTC) - timedelta(seconds=60)
+    fake.fail(POST, status=200, delay=1.0)
+    with pytest.raises(TransientError, match="no answer"):
+        poster(fake, timeout=0.3).post(CHANNEL, alert, key=KEY)
+    slack = poster(fake)  # a new container: no channel id remembered
+    slack.post(CHANNEL, alert, key="another alert")
+    time.sleep(1.0)
+
+    found = slack.find(CHANNEL, KEY, since=since)
+
+    stored = [m for m in fake.messages() if m.metadata and m.metadata["event_payload"]["key"] == KEY]
+    assert found == MessageRef(channel=channel_id(CHANNEL), ts=stored[0].ts)
+    [call] = fake.calls(HISTORY)
+    assert call.json["channel"] == channel_id(CHANNEL)  # slack-sdk sends the arguments as a form
+    assert call.json["include_all_metadata"] == "1"
+    assert float(call.json["oldest"]) == pytest.approx(since.timestamp())
+
+
+def test_a_cold_poster_resolves_a_channel_name_with_conversations_list(fake: FakeSlack, alert: Alert) -> None:
+    poster(fake).post(CHANNEL, alert, key=KEY)
+    cold = poster(fake)
+
+    assert cold.find(CHANNEL, KEY, since=an_hour_ago()) is not None
+    assert len(fake.calls("/api/conversations.list")) == 1
+
+
+def test_a_key_never_posted_is_not_found_and_the_lookup_stays_within_its_pages(
+    fake: FakeSlack, alert: Alert, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(slack_module, "LOOKUP_PAGE_SIZE", 2)
+    slack = poster(fake)
+    for i in range(3 * slack_module.LOOKUP_PAGES):
+        slack.post(CHANNEL, alert, key=f"alert {i}")
+
+    assert slack.find(CHANNEL, KEY, since=an_hour_ago()) is None
+    assert len(fake.calls(HISTORY)) == slack_module.LOOKUP_PAGES
+    assert slack.find(CHANNEL, "alert 0", since=an_hour_ago()) is None  # beyond the pages: posted again
+    assert slack.find(CHANNEL, f"alert {3 * slack_module.LOOKUP_PAGES - 1}", since=an_hour_ago()) is not None
+
+
+def test_a_reply_is_found_in_its_thread_with_conversations_replies(fake: FakeSlack, alert: Alert) -> None:
+    slack = poster(fake)
+    parent = slack.post(CHANNEL, alert, key="parent")
+    assert parent is not None
+    reply = slack.post(CHANNEL, alert, thread=parent, key=KEY)
+
+    assert slack.find(CHANNEL, KEY, since=an_hour_ago(), thread=parent) == reply
+    assert slack.find(CHANNEL, KEY, since=an_hour_ago()) is None  # replies are not in the history
+    assert fake.calls(REPLIES)[0].json["ts"] == parent.ts
+
+
+def test_without_the_history_scope_the_lookup_is_off_and_nothing_is_held(
+    fake: FakeSlack, alert: Alert, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A token without channels:history: Slack answers missing_scope; the lookup says so in the logs
+    and finds nothing, so the alert is posted (it may show twice) rather than never."""
+    fake.scopes = "chat:write"
+    slack = poster(fake)
+    slack.post(CHANNEL, alert, key=KEY)
+
+    assert slack.find(CHANNEL, KEY, since=an_hour_ago()) is None
+    assert "lookup after a timeout is off" in caplog.text
+    assert "channels:history" in caplog.text
+
+
+def test_a_lookup_slack_cannot_answer_is_transient(fake: FakeSlack, alert: Alert) -> None:
+    slack = poster(fake)
+    slack.post(CHANNEL, alert, key=KEY)
+    fake.fail(HISTORY, status=500, times=2)
+
+    with pytest.raises(TransientError, match=r"conversations\.history"):
+        slack.find(CHANNEL, KEY, since=an_hour_ago())
+
+
+def test_a_webhook_cannot_look_anything_up(fake: FakeSlack, alert: Alert) -> None:
+    hook = SlackPoster(webhook_url=lambda: fake.webhook_url)
+    hook.post(CHANNEL, alert, key=KEY)
+
+    assert hook.find(CHANNEL, KEY, since=an_hour_ago()) is None
+    assert fake.calls(HISTORY) == []

@@ -638,3 +638,17 @@ def test_a_glob_family_is_checked_for_each_active_family_it_matches(deployed: De
 
     [check] = checks
     assert check.line == "✔ launcher for invoice-export: may run invoice-export:1 and pass its roles"
+
+
+def test_a_token_without_the_history_scopes_is_warned_about_but_passes(deployed: Deployed, cli: Cli) -> None:
+    """Alerts still go out without channels:history / groups:history; only the lookup that keeps a
+    post Slack stored after a timeout from being posted twice is off."""
+    deployed.slack.scopes = "chat:write,channels:read"
+
+    code, out, _ = cli()
+
+    assert code == 0
+    assert (
+        "✔ Slack history scopes: warning: the token lacks channels:history, groups:history: "
+        "an alert whose post timed out may be posted twice (no lookup)"
+    ) in out.splitlines()

@@ -20,7 +20,7 @@ from ecswatch.errors import TransientError
 from ecswatch.history.records import SLOW_RUN_READ, HistoryRecorder, run_record, slow_run, usual_run_time
 from ecswatch.notifications.notifier import Notifier
 from ecswatch.run import Alert, Attempt, DatadogEvent, MessageRef, MetricPoint, RunRecord, RunReport
-from tests.fakes import MemoryRunHistory, SampleReport
+from tests.fakes import MemoryRunHistory, MemoryThreads, SampleReport
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 ARN = "arn:aws:ecs:eu-west-1:123456789012:task/batch/"
@@ -148,7 +148,9 @@ class RecordingChat:
         self.posts: list[tuple[str, Alert, MessageRef | None]] = []
         self.fail_next = 0
 
-    def post(self, channel: str, alert: Alert, *, thread: MessageRef | None = None) -> MessageRef | None:
+    def post(
+        self, channel: str, alert: Alert, *, thread: MessageRef | None = None, key: str | None = None
+    ) -> MessageRef | None:
         if self.fail_next:
             self.fail_next -= 1
             raise TransientError("slack is down")
@@ -158,18 +160,16 @@ class RecordingChat:
     def update(self, ref: MessageRef, alert: Alert) -> None:
         raise AssertionError("a slow-run note never edits a message")
 
+    def find(self, channel: str, key: str, **_: Any) -> MessageRef | None:
+        return None  # nothing posted was lost in these tests
 
-class Threads:
+
+class Threads(MemoryThreads):
     """The part of the notification state that threads use."""
 
     def __init__(self, **threads: MessageRef) -> None:
+        super().__init__()
         self.threads = dict(threads)
-
-    def thread_for(self, run_key: str) -> MessageRef | None:
-        return self.threads.get(run_key)
-
-    def save_thread(self, run_key: str, ref: MessageRef) -> None:
-        self.threads[run_key] = ref
 
 
 class CountingHistory(MemoryRunHistory):

@@ -45,18 +45,42 @@ T0 = datetime(2026, 3, 4, 5, 0, 0, tzinfo=UTC)
 
 
 class RecordingChat:
+    """Slack as the notifier sees it. ``fail_next``: posts refused (nothing stored); ``time_out_next``:
+    posts Slack stores but answers after the client's timeout (the client raises all the same);
+    ``find`` answers from the messages' metadata keys, as conversations.history would."""
+
     def __init__(self, *, webhook: bool = False) -> None:
         self.posts: list[tuple[str, Alert, MessageRef | None]] = []
         self.updates: list[tuple[MessageRef, Alert]] = []
         self.fail_next = 0
+        self.time_out_next = 0
+        self.lookups_fail = False
+        self.lookups: list[tuple[str, datetime, MessageRef | None]] = []
+        self.keys: dict[str, MessageRef] = {}
         self._webhook = webhook
 
-    def post(self, channel: str, alert: Alert, *, thread: MessageRef | None = None) -> MessageRef | None:
+    def post(
+        self, channel: str, alert: Alert, *, thread: MessageRef | None = None, key: str | None = None
+    ) -> MessageRef | None:
         if self.fail_next:
             self.fail_next -= 1
             raise TransientError("slack is down")
         self.posts.append((channel, alert, thread))
-        return None if self._webhook else MessageRef(channel="C123", ts=f"1700000000.{len(self.posts):06d}")
+        ref = None if self._webhook else MessageRef(channel="C123", ts=f"1700000000.{len(self.posts):06d}")
+        if ref is not None and key is not None:
+            self.keys[key] = ref
+        if self.time_out_next:
+            self.time_out_next -= 1
+            raise TransientError("Slack chat.postMessage to C123: TimeoutError (no answer)")
+        return ref
+
+    def find(
+        self, channel: str, key: str, *, since: datetime, thread: MessageRef | None = None
+    ) -> MessageRef | None:
+        self.lookups.append((key, since, thread))
+        if self.lookups_fail:
+            raise TransientError("Slack conversations.history: internal_error")
+        return None if self._webhook else self.keys.get(key)
 
     def update(self, ref: MessageRef, alert: Alert) -> None:
         self.updates.append((ref, alert))
@@ -827,3 +851,240 @@ def test_the_lineage_of_a_task_whose_arn_exceeds_dynamodbs_limit_is_recorded_and
     state.record_lineage(arn, lineage)
 
     assert state.lineage_of(arn) == lineage
+
+
+# ------------------------------------------------------------------ one message per alert, whatever fails
+
+
+class FlakyState(DynamoNotificationState):
+    """The state table, with the write that remembers a post failing ``failures`` times first, as a
+    throttled DynamoDB does after the SDK's own retries."""
+
+    def __init__(self, client: Any, *, save_thread: int = 0, set_storm_message: int = 0) -> None:
+        super().__init__(client, TABLE)
+        self.failures = {"save_thread": save_thread, "set_storm_message": set_storm_message}
+        self.attempts = {"save_thread": 0, "set_storm_message": 0}
+
+    def _flaky(self, name: str) -> None:
+        self.attempts[name] += 1
+        if self.failures[name] > 0:
+            self.failures[name] -= 1
+            raise TransientError(f"DynamoDB {name}: ProvisionedThroughputExceededException")
+
+    def save_thread(self, run_key: str, ref: MessageRef) -> None:
+        self._flaky("save_thread")
+        super().save_thread(run_key, ref)
+
+    def set_storm_message(self, job: str, window_start: datetime, ref: MessageRef, shown: int) -> Any:
+        self._flaky("set_storm_message")
+        return super().set_storm_message(job, window_start, ref, shown)
+
+
+def thread_ts(state: DynamoNotificationState, run_key: str) -> str | None:
+    """The ts of the message later news about the run goes into (its own, or its storm's)."""
+    ref = state.thread_for(run_key)
+    return ref.ts if ref is not None else None
+
+
+@pytest.mark.parametrize("window", [300, 0], ids=["storm", "alone"])
+def test_a_post_slack_stored_but_answered_after_the_timeout_is_adopted_by_the_redelivery(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport], window: int
+) -> None:
+    """Issue 13 item 3: the client gave up on a post Slack stored; the item failed and the redelivery
+    posted the same alert again. Now the intent recorded before the post sends the redelivery to
+    look the message up (by its metadata key), and it is remembered instead of posted twice."""
+    chat = RecordingChat()
+    n = notifier(chat=chat, state=state, window=window)
+    report = report_of("stopped-nonzero-exit")
+    chat.time_out_next = 1
+
+    with pytest.raises(TransientError):
+        n.publish(report)
+    n.publish(report)  # SQS redelivers
+
+    assert len(chat.posts) == 1
+    [(key, since, thread)] = chat.lookups
+    assert key in chat.keys
+    assert thread is None
+    assert since <= T0
+    assert thread_ts(state, report.event.task.arn) == "1700000000.000001"
+
+
+def test_a_first_post_looks_nothing_up(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    chat = RecordingChat()
+
+    notifier(chat=chat, state=state).publish(report_of("stopped-nonzero-exit"))
+
+    assert len(chat.posts) == 1
+    assert chat.lookups == []
+
+
+def test_a_post_slack_never_stored_is_posted_by_the_redelivery(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    chat = RecordingChat()
+    n = notifier(chat=chat, state=state)
+    report = report_of("stopped-nonzero-exit")
+    chat.fail_next = 1
+
+    with pytest.raises(TransientError):
+        n.publish(report)
+    n.publish(report)
+
+    assert len(chat.posts) == 1
+    assert len(chat.lookups) == 1
+
+
+@pytest.mark.parametrize("window", [300, 0], ids=["storm", "alone"])
+def test_the_write_that_remembers_a_post_is_retried_within_the_invocation(
+    dynamodb: Any, report_of: Callable[..., RunReport], window: int
+) -> None:
+    """A throttled write after a post (the thread record, the storm's message ref) failed the item
+    and the redelivery posted again; it is now tried again, briefly, before the item fails."""
+    state = FlakyState(dynamodb, save_thread=2, set_storm_message=2)
+    chat = RecordingChat()
+    report = report_of("stopped-nonzero-exit")
+
+    notifier(chat=chat, state=state, window=window).publish(report)
+
+    assert len(chat.posts) == 1
+    assert thread_ts(state, report.event.task.arn) == "1700000000.000001"
+    assert max(state.attempts.values()) == 3
+
+
+@pytest.mark.parametrize("window", [300, 0], ids=["storm", "alone"])
+def test_a_write_after_a_post_that_keeps_failing_fails_the_item_and_the_redelivery_adopts_the_post(
+    dynamodb: Any, report_of: Callable[..., RunReport], window: int
+) -> None:
+    state = FlakyState(
+        dynamodb, save_thread=notifier_module.REMEMBER_TRIES, set_storm_message=notifier_module.REMEMBER_TRIES
+    )
+    chat = RecordingChat()
+    n = notifier(chat=chat, state=state, window=window)
+    report = report_of("stopped-nonzero-exit")
+
+    with pytest.raises(TransientError):
+        n.publish(report)
+    n.publish(report)  # the table answers again
+
+    assert len(chat.posts) == 1
+    assert thread_ts(state, report.event.task.arn) == "1700000000.000001"
+
+
+def test_a_failed_lookup_fails_the_item_while_the_intent_is_recent_then_posts(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    """If Slack cannot say whether the first post arrived, the item waits for a redelivery rather
+    than post blindly; once the intent is older than the hold, it posts (a possible duplicate is
+    better than a lost alert: SQS gives up after five deliveries)."""
+    chat, clock = RecordingChat(), Clock()
+    n = notifier(chat=chat, state=state, clock=clock, window=0)
+    report = report_of("stopped-nonzero-exit")
+    chat.fail_next = 1
+    chat.lookups_fail = True
+
+    with pytest.raises(TransientError):
+        n.publish(report)
+    clock.now += timedelta(seconds=360)  # the visibility timeout
+    with pytest.raises(TransientError):
+        n.publish(report)
+    assert chat.posts == []
+
+    clock.now += timedelta(seconds=notifier_module.LOOKUP_HOLD_SECONDS)
+    n.publish(report)
+
+    assert len(chat.posts) == 1
+
+
+def test_news_in_a_thread_whose_reply_timed_out_is_not_replied_twice(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    chat = RecordingChat()
+    n = notifier(chat=chat, state=state, window=0)
+    report = report_of("stopped-nonzero-exit")
+    n.publish(report)
+    news = Alert(
+        run_key=report.event.task.arn,
+        job="invoice-export",
+        title="retry 2/3 scheduled",
+        severity="info",
+        outcome="retrying",
+        cause="in 60 s",
+        fields=(),
+        links=(),
+    )
+    chat.time_out_next = 1
+
+    with pytest.raises(TransientError):
+        n.follow_up(report.event.task.arn, news)
+    assert n.follow_up(report.event.task.arn, news) is True
+
+    assert [alert.title for _, alert, thread in chat.posts if thread is not None] == ["retry 2/3 scheduled"]
+    assert chat.lookups[-1][2] is not None  # looked up in the thread
+
+
+def test_with_a_webhook_a_post_that_timed_out_may_be_posted_twice(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    """Documented: a webhook cannot look anything up, so a timeout may still cost a duplicate."""
+    chat = RecordingChat(webhook=True)
+    n = notifier(chat=chat, state=state, window=0)
+    report = report_of("stopped-nonzero-exit")
+    chat.time_out_next = 1
+
+    with pytest.raises(TransientError):
+        n.publish(report)
+    n.publish(report)
+
+    assert len(chat.posts) == 2
+
+
+def test_an_intent_to_post_is_recorded_once_and_read_by_later_attempts_until_it_is_stale(
+    state: DynamoNotificationState,
+) -> None:
+    key = "slack#" + "a" * 2100  # bounded in the table's key
+
+    assert state.intend_post(key, "#jobs", T0, within=3600) is None
+    assert state.intend_post(key, "#jobs", T0 + timedelta(minutes=6), within=3600) == T0
+    assert state.intend_post(key, "#jobs", T0 + timedelta(minutes=12), within=3600) == T0
+    assert state.intend_post(key, "#jobs", T0 + timedelta(hours=2), within=3600) is None  # a new alert
+    assert state.intend_post("another", "#jobs", T0, within=3600) is None
+
+
+def test_a_storm_post_found_after_a_timeout_is_rendered_again_with_whoever_joined_meanwhile(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    """A's post timed out (Slack stored it, naming A alone); B joined while A's lease held and failed
+    its item waiting. A's redelivery finds its message and shows both: adopting a message must not
+    take it for showing members it was never rendered with."""
+    chat, clock = RecordingChat(), Clock()
+    n = notifier(chat=chat, state=state, clock=clock)
+    a, b = failing_runs(report_of, 2)
+    chat.time_out_next = 1
+
+    with pytest.raises(TransientError):
+        n.publish(a)
+    with pytest.raises(TransientError):
+        n.publish(b)  # waits for A's post, then fails its item
+    n.publish(a)  # A's redelivery
+    n.publish(b)
+
+    assert len(chat.posts) == 1
+    assert "2 failed runs" in chat.updates[-1][1].title
+    assert {ref.ts for ref, _ in chat.updates} == {"1700000000.000001"}
+
+
+def test_the_key_a_post_carries_is_bounded_whatever_the_task_arn(
+    state: DynamoNotificationState, report_of: Callable[..., RunReport]
+) -> None:
+    """The key goes into Slack's metadata and a DynamoDB key: a forged 2 KB task ARN is hashed."""
+    chat = RecordingChat()
+    report = report_of("stopped-nonzero-exit", task_id="a" * 2100)
+
+    notifier(chat=chat, state=state, window=0).publish(report)
+
+    [key] = chat.keys
+    assert len(key.encode()) <= notifier_module.KEY_MAX
+    assert key.startswith("slack#arn:aws:ecs:")

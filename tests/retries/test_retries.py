@@ -503,11 +503,13 @@ def test_the_retry_news_is_not_lost_when_the_first_alert_could_not_be_posted(
     post = world.chat.post
     refused: list[str] = []
 
-    def refuse_first(channel: str, alert: Alert, *, thread: MessageRef | None = None) -> MessageRef | None:
+    def refuse_first(
+        channel: str, alert: Alert, *, thread: MessageRef | None = None, key: str | None = None
+    ) -> MessageRef | None:
         if not refused:
             refused.append(alert.title)
             raise TransientError("slack is down")
-        return post(channel, alert, thread=thread)
+        return post(channel, alert, thread=thread, key=key)
 
     monkeypatch.setattr(world.chat, "post", refuse_first)
 

@@ -95,7 +95,9 @@ class RecordingChat:
         self.updates: list[tuple[MessageRef, Alert]] = []
         self.fail_next = 0
 
-    def post(self, channel: str, alert: Alert, *, thread: MessageRef | None = None) -> MessageRef | None:
+    def post(
+        self, channel: str, alert: Alert, *, thread: MessageRef | None = None, key: str | None = None
+    ) -> MessageRef | None:
         if self.fail_next:
             self.fail_next -= 1
             raise TransientError("slack is down")
@@ -104,6 +106,9 @@ class RecordingChat:
 
     def update(self, ref: MessageRef, alert: Alert) -> None:
         self.updates.append((ref, alert))
+
+    def find(self, channel: str, key: str, **_: Any) -> MessageRef | None:
+        return None  # nothing posted was lost in these tests
 
     @property
     def alerts(self) -> list[Alert]:

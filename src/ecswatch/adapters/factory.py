@@ -156,6 +156,7 @@ def build_notifier(
         events=build_events(settings, stores=stores),
         state=state,
         storm_window_seconds=settings.storm_window_seconds,
+        budget=budget,
         metrics=[
             EmfSink(
                 namespace=metrics.namespace or "ecswatch",

@@ -10,14 +10,27 @@ the client's own retries, 5xx, timeouts: redeliver) or
 :class:`~ecswatch.ports.DeliveryError` (bad token, unknown channel: fix config).
 Messages name Slack's error code and the channel, never the token or the
 webhook URL, which are secrets.
+
+Every post carries its alert's key in the message's metadata (event type
+``ecswatch_alert``), so that after a timeout the message Slack stored anyway is
+found again (:meth:`SlackPoster.find`: ``conversations.history``, or
+``conversations.replies`` for a reply, with ``include_all_metadata``, from the
+first attempt's time on, a few pages at most). That needs the ``channels:history``
+and ``groups:history`` scopes, and a channel id: a channel named by name is
+resolved from the id an earlier post answered, else with ``conversations.list``
+(``channels:read``, ``groups:read``). Without a scope the lookup is off (logged)
+and the alert is posted, since never alerting is worse than alerting twice.
 """
 
 from __future__ import annotations
 
 import http.client
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from functools import partial
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -45,6 +58,7 @@ from slack_sdk.webhook import WebhookClient, WebhookResponse
 from ecswatch.budget import Budget
 from ecswatch.errors import DeliveryError, TransientError
 from ecswatch.events.text import cut_middle
+from ecswatch.notifications import words
 from ecswatch.run import Alert, Link, LogTail, MessageRef
 
 # Block Kit limits (docs.slack.dev/reference/block-kit): characters unless said otherwise.
@@ -62,6 +76,18 @@ BLOCKS_MAX = 50
 MAX_RETRY_AFTER_SECONDS = 10.0
 #: chat.postMessage truncates ``text`` at 40,000 characters; Slack asks for at most 4,000.
 FALLBACK_TEXT_MAX = 4000
+
+#: The metadata event type of every message ecswatch posts; its payload holds the alert's key.
+EVENT_TYPE = "ecswatch_alert"
+#: A lookup reads at most this many pages of this many messages (Tier 3 methods: 50+ a minute).
+LOOKUP_PAGES = 5
+LOOKUP_PAGE_SIZE = 200
+#: conversations.list pages read to find a channel's id by its name (1,000 channels a page).
+CHANNEL_PAGES = 20
+#: Answers that turn the lookup off (logged, the alert is posted) rather than fail the item.
+_LOOKUP_OFF_CODES = frozenset({"missing_scope", "not_in_channel", "channel_not_found", "thread_not_found"})
+
+logger = Logger(child=True)
 
 ELLIPSIS = "…"
 REPLY_PREFIX = "↳ "
@@ -128,13 +154,19 @@ class SlackPoster:
         self._budget = budget or Budget()
         self._web: WebClient | None = None
         self._hook: WebhookClient | None = None
+        #: Channel ids by the name posts were asked for: a lookup needs the id.
+        self._ids: dict[str, str] = {}
 
     # -- ChatPoster
-    def post(self, channel: str, alert: Alert, *, thread: MessageRef | None = None) -> MessageRef | None:
+    def post(
+        self, channel: str, alert: Alert, *, thread: MessageRef | None = None, key: str | None = None
+    ) -> MessageRef | None:
         if self._token is None:
             self._send_webhook(channel, alert, reply=thread is not None)
             return None
         kwargs: dict[str, Any] = {"thread_ts": thread.ts} if thread is not None else {}
+        if key is not None:
+            kwargs["metadata"] = {"event_type": EVENT_TYPE, "event_payload": {"key": key}}
         response = self._call(
             "chat.postMessage",
             channel,
@@ -146,7 +178,9 @@ class SlackPoster:
                 **kwargs,
             ),
         )
-        return MessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
+        ref = MessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
+        self._ids[channel] = ref.channel
+        return ref
 
     def update(self, ref: MessageRef, alert: Alert) -> None:
         """Replace a message's text and blocks; a no-op with a webhook, which cannot edit."""
@@ -160,6 +194,76 @@ class SlackPoster:
             ),
         )
 
+    def find(
+        self, channel: str, key: str, *, since: datetime, thread: MessageRef | None = None
+    ) -> MessageRef | None:
+        """The message (or the reply in ``thread``) whose metadata carries ``key``, posted since
+        ``since``; None when there is none, with a webhook (nothing to look in), or when the token
+        may not look (a missing scope, a channel it cannot read: logged, and the caller posts)."""
+        if self._token is None:
+            return None
+        try:
+            where = thread.channel if thread is not None else self._channel_id(channel)
+            if where is None:
+                logger.warning(words.LOOKUP_OFF, extra={"channel": channel, "why": "channel id unknown"})
+                return None
+            for message in self._messages(where, since, thread):
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == EVENT_TYPE and payload.get("key") == key:
+                    return MessageRef(channel=where, ts=str(message["ts"]))
+        except _LookupOff as e:
+            logger.warning(words.LOOKUP_OFF, extra={"channel": channel, "why": str(e)})
+        return None
+
+    def _messages(
+        self, channel: str, since: datetime, thread: MessageRef | None
+    ) -> Iterator[Mapping[str, Any]]:
+        """The channel's messages (or the thread's) since ``since``, page by page, within bounds."""
+        method = "conversations.replies" if thread is not None else "conversations.history"
+        cursor: str | None = None
+        for _ in range(LOOKUP_PAGES):
+            if not self._budget.allows(self._timeout):
+                raise TransientError(f"Slack {method} in {channel}: no time left in this invocation")
+            arguments: dict[str, Any] = {
+                "channel": channel,
+                "oldest": f"{since.timestamp():.6f}",
+                "include_all_metadata": True,
+                "limit": LOOKUP_PAGE_SIZE,
+                "cursor": cursor,
+            }
+            if thread is not None:
+                arguments["ts"] = thread.ts
+            page = self._call(method, channel, partial(_read, arguments=arguments), lookup=True)
+            yield from page.get("messages") or []
+            cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "") or None
+            if cursor is None:
+                return
+
+    def _channel_id(self, channel: str) -> str | None:
+        """A channel's id (lookups take no names): as given, as an earlier post answered, or
+        from conversations.list."""
+        if _is_channel_id(channel):
+            return channel
+        name = channel.lstrip("#")
+        if channel not in self._ids:
+            cursor: str | None = None
+            for _ in range(CHANNEL_PAGES):
+                page = self._call(
+                    "conversations.list",
+                    channel,
+                    partial(_channels, cursor=cursor),
+                    lookup=True,
+                )
+                for found in page.get("channels") or []:
+                    if found.get("name") == name:
+                        self._ids[channel] = str(found["id"])
+                        return self._ids[channel]
+                cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "") or None
+                if cursor is None:
+                    break
+        return self._ids.get(channel)
+
     # -- Web API
     def _client(self) -> WebClient:
         if self._web is None:
@@ -172,7 +276,14 @@ class SlackPoster:
             )
         return self._web
 
-    def _call(self, method: str, channel: str, action: Callable[[WebClient], SlackResponse]) -> SlackResponse:
+    def _call(
+        self,
+        method: str,
+        channel: str,
+        action: Callable[[WebClient], SlackResponse],
+        *,
+        lookup: bool = False,
+    ) -> SlackResponse:
         client = self._client()
         try:
             return action(client)
@@ -180,6 +291,9 @@ class SlackPoster:
             code = _error_code(e.response.data)
             if code in _REAUTH_CODES:
                 self._web = None
+            if lookup and code in _LOOKUP_OFF_CODES:
+                needed = e.response.data.get("needed") if isinstance(e.response.data, dict) else None
+                raise _LookupOff(f"{method}: {code}" + (f" (needs {needed})" if needed else "")) from e
             raise _failure(f"Slack {method} to {channel}", code, e.response.status_code) from e
         except (OSError, http.client.HTTPException) as e:
             raise TransientError(f"Slack {method} to {channel}: {type(e).__name__} (no answer)") from e
@@ -219,6 +333,28 @@ class SlackPoster:
             ConnectionErrorRetryHandler(),
             ServerErrorRetryHandler(),
         ]
+
+
+class _LookupOff(Exception):
+    """Slack will not let this token look (a missing scope, a channel it cannot read): not a failure
+    of the alert, which is posted rather than held."""
+
+
+def _read(client: WebClient, arguments: dict[str, Any]) -> SlackResponse:
+    """One page of a thread (``ts`` given: conversations.replies) or of a channel's history."""
+    if "ts" in arguments:
+        return client.conversations_replies(**arguments)
+    return client.conversations_history(**arguments)
+
+
+def _channels(client: WebClient, cursor: str | None) -> SlackResponse:
+    return client.conversations_list(
+        types="public_channel,private_channel", exclude_archived=True, limit=1000, cursor=cursor
+    )
+
+
+def _is_channel_id(channel: str) -> bool:
+    return channel[:1] in ("C", "G", "D") and channel[1:].isalnum() and channel.isupper()
 
 
 class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):

@@ -4,7 +4,9 @@ channel the jobs name.
 A bot posts in a channel it is a member of (``chat:write``), or in any public channel with
 ``chat:write.public``. Membership is read from ``conversations.info`` for a channel id and from
 ``conversations.list`` for a name (names cannot be looked up one by one); the token's scopes from the
-``x-oauth-scopes`` header Slack sends with every Web API answer.
+``x-oauth-scopes`` header Slack sends with every Web API answer. Without ``channels:history`` and
+``groups:history`` the function cannot find a post Slack stored after the client's timeout, so such
+a timeout may post an alert twice: a warning, not a failure (alerts still go out).
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import SlackResponse, WebClient
 
 from ecswatch.cli.checks import Check
+from ecswatch.notifications import words
 
 PUBLIC_SCOPE = "chat:write.public"
+#: What the lookup after a Slack timeout needs (conversations.history and .replies).
+HISTORY_SCOPES = ("channels:history", "groups:history")
 #: conversations.list returns at most 1,000 channels a page; this many pages is 200,000 channels.
 MAX_PAGES = 200
 _ID_PREFIXES = ("C", "G", "D")
@@ -40,10 +45,21 @@ def slack_checks(token: str, reference: str, base_url: str | None, channels: Seq
         return [Check(False, "Slack token", f"cannot reach Slack: {e}", "check the network")]
     bot = str(who.get("user") or "the bot")
     checks = [Check(True, "Slack token", f"bot @{bot} in {who.get('team')}")]
-    return checks + _channel_checks(client, bot, channels)
+    channel_checks, scopes = _channel_checks(client, bot, channels)
+    return [*checks, *channel_checks, *_history_scopes(scopes | _scopes(who))]
 
 
-def _channel_checks(client: WebClient, bot: str, channels: Sequence[str]) -> list[Check]:
+def _history_scopes(scopes: set[str]) -> list[Check]:
+    """A warning, only when the token cannot read history: a post timed out may then show twice."""
+    missing = [scope for scope in HISTORY_SCOPES if scope not in scopes]
+    if not scopes or not missing:  # no scopes named (nothing to say), or all there
+        return []
+    return [
+        Check(True, "Slack history scopes", "warning: " + words.history_scopes_missing(", ".join(missing)))
+    ]
+
+
+def _channel_checks(client: WebClient, bot: str, channels: Sequence[str]) -> tuple[list[Check], set[str]]:
     by_name: dict[str, Mapping[str, Any]] = {}
     scopes: set[str] = set()
     names = [c for c in channels if not _is_id(c)]
@@ -57,15 +73,14 @@ def _channel_checks(client: WebClient, bot: str, channels: Sequence[str]) -> lis
                 found[channel], scopes = answer[0], scopes | answer[1]
     except SlackApiError as e:
         needed = e.response.get("needed") or "channels:read, groups:read"
-        return [
-            Check(
-                False,
-                "Slack channels",
-                f"cannot list channels: {_error(e)}",
-                f"add {needed} to the app's scopes, or name channels by id in jobs.yaml",
-            )
-        ]
-    return [_can_post(channel, found.get(channel), bot, scopes) for channel in channels]
+        failed = Check(
+            False,
+            "Slack channels",
+            f"cannot list channels: {_error(e)}",
+            f"add {needed} to the app's scopes, or name channels by id in jobs.yaml",
+        )
+        return [failed], _scopes(e.response)
+    return [_can_post(channel, found.get(channel), bot, scopes) for channel in channels], scopes
 
 
 def _can_post(channel: str, info: Mapping[str, Any] | None, bot: str, scopes: set[str]) -> Check:

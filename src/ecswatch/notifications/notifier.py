@@ -19,22 +19,33 @@ after a partial failure. Three mechanisms make each message happen once:
 * the Slack message of a run is remembered (its thread), so later news about
   the run (a retry, a recovery) goes into that thread. A storm member's news
   updates its state in the storm and re-renders the summary, never replacing
-  it with one run's text (a storm's ref has ``own`` False).
+  it with one run's text (a storm's ref has ``own`` False);
+* every post is made once per alert key, even when Slack stores a message but
+  answers after the client's timeout: the intent is recorded before posting,
+  the message carries the key in its metadata, and a later attempt that finds
+  an earlier intent looks the message up (``ChatPoster.find``) and remembers it
+  instead of posting again. The write that remembers a post is retried within
+  the invocation. A webhook cannot look anything up: there a timeout may still
+  cost a second post.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import TypeVar
 
 from aws_lambda_powertools import Logger
 
+from ecswatch.budget import Budget
 from ecswatch.config.routing import Routing
 from ecswatch.effects import run_each
 from ecswatch.errors import DeliveryError, TransientError
+from ecswatch.notifications import words
 from ecswatch.notifications.alerts import (
     alert_for,
     datadog_event,
@@ -70,6 +81,21 @@ _POLL_SECONDS = 0.2
 #: Tier 3 method, 50+ a minute: one storm stays at 50): the last invocation of a burst waits out
 #: the gap, then shows everything stored.
 UPDATE_GAP_SECONDS = 1.2
+#: An earlier intent to post this young sends a later attempt to look for the message first (the
+#: five deliveries of an SQS message come within half an hour); an older one is a new alert.
+INTENT_SECONDS = 3600
+#: While the earlier intent is younger than this, a lookup Slack cannot answer fails the item (its
+#: redelivery looks again) rather than post blindly; later, the alert is posted, a duplicate being
+#: better than a lost alert (deliveries 4 and 5 of an SQS message come 1,080 s and 1,440 s after the first).
+LOOKUP_HOLD_SECONDS = 900
+#: A lookup starts this long before the intent: clock skew between the function and Slack's ts.
+LOOKUP_MARGIN_SECONDS = 60
+#: The write that remembers a post (a run's thread, a storm's message) is tried this many times, the
+#: waits below apart, before the item fails (its redelivery then finds the post by its key).
+REMEMBER_TRIES = 3
+REMEMBER_WAITS = (0.2, 0.5)
+
+_T = TypeVar("_T")
 
 
 def is_update_milestone(count: int) -> bool:
@@ -95,6 +121,7 @@ class Notifier:
         metrics: Sequence[RunMetrics] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
+        budget: Budget | None = None,
     ) -> None:
         self._guard = guard
         self._routing = routing
@@ -105,6 +132,7 @@ class Notifier:
         self._metrics = tuple(metrics)
         self._clock = clock
         self._sleep = sleep
+        self._budget = budget or Budget()
         #: Storms whose message is behind after a non-milestone join or a member's news, with what a
         #: storm of one run says (its own news): shown once at flush(), so a batch costs one update.
         self._behind: dict[tuple[str, datetime], tuple[StormJoin, Alert | None]] = {}
@@ -133,7 +161,8 @@ class Notifier:
         # A retry's result is news in the first alert's thread (RunCoordinator), not a new alert.
         first = attempt.number == 1
         if chat is not None and first and is_alertable(report, notify_success=route.notify_success):
-            steps.append((f"slack#{report.key}", lambda: self._to_slack(chat, route, report, attempt)))
+            key = f"slack#{report.key}"
+            steps.append((key, lambda: self._to_slack(chat, route, report, attempt, key=key)))
         return steps
 
     def announce(
@@ -155,7 +184,12 @@ class Notifier:
             # A failed launch happened when CloudTrail says (the event's date), not when processed.
             when = datetime.fromtimestamp(event.date_happened, UTC) if event and event.date_happened else None
             steps.append(
-                (f"slack#{key}", lambda: self._alert_to_slack(chat, route, alert, failure=True, stopped=when))
+                (
+                    f"slack#{key}",
+                    lambda: self._alert_to_slack(
+                        chat, route, alert, key=f"slack#{key}", failure=True, stopped=when
+                    ),
+                )
             )
         self._run_all(steps)
 
@@ -176,7 +210,7 @@ class Notifier:
             return False
         if update_parent is not None:
             chat.update(ref, update_parent)
-        chat.post(ref.channel, alert, thread=ref)
+        self._post_once(chat, ref.channel, alert, key=reply_key(ref, alert), thread=ref)
         return True
 
     def _storm_news(
@@ -202,7 +236,7 @@ class Notifier:
             # Not posted yet (its poster is at it, or failed and will be taken over): the news waits
             # for the message (the item is redelivered) rather than being lost.
             raise TransientError(f"the storm message of {alert.job} is not posted yet; news waits for it")
-        chat.post(ref.channel, alert, thread=ref)
+        self._post_once(chat, ref.channel, alert, key=reply_key(ref, alert), thread=ref)
         return True
 
     def reply_or_post(self, run_key: str, alert: Alert, *, update_parent: Alert | None = None) -> None:
@@ -214,7 +248,7 @@ class Notifier:
         """A standalone message to the job's channel (news with no thread to go into)."""
         if self._chat is None:
             return None
-        return self._post_and_remember(self._chat, self._routing(job).channel, alert)
+        return self._post_and_remember(self._chat, self._routing(job).channel, alert, key=alert_key(alert))
 
     def notify_watchdog(
         self,
@@ -238,7 +272,8 @@ class Notifier:
 
             def to_slack() -> None:
                 if reply_to is None or not self.follow_up(reply_to, alert, update_parent=parent):
-                    self._post_and_remember(chat, channel, alert)  # remembered: a recovery threads here
+                    # remembered: a recovery threads here
+                    self._post_and_remember(chat, channel, alert, key=f"slack#{key}")
 
             steps.append((f"slack#{key}", to_slack))
         self._run_all(steps)
@@ -304,10 +339,12 @@ class Notifier:
         if points:
             events.add_points(list(points))
 
-    def _to_slack(self, chat: ChatPoster, route: Routing, report: RunReport, attempt: Attempt) -> None:
+    def _to_slack(
+        self, chat: ChatPoster, route: Routing, report: RunReport, attempt: Attempt, *, key: str
+    ) -> None:
         stopped = report.event.timeline.stopped or report.event.event_time
         self._alert_to_slack(
-            chat, route, alert_for(report, attempt), failure=report.is_failure, stopped=stopped
+            chat, route, alert_for(report, attempt), key=key, failure=report.is_failure, stopped=stopped
         )
 
     def _alert_to_slack(
@@ -316,11 +353,12 @@ class Notifier:
         route: Routing,
         alert: Alert,
         *,
+        key: str,
         failure: bool,
         stopped: datetime | None = None,
     ) -> None:
         if not failure or self._state is None or self._window <= 0:
-            self._post_and_remember(chat, route.channel, alert)
+            self._post_and_remember(chat, route.channel, alert, key=key)
             return
         member = StormMember(
             run_key=alert.run_key,
@@ -328,23 +366,99 @@ class Notifier:
             stopped=stopped or self._clock(),
             cause=alert.cause,
         )
-        self._to_storm(chat, self._state, route, alert, member)
+        self._to_storm(chat, self._state, route, alert, member, key=key)
 
-    def _post_and_remember(self, chat: ChatPoster, channel: str, alert: Alert) -> MessageRef | None:
-        ref = chat.post(channel, alert)
-        if ref is not None and self._state is not None:
-            self._state.save_thread(alert.run_key, ref)
+    def _post_and_remember(
+        self, chat: ChatPoster, channel: str, alert: Alert, *, key: str
+    ) -> MessageRef | None:
+        ref = self._post_once(chat, channel, alert, key=key)
+        state = self._state
+        if ref is not None and state is not None:
+            self._remember(lambda: state.save_thread(alert.run_key, ref))
         return ref
+
+    def _post_once(
+        self, chat: ChatPoster, channel: str, alert: Alert, *, key: str, thread: MessageRef | None = None
+    ) -> MessageRef | None:
+        """Post ``alert`` unless an earlier attempt at the same ``key`` already did (Slack stored it but
+        answered after the client's timeout, or the write remembering it failed): then the message
+        it posted is found by its metadata key and returned instead."""
+        found = self._posted_before(chat, channel, alert, key=key, thread=thread)
+        return found if found is not None else chat.post(channel, alert, thread=thread, key=bounded_key(key))
+
+    def _posted_before(
+        self, chat: ChatPoster, channel: str, alert: Alert, *, key: str, thread: MessageRef | None = None
+    ) -> MessageRef | None:
+        """Record the intent to post ``key``; the message an earlier attempt at it posted, if any."""
+        key, state = bounded_key(key), self._state
+        if state is None:
+            return None
+        now = self._clock()
+        earlier = state.intend_post(key, channel, now, within=INTENT_SECONDS)
+        if earlier is None:
+            return None
+        return self._find_posted(chat, channel, alert, key=key, earlier=earlier, now=now, thread=thread)
+
+    def _find_posted(
+        self,
+        chat: ChatPoster,
+        channel: str,
+        alert: Alert,
+        *,
+        key: str,
+        earlier: datetime,
+        now: datetime,
+        thread: MessageRef | None,
+    ) -> MessageRef | None:
+        """The message an earlier attempt posted, or None (then the alert is posted). A lookup Slack
+        cannot answer fails the item while the earlier intent is recent (posting blindly may post
+        twice), and posts after that (never alerting is worse than alerting twice)."""
+        since = earlier - timedelta(seconds=LOOKUP_MARGIN_SECONDS)
+        extra = {"job": alert.job, "channel": channel, "key": key}
+        try:
+            found = chat.find(channel, key, since=since, thread=thread)
+        except TransientError as e:
+            if (now - earlier).total_seconds() < LOOKUP_HOLD_SECONDS:
+                raise TransientError(words.post_unknown(alert.job, str(e))) from e
+            logger.warning(words.POST_UNCHECKED, extra={**extra, "error": str(e)})
+            return None
+        except DeliveryError as e:
+            logger.warning(words.POST_UNCHECKED, extra={**extra, "error": str(e)})
+            return None
+        if found is not None:
+            logger.info(words.POST_FOUND, extra={**extra, "ts": found.ts})
+        return found
+
+    def _remember(self, write: Callable[[], _T]) -> _T:
+        """A write after a post, tried again briefly (inside the invocation's budget) before the item
+        fails: a throttled write must not turn into a second post (the redelivery would find the
+        post by its key, at the cost of a lookup)."""
+        for wait in REMEMBER_WAITS[: REMEMBER_TRIES - 1]:
+            try:
+                return write()
+            except TransientError as e:
+                if not self._budget.allows(wait):
+                    raise
+                logger.warning(words.REMEMBER_AGAIN, extra={"error": str(e)})
+                self._sleep(wait)
+        return write()
 
     # ------------------------------------------------------------------ storms
 
     def _to_storm(
-        self, chat: ChatPoster, state: NotificationState, route: Routing, alert: Alert, member: StormMember
+        self,
+        chat: ChatPoster,
+        state: NotificationState,
+        route: Routing,
+        alert: Alert,
+        member: StormMember,
+        *,
+        key: str,
     ) -> None:
         for _ in range(3):
             join = state.join_storm(alert.job, member, self._window)
             if join is None:  # stopped a window or more before the open one: a late run, alone
-                self._post_and_remember(chat, route.channel, alert)
+                self._post_and_remember(chat, route.channel, alert, key=key)
                 return
             if not join.ended:
                 break
@@ -378,13 +492,20 @@ class Notifier:
             return
         own = alert is not None and join.count == 1 and alert.run_key in {m.run_key for m in join.members}
         first = alert if own and alert is not None else storm_alert(join.state, alert)
-        ref = chat.post(route.channel, first)
+        key = bounded_key(storm_key(join))
+        found = self._posted_before(chat, route.channel, first, key=key)
+        ref = found if found is not None else chat.post(route.channel, first, key=key)
+        # A message an earlier attempt posted shows the members of then, not necessarily of now:
+        # remembered as showing none, so it is rendered again from every member stored.
+        shown = 0 if found is not None else join.version
         # A webhook gives no ref: remember "posted" with an empty ts so nobody posts again this window.
-        latest = state.set_storm_message(
-            join.job, join.window_start, ref or MessageRef(route.channel, ""), join.version
+        latest = self._remember(
+            lambda: state.set_storm_message(
+                join.job, join.window_start, ref or MessageRef(route.channel, ""), shown
+            )
         )
-        if ref is not None and latest.version > join.version:
-            self._show(chat, state, latest, alert)
+        if ref is not None and latest.version > shown:
+            self._show(chat, state, latest, alert, alone=first if own else None)
 
     def _await_message(self, chat: ChatPoster, state: NotificationState, join: StormJoin) -> None:
         waited = 0.0
@@ -457,3 +578,33 @@ def member_state(parent: Alert) -> MemberState:
 def run_label(run_key: str) -> str:
     """How a storm names a run: a task ARN's task id, a launch's run id."""
     return run_key.rsplit("/", 1)[-1][:100]
+
+
+def _digest(*parts: str) -> str:
+    """A short, bounded key for any parts (task ARNs are long; forged ones may be 2 KB)."""
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+#: Longer alert keys (the once-keys of task ARNs, which may be forged to 2 KB) are hashed: the key
+#: goes into Slack's message metadata and a DynamoDB key.
+KEY_MAX = 200
+
+
+def bounded_key(key: str) -> str:
+    return key if len(key.encode()) <= KEY_MAX else f"{key[:64]}#{_digest(key)}"
+
+
+def alert_key(alert: Alert) -> str:
+    """The key of a standalone message about a run (news with no thread to go into): one per
+    run and title, so the same news about the same run is posted once."""
+    return "alert#" + _digest(alert.run_key, alert.title)
+
+
+def reply_key(thread: MessageRef, alert: Alert) -> str:
+    """The key of a reply: one per thread, run and title."""
+    return "reply#" + _digest(thread.channel, thread.ts, alert.run_key, alert.title)
+
+
+def storm_key(storm: StormJoin) -> str:
+    """The key of a storm window's message: one per job and window."""
+    return "storm#" + _digest(storm.job, str(round(storm.window_start.timestamp() * 1000)))

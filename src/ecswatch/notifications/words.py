@@ -97,3 +97,32 @@ def missed_then_ran(job: str, expected: str, started: str) -> str:
 
 def ran_slow(job: str, run_time: str, usual: str) -> str:
     return f"{job} ran slow: {run_time}, usually {usual}"
+
+
+# --------------------------------------------------------------------------- posting once (logs and errors)
+
+#: Logged when a later attempt finds the message an earlier one posted (Slack answered too late).
+POST_FOUND = "alert already posted by an earlier attempt (Slack answered after the timeout); not posted again"
+#: Logged when the write that remembers a post fails and is tried again within the invocation.
+REMEMBER_AGAIN = "the write that remembers a Slack post failed; trying again"
+#: Logged when the earlier attempt's post cannot be looked for any longer and the alert is posted.
+POST_UNCHECKED = "cannot tell whether an earlier attempt posted this alert; posting it (it may show twice)"
+#: Logged when the lookup after a timeout is off (a webhook cannot look; a token lacks a scope).
+LOOKUP_OFF = (
+    "Slack lookup after a timeout is off: an alert whose post timed out may be posted twice; "
+    "it needs the channels:history and groups:history scopes and a channel the bot can read"
+)
+
+
+def post_unknown(job: str, error: str) -> str:
+    """Why an item waits for its redelivery instead of posting: Slack could not say whether the alert
+    an earlier attempt posted is there."""
+    return (
+        f"cannot tell whether the alert of {job} was posted by an earlier attempt ({error}); "
+        "trying again later rather than posting it twice"
+    )
+
+
+def history_scopes_missing(missing: str) -> str:
+    """`ecswatch doctor`'s note on a token without the history scopes."""
+    return f"the token lacks {missing}: an alert whose post timed out may be posted twice (no lookup)"

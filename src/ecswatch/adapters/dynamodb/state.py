@@ -15,6 +15,9 @@ pk                         sk          what
                                         window it is in
 ``RUN#<task arn>``         ``LINEAGE``  root run, attempt number and job of a retried task;
                                         chain id and triggering run of a chained one
+``POST#<alert key>``       ``INTENT``   an alert about to be posted: channel and time, written
+                                        before the post, so a later attempt looks for the post
+                                        (Slack answered after the client's timeout) first
 ``IDEMPOTENCY``            <key hash>   Powertools Idempotency records (per sink, per report)
 ``JOB#<job>``              ``RUN#<started ISO ms>#<run id>``
                                         run history, one item per run (ecswatch.adapters.dynamodb.history);
@@ -56,6 +59,8 @@ STORM_TTL_SECONDS = 14 * 86_400
 CAUSES_KEPT = 5
 THREAD_TTL_SECONDS = 14 * 86_400
 LINEAGE_TTL_SECONDS = 30 * 86_400
+#: An intent to post is kept a day: redeliveries come within half an hour (five, 360 s apart).
+INTENT_TTL_SECONDS = 86_400
 
 
 class DynamoNotificationState:
@@ -443,6 +448,32 @@ class DynamoNotificationState:
             },
         )
 
+    def intend_post(self, key: str, channel: str, now: datetime, *, within: int) -> datetime | None:
+        """One conditional write: the intent is recorded unless an earlier one younger than
+        ``within`` seconds stands (then it is kept, and its time returned, so every later attempt
+        looks from the first one's time)."""
+        at = _ms(now)
+        try:
+            self._call(
+                self._db.put_item,
+                TableName=self._table,
+                Item={
+                    **_intent_key(key),
+                    "channel": {"S": channel[:256]},
+                    "at": {"N": str(at)},
+                    "expires_at": {"N": str(int(now.timestamp()) + INTENT_TTL_SECONDS)},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR #at <= :stale",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues={":stale": {"N": str(at - within * 1000)}},
+            )
+        except ClientError:
+            earlier = self._get(_intent_key(key))
+            if earlier is None:  # expired between the write and the read: this attempt is the first
+                return None
+            return datetime.fromtimestamp(int(earlier["at"]["N"]) / 1000, UTC)
+        return None
+
     # ---------------------------------------------------------------- lineage
 
     def lineage_of(self, task_arn: str) -> Lineage | None:
@@ -505,6 +536,10 @@ def _closed_key(job: str, start: int) -> dict[str, Any]:
 
 def _thread_key(run_key: str) -> dict[str, Any]:
     return {"pk": {"S": f"RUN#{bounded(run_key)}"}, "sk": {"S": "THREAD"}}
+
+
+def _intent_key(key: str) -> dict[str, Any]:
+    return {"pk": {"S": f"POST#{bounded(key)}"}, "sk": {"S": "INTENT"}}
 
 
 def _lineage_key(task_arn: str) -> dict[str, Any]:
