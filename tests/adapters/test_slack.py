@@ -569,6 +569,21 @@ def test_a_cold_poster_resolves_a_channel_name_with_conversations_list(fake: Fak
     assert len(fake.calls("/api/conversations.list")) == 1
 
 
+def test_a_cold_poster_with_no_time_left_does_not_start_listing_channels(
+    fake: FakeSlack, alert: Alert
+) -> None:
+    """Each conversations.list page may take the client's whole timeout: with less than that left,
+    the lookup fails for now (the item is redelivered) instead of running into the Lambda timeout."""
+    poster(fake).post(CHANNEL, alert, key=KEY)
+    budget = Budget()
+    budget.start(RemainingTime(6_000))  # 1 s usable: less than the 5 s timeout of one page
+
+    with pytest.raises(TransientError, match="no time left"):
+        poster(fake, budget=budget).find(CHANNEL, KEY, since=an_hour_ago())
+
+    assert fake.calls("/api/conversations.list") == []
+
+
 def test_a_key_never_posted_is_not_found_and_the_lookup_stays_within_its_pages(
     fake: FakeSlack, alert: Alert, monkeypatch: pytest.MonkeyPatch
 ) -> None:

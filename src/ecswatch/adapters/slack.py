@@ -249,6 +249,10 @@ class SlackPoster:
         if channel not in self._ids:
             cursor: str | None = None
             for _ in range(CHANNEL_PAGES):
+                if not self._budget.allows(self._timeout):
+                    raise TransientError(
+                        f"Slack conversations.list for {channel}: no time left in this invocation"
+                    )
                 page = self._call(
                     "conversations.list",
                     channel,
