@@ -6,7 +6,7 @@ handlers pass adapters built once per Lambda container.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -123,6 +123,10 @@ class NotificationState(Protocol):
         ...
 
     def storm_shown(self, storm: StormJoin, by: str, *, rendered: bool) -> None: ...
+
+    def storm_listed(self, storm: StormJoin, run_keys: Sequence[str]) -> None:
+        """These members are named in the storm's thread now."""
+        ...
 
     def thread_for(self, run_key: str) -> MessageRef | None: ...
 

@@ -270,6 +270,9 @@ class StormMember(msgspec.Struct, frozen=True):
     stopped: datetime
     cause: str
     state: MemberState = MemberState.FAILED
+    #: Named in the storm's thread already (a storm past what its message can list names every
+    #: run there once: see ``Notifier``).
+    listed: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from ecswatch.analysis.links import ecs_task_url
 from ecswatch.analysis.outcome import is_routine_scheduler_stop
 from ecswatch.events.task import MalformedEvent, TaskRef
 from ecswatch.events.text import cut_middle
+from ecswatch.notifications import words
 from ecswatch.notifications.render import human_duration
 from ecswatch.run import (
     FIRST_ATTEMPT,
@@ -150,7 +151,7 @@ def storm_alert(state: StormState, latest: Alert | None = None) -> Alert:
         lines.append("latest causes: " + "; ".join(distinct))
     fields = (("Failures", str(state.count)), ("Since", since), *(latest.fields[:3] if latest else ()))
     return Alert(
-        run_key=f"storm:{state.job}:{int(state.window_start.timestamp() * 1000)}",
+        run_key=storm_key(state),
         job=state.job,
         title=title,
         severity=_STORM_SEVERITY[worst],
@@ -161,6 +162,42 @@ def storm_alert(state: StormState, latest: Alert | None = None) -> Alert:
         log_tail=latest.log_tail if latest else None,
         context="grouped to avoid flooding the channel" + (f" · latest: {latest.context}" if latest else ""),
     )
+
+
+def needs_roster(state: StormState) -> bool:
+    """Whether the storm's message cannot name every run, so its thread names them."""
+    return state.count > MEMBERS_NAMED
+
+
+def roster_replies(state: StormState) -> list[tuple[Alert, tuple[StormMember, ...]]]:
+    """Replies for the storm's thread that name, :data:`MEMBERS_NAMED` a reply, every remembered run
+    not named there yet, oldest first, each with the runs it names: past what its message can list,
+    a storm names each of its runs in its thread once, so no run goes unannounced however large."""
+    if not needs_roster(state):
+        return []
+    listed = sum(1 for m in state.members if m.listed)
+    waiting = [m for m in state.members if not m.listed]
+    replies = []
+    for start in range(0, len(waiting), MEMBERS_NAMED):
+        chunk = tuple(waiting[start : start + MEMBERS_NAMED])
+        first = listed + start + 1
+        reply = Alert(
+            run_key=storm_key(state),
+            job=state.job,
+            title=words.storm_roster(state.job, first, first + len(chunk) - 1, state.count),
+            severity="info",
+            outcome="storm",
+            cause="\n".join(f"• {m.label}: {m.state.value}" for m in chunk),
+            fields=(),
+            links=(),
+        )
+        replies.append((reply, chunk))
+    return replies
+
+
+def storm_key(state: StormState) -> str:
+    """The run key of a storm's own messages: the job and its window's start (ms)."""
+    return f"storm:{state.job}:{int(state.window_start.timestamp() * 1000)}"
 
 
 #: Markdown that makes a link (or an image) from text, and the backslash that would undo an escape.

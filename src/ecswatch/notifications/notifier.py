@@ -15,7 +15,9 @@ after a partial failure. Three mechanisms make each message happen once:
   takes the lease over: no member goes unannounced because its poster failed.
   Updates happen at count milestones and once per invocation (Slack's rate
   limits), rendered by one run at a time (a lease), always from the stored
-  members; a window is closed only after its message shows every member;
+  members; a window is closed only after its message shows every member. Past
+  the runs one message can list (45), the renderer names the others in the
+  storm's thread, each run once, so none goes unannounced however large;
 * the Slack message of a run is remembered (its thread), so later news about
   the run (a retry, a recovery) goes into that thread. A storm member's news
   updates its state in the storm and re-renders the summary, never replacing
@@ -51,6 +53,7 @@ from ecswatch.notifications.alerts import (
     datadog_event,
     is_alertable,
     metric_points,
+    roster_replies,
     start_points,
     storm_alert,
 )
@@ -549,6 +552,7 @@ class Notifier:
                     chat.update(
                         claimed.message, alone if single and alone else storm_alert(claimed.state, latest)
                     )
+                    self._list_members(chat, state, claimed, claimed.message)
                 except Exception:
                     state.storm_shown(claimed, by, rendered=False)
                     raise
@@ -563,6 +567,22 @@ class Notifier:
                 )
             self._sleep(_POLL_SECONDS)
             waited += _POLL_SECONDS
+
+    def _list_members(
+        self, chat: ChatPoster, state: NotificationState, storm: StormJoin, message: MessageRef
+    ) -> None:
+        """Past what its message can list, name the storm's runs in its thread, each once (under the
+        render lease). Each reply is posted once per its runs (the key names them), and its runs are
+        marked named only after it is posted: a failure leaves them to the next render."""
+        if not message.ts:
+            return
+        for reply, members in roster_replies(storm.state):
+            run_keys = [m.run_key for m in members]
+            digest = hashlib.sha256("\n".join(run_keys).encode()).hexdigest()[:16]
+            self._post_once(
+                chat, message.channel, reply, key=f"roster#{reply.run_key}#{digest}", thread=message
+            )
+            self._remember(partial(state.storm_listed, storm, run_keys))
 
 
 def member_state(parent: Alert) -> MemberState:

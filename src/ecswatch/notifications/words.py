@@ -54,6 +54,14 @@ def gave_up(job: str, what: str) -> str:
     return f"{job} gave up: {what}"
 
 
+# --------------------------------------------------------------------------- storms
+
+
+def storm_roster(job: str, first: int, last: int, count: int) -> str:
+    """A reply in a storm's thread that names runs its message has no room for."""
+    return f"{job} failing: runs {first} to {last} of {count} in this storm"
+
+
 # --------------------------------------------------------------------------- dependency chains
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -382,6 +382,20 @@ class DynamoNotificationState:
             values={":by": {"S": by}, ":v": {"N": str(storm.version)}},
         )
 
+    def storm_listed(self, storm: StormJoin, run_keys: Sequence[str]) -> None:
+        """Mark members as named in the storm's thread (after the reply that names them was posted)."""
+        if not run_keys:
+            return
+        names = {f"#m{i}": _member_id(key) for i, key in enumerate(run_keys)}
+        self._update_storm(
+            storm.job,
+            _ms(storm.window_start),
+            update="SET " + ", ".join(f"roster.{name}.r = :yes" for name in names),
+            condition=" AND ".join(f"attribute_exists(roster.{name})" for name in names),
+            names=names,
+            values={":yes": {"BOOL": True}},
+        )
+
     def _update_storm(
         self,
         job: str,
@@ -574,6 +588,7 @@ def _members(item: dict[str, Any]) -> tuple[StormMember, ...]:
             stopped=datetime.fromtimestamp(int(m["M"]["t"]["N"]) / 1000, UTC),
             cause=m["M"]["c"]["S"],
             state=MemberState(m["M"]["st"]["S"]),
+            listed=bool(m["M"].get("r", {}).get("BOOL", False)),
         )
         for m in item.get("roster", {}).get("M", {}).values()
     ]
