@@ -9,7 +9,7 @@ The values are ``msgspec.Struct`` classes (frozen, compared and hashed by their 
 dataclasses): a dataclass compiles six methods from source when its module is imported, ~0.75 ms
 each class, and the task-events function imports some sixty value types on every cold start;
 a Struct's are built in C (~0.08 ms). Copy one with ``msgspec.structs.replace``. The few classes
-that leave a field out of equality (``Attempt``, ``StormState``) stay dataclasses, which can.
+that leave a field out of equality (``Attempt``) stay dataclasses, which can.
 """
 
 from __future__ import annotations
@@ -275,8 +275,7 @@ class StormMember(msgspec.Struct, frozen=True):
     listed: bool = False
 
 
-@dataclass(frozen=True)
-class StormState:
+class StormState(msgspec.Struct, frozen=True):
     """Failures of one job inside one window, as the state store counts them.
 
     ``count`` counts every run (members stop being remembered past a limit; ``members`` holds
@@ -286,7 +285,6 @@ class StormState:
     count: int
     window_start: datetime
     causes: tuple[str, ...] = ()
-    first_alert: Alert | None = field(default=None, compare=False)
     members: tuple[StormMember, ...] = ()
 
     @property

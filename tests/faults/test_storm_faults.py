@@ -159,3 +159,18 @@ def test_a_storm_larger_than_its_message_names_every_run_in_its_thread_once(
     rosters = [render(m) for m in replies if "in this storm" in render(m)]
     lines = [line for roster in rosters for line in roster.splitlines() if line.strip().startswith("• ")]
     assert sorted(line.strip().split(":")[0][2:] for line in lines) == ids  # each run once
+
+
+def test_a_window_of_one_run_keeps_that_runs_own_words_when_a_later_run_closes_it(
+    stack: Stack, load_event: LoadEvent
+) -> None:
+    """A window with one run shows that run's own alert (and its news: "retrying"); when a run
+    stopping after the window ends closes it (here in the same batch, before the end of the
+    invocation shows the news), it is not re-rendered as a storm of one."""
+    later = failure(load_event, B, exit_code=9, later=timedelta(minutes=10))
+    assert deliver(sqs_batch(failure(load_event, A), later)) == []
+
+    first, second = top_level(stack)
+    assert render(first).splitlines()[0] == "⚠️ invoice-export failed, retrying (attempt 2/3)"
+    assert "failed run" not in render(first)
+    assert B in render(second)

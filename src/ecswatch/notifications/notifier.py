@@ -548,11 +548,17 @@ class Notifier:
             claimed = state.claim_storm_render(storm, by, self._clock())
             if claimed is not None and claimed.message is not None:
                 try:
-                    single = alone is not None and claimed.count == 1
-                    chat.update(
-                        claimed.message, alone if single and alone else storm_alert(claimed.state, latest)
-                    )
-                    self._list_members(chat, state, claimed, claimed.message)
+                    if claimed.count == 1:
+                        # One run: the message is that run's own alert, never a "storm of one". Its
+                        # news (``alone``, or still waiting for the end of the invocation) is shown;
+                        # without news the message already says what the run's own alert says.
+                        pending = self._behind.pop((claimed.job, claimed.window_start), None)
+                        own = alone or (pending[1] if pending else None)
+                        if own is not None:
+                            chat.update(claimed.message, own)
+                    else:
+                        chat.update(claimed.message, storm_alert(claimed.state, latest))
+                        self._list_members(chat, state, claimed, claimed.message)
                 except Exception:
                     state.storm_shown(claimed, by, rendered=False)
                     raise
