@@ -262,16 +262,29 @@ def handlers_at_once(batches: list[dict[str, Any]], *, timeout: float = 120.0) -
     dependencies first, then all wait at a barrier, so the invocations overlap. Returns each
     handler's answer (its batchItemFailures), in the order of ``batches``.
     """
+    return [answers[0] for answers in invocations_at_once([[batch] for batch in batches], timeout=timeout)]
+
+
+def invocations_at_once(
+    invocations: list[list[dict[str, Any]]], *, timeout: float = 120.0
+) -> list[list[dict[str, Any]]]:
+    """Several containers at once, each invoked with its own SQS batches one after the other.
+
+    ``invocations[i]`` are the batches container ``i`` receives in turn (a warm container after
+    the first), as a burst larger than one batch reaches several Lambda instances. The processes
+    build their dependencies, wait at a barrier, then run their invocations; returns each
+    container's answers in order (``{"error": ...}`` in place of an answer that raised).
+    """
     context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(len(batches))
+    barrier = context.Barrier(len(invocations))
     answers = context.Queue()
     workers = [
-        context.Process(target=_handler_process, args=(i, batch, barrier, answers), daemon=True)
-        for i, batch in enumerate(batches)
+        context.Process(target=_handler_process, args=(i, batches, barrier, answers), daemon=True)
+        for i, batches in enumerate(invocations)
     ]
     for worker in workers:
         worker.start()
-    results: dict[int, dict[str, Any]] = {}
+    results: dict[int, list[dict[str, Any]]] = {}
     try:
         for _ in workers:
             index, answer = answers.get(timeout=timeout)
@@ -279,22 +292,29 @@ def handlers_at_once(batches: list[dict[str, Any]], *, timeout: float = 120.0) -
     finally:
         for worker in workers:
             worker.join(timeout=10)
-    return [results[i] for i in range(len(batches))]
+    return [results[i] for i in range(len(invocations))]
 
 
-def _handler_process(index: int, batch: dict[str, Any], barrier: Any, answers: Any) -> None:
+def _handler_process(index: int, batches: list[dict[str, Any]], barrier: Any, answers: Any) -> None:
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 -- the handler's JSON logs, for the process's life
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError  # noqa: PLC0415
 
     from ecswatch.handlers import task_events  # noqa: PLC0415 -- imported in the new process
     from local.lambda_runtime import LambdaContext  # noqa: PLC0415
 
+    done: list[dict[str, Any]] = []
     try:
         task_events.dependencies()
         barrier.wait(timeout=60)
-        answer = dict(task_events.lambda_handler(batch, LambdaContext()))
-    except BatchProcessingError:  # every record failed: for SQS, every record comes back
-        answer = {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in batch["Records"]]}
     except Exception as e:
-        answer = {"error": repr(e)}
-    answers.put((index, answer))
+        answers.put((index, [{"error": repr(e)} for _ in batches]))
+        return
+    for batch in batches:
+        try:
+            answer = dict(task_events.lambda_handler(batch, LambdaContext()))
+        except BatchProcessingError:  # every record failed: for SQS, every record comes back
+            answer = {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in batch["Records"]]}
+        except Exception as e:
+            answer = {"error": repr(e)}
+        done.append(answer)
+    answers.put((index, done))
