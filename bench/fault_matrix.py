@@ -200,6 +200,9 @@ class FaultMatrix:
 #: botocore does not retry: a throttled write (ProvisionedThroughputExceededException) ends the same
 #: way, after botocore's backoff on every try (about 20 s per effect here), which the bench skips.
 DONE_WRITE_REFUSED = {"contains": '"COMPLETED"', "code": "AccessDeniedException", "times": 1000}
+#: The write that records a posted message in its storm window (``set_storm_message``: the only
+#: update with a ``:ts`` value), refused the same way.
+POST_REF_WRITE_REFUSED = {"contains": '":ts"', "code": "AccessDeniedException", "times": 1000}
 
 
 def _slack(**options: Any) -> Fault:
@@ -279,6 +282,11 @@ SCENARIOS: tuple[Scenario, ...] = (
         "done-write-fails",
         "DynamoDB refuses every idempotency 'done' write after the effects ran",
         (Step((0,), (Fault("dynamodb", "UpdateItem", DONE_WRITE_REFUSED),)),),
+    ),
+    Scenario(
+        "post-ref-write-fails",
+        "DynamoDB refuses the write recording a posted message until the item fails",
+        (Step((0,), (Fault("dynamodb", "UpdateItem", POST_REF_WRITE_REFUSED),)),),
     ),
     Scenario(
         "storm-claimant-fails",
