@@ -25,9 +25,10 @@ counts, from what crossed the wire and what was stored:
   function's captured logs (Powertools' JSON lines, EMF, stderr) or a state-table item;
 * **unsettled**: records still handed back after the last round (each also a lost alert if unnamed).
 
-Duplicates that README.md's "At-least-once delivery" paragraph documents (one more Slack post when
-Slack stored a message but answered after the client's timeout, one more Datadog event when Datadog
-did) are reported as documented. Goal: 0 lost, 0 leaks, duplicates only where documented.
+Duplicates that README.md's "At-least-once delivery" paragraph documents (one more Datadog event
+when Datadog stored the event but answered after the client's timeout; with a bot token, as here,
+no Slack duplicate is documented) are reported as documented. Goal: 0 lost, 0 leaks, duplicates
+only where documented.
 
 Run alone with ``python -m bench.fault_matrix [--scenario NAME]``; ``scripts/bench.sh --only
 fault_matrix`` runs it with the summary and results file.
@@ -259,8 +260,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "slack-slow",
         f"Slack stores the message, answers after {SLOW_SECONDS:.1f} s (client timeout 5 s)",
+        # Not documented: with a bot token README.md promises one message per alert after a timeout.
         (Step((0,), (_slack(status=200, delay=SLOW_SECONDS, times=1),)),),
-        documented={"posts": 1},
     ),
     Scenario(
         "slack-ok-false",

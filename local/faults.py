@@ -53,8 +53,9 @@ POST = "/api/chat.postMessage"
 UPDATE = "/api/chat.update"
 #: The task-events queue's visibility timeout (template.yaml): a failed record comes back after it.
 VISIBILITY_TIMEOUT_SECONDS = 360
-#: Stored ends of leases and of Powertools' IN_PROGRESS records, and their unit (seconds or ms).
-_TIMED_ATTRIBUTES = {"poster_until": 1, "render_until": 1, "in_progress_expiration": 1000}
+#: Stored times that a wait would age, with their unit (seconds or ms): the ends of the storms' post
+#: and render leases, of Powertools' IN_PROGRESS records, and when a Slack post was intended.
+_TIMED_ATTRIBUTES = {"poster_until": 1, "render_until": 1, "in_progress_expiration": 1000, "at": 1000}
 
 
 def empty_state_table() -> None:
@@ -74,8 +75,8 @@ def state_items() -> list[dict[str, Any]]:
 
 def visibility_timeout_passed(seconds: int = VISIBILITY_TIMEOUT_SECONDS) -> int:
     """Stand in for waiting out the visibility timeout before a redelivery: every stored lease end
-    (a storm's post and render leases) and every IN_PROGRESS record's expiry moves ``seconds``
-    into the past, as if that much time had gone by. The function's own timeout (60 s) is shorter
+    (a storm's post and render leases), IN_PROGRESS record's expiry and post intent's time moves
+    ``seconds`` into the past, as if that much time had gone by. The function's own timeout (60 s) is shorter
     than the visibility timeout (360 s), so in AWS each of them has expired when the record comes
     back. Returns how many items were aged."""
     db = boto3.client("dynamodb")
