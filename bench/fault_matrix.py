@@ -390,7 +390,7 @@ def _record(event: dict[str, Any]) -> dict[str, Any]:
 def count(stack: Stack, scenario: Scenario, mode: str, task_ids: Sequence[str], logs: str) -> Cell:
     """What the channel, Datadog, the logs and the table show after the deliveries settled."""
     from local.fake_datadog import decoded_body
-    from local.fake_slack import render
+    from local.fake_slack import received, render
     from local.faults import state_items
     from local.stack import DATADOG_KEY, SLACK_TOKEN
 
@@ -409,8 +409,7 @@ def count(stack: Stack, scenario: Scenario, mode: str, task_ids: Sequence[str], 
     cell.duplicate_events = sum(max(0, sum(t in e for e in events) - 1) for t in task_ids)
     cell.documented_posts = min(cell.duplicate_posts, scenario.documented.get("posts", 0))
     cell.documented_events = min(cell.duplicate_events, scenario.documented.get("events", 0))
-    with stack.slack._lock:
-        slack_bodies = [r.body.decode("utf-8", "replace") for r in stack.slack.requests]
+    slack_bodies = [str(r["body"]) for r in received(stack.slack)]
     with stack.datadog.server._lock:
         datadog_requests = list(stack.datadog.server.requests)
     places = {
