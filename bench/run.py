@@ -4,7 +4,8 @@ Goals are reported PASS or MISS and never fail the process: a miss is a finding
 to act on, not a broken build. A non-zero exit means the benchmark itself could
 not measure (a child process failed).
 
-Usage: ``scripts/bench.sh [--rounds 15] [--seconds 2] [--events N] [--burst 1000] [--only cold_start]``
+Usage: ``scripts/bench.sh [--rounds 15] [--seconds 2] [--events N] [--burst 1000] [--only cold_start]
+[--workers 3]``
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bench import cold_start, history, notifications, throughput
+from bench import cold_start, fault_matrix, history, notifications, throughput
 from bench.common import BenchError, Goal, write_results
 
-SUITES = ("cold_start", "throughput", "notifications", "history")
+SUITES = ("cold_start", "throughput", "notifications", "history", "fault_matrix")
 
 
 def _row(metric: str, value: str, baseline: str = "", ratio: str = "", goal: Goal | None = None) -> list[str]:
@@ -115,6 +116,29 @@ def _history_rows(result: history.HistoryCost) -> list[list[str]]:
     ]
 
 
+def _fault_rows(result: fault_matrix.FaultMatrix) -> list[list[str]]:
+    cells = f"{len(result.cells)} cells"
+    return [
+        _row("fault matrix: alerts lost", str(result.total("lost")), cells),
+        _row(
+            "fault matrix: duplicate Slack posts (documented)",
+            f"{result.total('duplicate_posts')} ({result.total('documented_posts')})",
+        ),
+        _row(
+            "fault matrix: duplicate Datadog events (documented)",
+            f"{result.total('duplicate_events')} ({result.total('documented_events')})",
+        ),
+        _row("fault matrix: leaks", str(result.total("leaks"))),
+        _row(
+            "fault matrix: lost + leaks + undocumented duplicates",
+            str(result.misses),
+            "",
+            "",
+            result.goal,
+        ),
+    ]
+
+
 def table(rows: Sequence[Sequence[str]]) -> str:
     header = ["metric", "value", "baseline", "ratio", "goal", ""]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -143,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"cold start without {', '.join(cold_start.NOT_IN_LAMBDA)}, as the Lambda Python runtime",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=fault_matrix.WORKERS,
+        help=f"processes for the fault matrix (default {fault_matrix.WORKERS})",
+    )
     parser.add_argument("--only", choices=SUITES, action="append", help="run only this suite (repeatable)")
     args = parser.parse_args(argv)
     suites = args.only or list(SUITES)
@@ -170,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
             print(history.report(cost), end="\n\n", flush=True)
             sections["history"] = cost.to_json()
             rows += _history_rows(cost)
+        if "fault_matrix" in suites:
+            matrix = fault_matrix.measure(workers=args.workers)
+            print(fault_matrix.report(matrix), end="\n\n", flush=True)
+            sections["fault_matrix"] = matrix.to_json()
+            rows += _fault_rows(matrix)
     except BenchError as e:
         print(f"benchmark failed: {e}", file=sys.stderr)
         return 2

@@ -13,11 +13,14 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
+
+if TYPE_CHECKING:
+    from mypy_boto3_logs.type_defs import InputLogEventTypeDef
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -88,7 +91,9 @@ def seed_logs(seed_file: Path = SEED / "log-events.json", *, end_ms: int | None 
                 _ignore_exists(logs.create_log_stream, logGroupName=group, logStreamName=stream)
                 # CloudWatch Logs (and moto) reject events older than 14 days: write them as recent.
                 start = (end_ms or int(time.time() * 1000)) - len(lines)
-                events = [{"timestamp": start + i, "message": line} for i, line in enumerate(lines)]
+                events: list[InputLogEventTypeDef] = [
+                    {"timestamp": start + i, "message": line} for i, line in enumerate(lines)
+                ]
                 if events:
                     logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
                 written += len(events)
