@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from ecswatch.adapters.dynamodb.idempotency import PowertoolsOnceGuard
+from ecswatch.budget import Budget
 from tests.fakes import create_state_table_from_template
 
 TABLE = "ecswatch-state"
@@ -106,3 +107,31 @@ def test_a_failing_effect_still_fails_and_may_run_again(dynamodb: Any) -> None:
     effects: list[str] = []
     assert _guard(dynamodb).once("datadog#run-2", lambda: effects.append("event"))
     assert effects == ["event"]
+
+
+def test_a_duplicate_in_the_same_container_does_not_repeat_an_effect_whose_record_was_refused(
+    dynamodb: Any,
+) -> None:
+    """DynamoDB refused every done write; the container remembers the effect ran, so the whole batch
+    delivered to it again (SQS at-least-once) sends nothing twice. Another container cannot know:
+    that window is measured by bench/fault_matrix.py (done-write-fails, cold) and in the README."""
+    effects: list[str] = []
+    guard = _guard(FlakyDoneWrites(dynamodb, failures=100))
+    assert guard.once("datadog#run-3", lambda: effects.append("event"))
+    time.sleep(1.1)  # the IN_PROGRESS record has expired
+
+    assert not guard.once("datadog#run-3", lambda: effects.append("event"))
+    assert effects == ["event"]
+
+
+def test_the_done_write_is_not_tried_again_without_the_time_for_it(dynamodb: Any) -> None:
+    """Each try may take seconds (botocore retries a throttled call itself): with less than a try's
+    worth of the invocation left, the guard stops, rather than hold the function past its timeout."""
+    budget = Budget()
+    budget.start(ShortInvocation())  # one second left, less than the reserve: no time for a retry
+    flaky = FlakyDoneWrites(dynamodb, failures=100)
+    guard = PowertoolsOnceGuard(TABLE, flaky, done_write_backoff_seconds=0.0, budget=budget)
+    guard.register_lambda_context(ShortInvocation())
+
+    assert guard.once("datadog#run-4", lambda: None)
+    assert flaky.update_calls == 1

@@ -76,8 +76,10 @@ def build_dependencies(
     clients = clients or ClientCache()
     jobs = load_jobs(settings.jobs_config_path)  # a bad file raises ConfigError naming file, job, field
     table = settings.state_table_name
-    guard: OnceGuard = PowertoolsOnceGuard(table, clients.lazy("dynamodb")) if table else MemoryOnceGuard()
     budget = Budget()
+    guard: OnceGuard = (
+        PowertoolsOnceGuard(table, clients.lazy("dynamodb"), budget=budget) if table else MemoryOnceGuard()
+    )
     stores = build_secret_stores(settings, clients)
     notifier = build_notifier(
         settings, clients, jobs, guard=guard, metrics=metrics, budget=budget, stores=stores

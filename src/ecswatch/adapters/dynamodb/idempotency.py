@@ -8,9 +8,12 @@ What it leaves open is the write that marks the record done after the effect ran
 write fails and the message fails with it, the redelivery finds the record IN_PROGRESS and,
 once the first invocation's time is up, runs the effect again (a second Datadog event, a second
 retry request). So the done write is retried here (:data:`DONE_WRITE_ATTEMPTS`), and an effect
-that ran counts as done even if its record could not be written: that is logged, not raised.
-The window left: a message redelivered for another reason after the IN_PROGRESS record expired
-(at most the invocation's timeout) while DynamoDB refused every done write.
+that ran counts as done even if its record could not be written: that is logged, not raised, and
+the container remembers the key, so a duplicate it receives later does not repeat the effect.
+The tries stop when the invocation's budget has no time for another (a throttled table must not
+hold the function past its timeout). The window left: the same message delivered again, to
+another container, after the IN_PROGRESS record expired (at most the invocation's timeout), while
+DynamoDB refused every done write: measured by ``bench/fault_matrix.py`` (done-write-fails, cold).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ecswatch.budget import Budget
 from ecswatch.errors import TransientError
 
 if TYPE_CHECKING:
@@ -45,15 +49,19 @@ EXPIRES_AFTER_SECONDS = 3 * 86_400
 #: Tries of the "done" write (on top of botocore's own retries), 0.1 s, 0.2 s, 0.4 s ... apart.
 DONE_WRITE_ATTEMPTS = 5
 DONE_WRITE_BACKOFF_SECONDS = 0.1
+#: What one try of the done write may take (botocore's own retries of a throttled call included):
+#: a try is not started with less than this (and its backoff) left in the invocation.
+DONE_WRITE_TRY_SECONDS = 5.0
 
 
 class _RetryingDoneWrites(DynamoDBPersistenceLayer):
     """Powertools' DynamoDB layer whose "done" write (``_update_record``) is retried on failure."""
 
-    def __init__(self, *, attempts: int, backoff_seconds: float, **kwargs: Any) -> None:
+    def __init__(self, *, attempts: int, backoff_seconds: float, budget: Budget, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._attempts = attempts
         self._backoff = backoff_seconds
+        self._budget = budget
 
     def _update_record(self, data_record: DataRecord) -> None:
         for attempt in range(1, self._attempts + 1):
@@ -61,9 +69,10 @@ class _RetryingDoneWrites(DynamoDBPersistenceLayer):
                 super()._update_record(data_record)
                 return
             except (ClientError, BotoCoreError):
-                if attempt == self._attempts:
+                wait = self._backoff * 2 ** (attempt - 1)
+                if attempt == self._attempts or not self._budget.allows(wait + DONE_WRITE_TRY_SECONDS):
                     raise
-                time.sleep(self._backoff * 2 ** (attempt - 1))
+                time.sleep(wait)
 
 
 class PowertoolsOnceGuard:
@@ -75,10 +84,12 @@ class PowertoolsOnceGuard:
         expires_after_seconds: int = EXPIRES_AFTER_SECONDS,
         done_write_attempts: int = DONE_WRITE_ATTEMPTS,
         done_write_backoff_seconds: float = DONE_WRITE_BACKOFF_SECONDS,
+        budget: Budget | None = None,
     ) -> None:
         persistence = _RetryingDoneWrites(
             attempts=done_write_attempts,
             backoff_seconds=done_write_backoff_seconds,
+            budget=budget or Budget(),
             table_name=table,
             key_attr="pk",
             sort_key_attr="sk",
@@ -97,12 +108,18 @@ class PowertoolsOnceGuard:
 
         self._run_once = run_once
         self._config = config
+        #: Keys whose effect ran but whose done record could not be written: done, for this container.
+        self._unrecorded: set[str] = set()
+        self._lock = threading.Lock()
 
     def register_lambda_context(self, context: Any) -> None:
         """Lets Powertools expire an IN_PROGRESS record when the invocation runs out of time."""
         self._config.register_lambda_context(context)
 
     def once(self, key: str, action: Callable[[], None]) -> bool:
+        with self._lock:
+            if key in self._unrecorded:
+                return False
         ran: list[bool] = []
 
         def tracked() -> None:
@@ -117,8 +134,10 @@ class PowertoolsOnceGuard:
             if not ran:
                 raise
             # The effect happened: failing now is what would make a redelivery repeat it.
+            with self._lock:
+                self._unrecorded.add(key)
             logger.error(
-                "effect done but its record was not written; a redelivery may repeat it",
+                "effect done but its record was not written; a redelivery to another container may repeat it",
                 extra={"once_key": key, "error": str(e)},
             )
         return bool(ran)
