@@ -32,7 +32,10 @@ class Notifications:
     jobs: int
     batches: int
     seconds: float
+    #: Top-level messages in the channel (what the goal is about: one per job per window).
     slack_posts: int
+    #: Replies in threads: a storm's roster (45 runs a reply, past what its message lists).
+    slack_replies: int
     slack_updates: int
     datadog_events: int
     datadog_metric_calls: int
@@ -113,7 +116,8 @@ def measure(burst: int = 1_000, jobs: int = 10) -> Notifications:
             jobs=jobs,
             batches=len(batches),
             seconds=seconds,
-            slack_posts=len(stack.slack.calls("/api/chat.postMessage")),
+            slack_posts=sum(m.thread_ts is None for m in stack.slack.messages()),
+            slack_replies=sum(m.thread_ts is not None for m in stack.slack.messages()),
             slack_updates=len(stack.slack.calls("/api/chat.update")),
             datadog_events=len(stack.datadog.events()),
             datadog_metric_calls=len(stack.datadog.calls("/api/v2/series")),
@@ -130,8 +134,8 @@ def report(r: Notifications) -> str:
         f"Notification burst: {r.events:,} failed tasks of {r.jobs} jobs in {r.batches} SQS batches of "
         f"{BATCH_SIZE}, through lambda_handler over the offline stack ({r.seconds:.1f} s, "
         f"{r.failed_records} failed records)",
-        f"  Slack     {r.slack_posts} chat.postMessage ({r.posts_per_job:.1f} per job), "
-        f"{r.slack_updates} chat.update (storm milestones)",
+        f"  Slack     {r.slack_posts} messages ({r.posts_per_job:.1f} per job), {r.slack_replies} thread "
+        f"replies (storm rosters), {r.slack_updates} chat.update (milestones, once per invocation)",
         f"  Datadog   {r.datadog_events} events (one per run), {r.datadog_metric_calls} metric submits "
         f"({r.metric_calls_per_batch:.2f} per batch)",
         f"  DynamoDB  {sum(r.dynamodb_calls.values())} calls = {r.dynamodb_per_event:.2f} per event ({ddb})",

@@ -96,7 +96,8 @@ def _notification_rows(result: notifications.Notifications) -> list[list[str]]:
             f"{result.posts_per_job:.1f}/job",
             posts,
         ),
-        _row("Slack updates (storm milestones)", f"{result.slack_updates}"),
+        _row("Slack thread replies (storm rosters, 45 runs each)", f"{result.slack_replies}"),
+        _row("Slack updates (milestones, once per invocation)", f"{result.slack_updates}"),
         _row("Datadog metric submits per SQS batch", f"{result.metric_calls_per_batch:.2f}", "", "", submits),
         _row("DynamoDB calls per event (dedupe, storms, threads)", f"{result.dynamodb_per_event:.2f}"),
     ]

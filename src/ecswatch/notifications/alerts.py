@@ -164,21 +164,17 @@ def storm_alert(state: StormState, latest: Alert | None = None) -> Alert:
     )
 
 
-def needs_roster(state: StormState) -> bool:
-    """Whether the storm's message cannot name every run, so its thread names them."""
-    return state.count > MEMBERS_NAMED
-
-
 def roster_replies(state: StormState) -> list[tuple[Alert, tuple[StormMember, ...]]]:
-    """Replies for the storm's thread that name, :data:`MEMBERS_NAMED` a reply, every remembered run
-    not named there yet, oldest first, each with the runs it names: past what its message can list,
-    a storm names each of its runs in its thread once, so no run goes unannounced however large."""
-    if not needs_roster(state):
-        return []
+    """Replies for the storm's thread, each naming :data:`MEMBERS_NAMED` runs not named there yet
+    (oldest first), with the runs it names. Only whole replies: the storm's message names the runs
+    not in its thread (fewer than a reply's worth once these are posted), so every run is named,
+    in the message or in its thread, with one post per 45 runs however large the storm."""
     listed = sum(1 for m in state.members if m.listed)
     waiting = [m for m in state.members if not m.listed]
+    if len(waiting) <= MEMBERS_NAMED:
+        return []
     replies = []
-    for start in range(0, len(waiting), MEMBERS_NAMED):
+    for start in range(0, len(waiting) // MEMBERS_NAMED * MEMBERS_NAMED, MEMBERS_NAMED):
         chunk = tuple(waiting[start : start + MEMBERS_NAMED])
         first = listed + start + 1
         reply = Alert(
@@ -187,7 +183,7 @@ def roster_replies(state: StormState) -> list[tuple[Alert, tuple[StormMember, ..
             title=words.storm_roster(state.job, first, first + len(chunk) - 1, state.count),
             severity="info",
             outcome="storm",
-            cause="\n".join(f"• {m.label}: {m.state.value}" for m in chunk),
+            cause="\n".join(f"• {m.label}" for m in chunk),
             fields=(),
             links=(),
         )
@@ -229,13 +225,17 @@ def _tally(members: tuple[StormMember, ...], count: int) -> str:
 
 
 def _member_lines(members: tuple[StormMember, ...], count: int) -> list[str]:
-    """One line per run, oldest first; past MEMBERS_NAMED the open ones are named first."""
-    named = list(members)
+    """One line per run not named in the storm's thread, oldest first (past MEMBERS_NAMED, the open
+    ones first); then how many the thread names, and how many are counted but not remembered."""
+    in_thread = sum(1 for m in members if m.listed)
+    named = [m for m in members if not m.listed]
     if len(named) > MEMBERS_NAMED:
         named = sorted(named, key=lambda m: -m.state.rank)[:MEMBERS_NAMED]
     lines = [f"• {m.label}: {m.state.value}" for m in named]
-    if count > len(named):
-        lines.append(f"… and {count - len(named)} more")
+    if in_thread:
+        lines.append(words.storm_named_in_thread(in_thread))
+    if count > len(named) + in_thread:
+        lines.append(f"… and {count - len(named) - in_thread} more")
     return lines
 
 

@@ -42,6 +42,7 @@ from functools import partial
 from typing import TypeVar
 
 from aws_lambda_powertools import Logger
+from msgspec.structs import replace
 
 from ecswatch.budget import Budget
 from ecswatch.config.routing import Routing
@@ -70,6 +71,7 @@ from ecswatch.run import (
     RunReport,
     StormJoin,
     StormMember,
+    StormState,
 )
 
 logger = Logger(child=True)
@@ -557,8 +559,9 @@ class Notifier:
                         if own is not None:
                             chat.update(claimed.message, own)
                     else:
-                        chat.update(claimed.message, storm_alert(claimed.state, latest))
-                        self._list_members(chat, state, claimed, claimed.message)
+                        # Whole replies of runs into the thread first, then the message names the rest.
+                        listed = self._list_members(chat, state, claimed, claimed.message)
+                        chat.update(claimed.message, storm_alert(with_listed(claimed.state, listed), latest))
                 except Exception:
                     state.storm_shown(claimed, by, rendered=False)
                     raise
@@ -576,12 +579,14 @@ class Notifier:
 
     def _list_members(
         self, chat: ChatPoster, state: NotificationState, storm: StormJoin, message: MessageRef
-    ) -> None:
-        """Past what its message can list, name the storm's runs in its thread, each once (under the
-        render lease). Each reply is posted once per its runs (the key names them), and its runs are
-        marked named only after it is posted: a failure leaves them to the next render."""
+    ) -> set[str]:
+        """Past what its message can list, name the storm's runs in its thread, 45 a reply, each
+        once (under the render lease); the run keys named now. Each reply is posted once per its
+        runs (the key names them), and its runs are marked named only after it is posted: a
+        failure leaves them to the next render."""
+        listed: set[str] = set()
         if not message.ts:
-            return
+            return listed
         for reply, members in roster_replies(storm.state):
             run_keys = [m.run_key for m in members]
             digest = hashlib.sha256("\n".join(run_keys).encode()).hexdigest()[:16]
@@ -589,6 +594,16 @@ class Notifier:
                 chat, message.channel, reply, key=f"roster#{reply.run_key}#{digest}", thread=message
             )
             self._remember(partial(state.storm_listed, storm, run_keys))
+            listed.update(run_keys)
+        return listed
+
+
+def with_listed(storm: StormState, run_keys: set[str]) -> StormState:
+    """The storm with these runs marked as named in its thread (just posted, not yet read back)."""
+    if not run_keys:
+        return storm
+    members = tuple(replace(m, listed=True) if m.run_key in run_keys else m for m in storm.members)
+    return replace(storm, members=members)
 
 
 def member_state(parent: Alert) -> MemberState:

@@ -62,6 +62,11 @@ def storm_roster(job: str, first: int, last: int, count: int) -> str:
     return f"{job} failing: runs {first} to {last} of {count} in this storm"
 
 
+def storm_named_in_thread(runs: int) -> str:
+    """The storm message's line for the runs its thread names."""
+    return f"… and {runs} more, named in the thread"
+
+
 # --------------------------------------------------------------------------- dependency chains
 
 
