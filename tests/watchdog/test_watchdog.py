@@ -10,11 +10,12 @@ Notifier, the run history is the in-memory one.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import msgspec
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
@@ -1012,7 +1013,7 @@ def test_a_recovery_slack_refused_once_is_posted_on_the_next_pass() -> None:
 
 
 def test_a_retry_of_a_job_is_held_to_the_jobs_max_run_time_through_its_lineage() -> None:
-    retry = replace(_event(started=NOW - timedelta(hours=2)), started_by="ecswatch-retry/2")
+    retry = msgspec.structs.replace(_event(started=NOW - timedelta(hours=2)), started_by="ecswatch-retry/2")
 
     without_lineage = find_overruns([retry], jobs_config(), NOW)
     with_lineage = find_overruns([retry], jobs_config(), NOW, named={retry.task.arn: "nightly-report"})

@@ -359,7 +359,7 @@ def redacted_event(event: TaskEvent) -> TaskEvent:
     reason = redact_text(event.stopped_reason)
     if reason == event.stopped_reason and containers == event.containers:
         return event
-    return replace(event, stopped_reason=reason, containers=containers)
+    return msgspec.structs.replace(event, stopped_reason=reason, containers=containers)
 
 
 def redacted_launch(launch: LaunchAttempt) -> LaunchAttempt:

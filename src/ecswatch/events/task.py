@@ -18,7 +18,6 @@ on with the rest of the batch.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -137,17 +136,17 @@ class Timeline(msgspec.Struct, frozen=True):
     stopped: datetime | None = None
 
 
-@dataclass(frozen=True)
-class ContainerOverride:
+class ContainerOverride(msgspec.Struct, frozen=True):
     name: str
     command: tuple[str, ...] | None = None
     environment: tuple[tuple[str, str], ...] = ()
-    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
-@dataclass(frozen=True)
-class TaskEvent:
-    """One ``ECS Task State Change`` event, read once and typed."""
+class TaskEvent(msgspec.Struct, frozen=True):
+    """One ``ECS Task State Change`` event, read once and typed.
+
+    ``raw_overrides`` is the event's ``overrides`` as AWS sent it (a retry sends them again); being a
+    mapping, it makes the event unhashable, and nothing needs to hash one."""
 
     event_id: str
     event_time: datetime | None
@@ -169,7 +168,7 @@ class TaskEvent:
     containers: tuple[Container, ...]
     timeline: Timeline
     overrides: tuple[ContainerOverride, ...]
-    raw_overrides: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    raw_overrides: Mapping[str, Any] = msgspec.field(default_factory=dict)
 
     @property
     def is_stopped(self) -> bool:
@@ -316,7 +315,6 @@ def _override(raw: object) -> ContainerOverride:
         environment=tuple(
             (str(e.get("name", "")), str(e.get("value", ""))) for e in env if isinstance(e, Mapping)
         ),
-        raw=data,
     )
 
 

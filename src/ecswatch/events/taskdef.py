@@ -7,16 +7,14 @@ be cached for the life of a Lambda container keyed by its ARN.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 
-@dataclass(frozen=True)
-class LogConfig:
+class LogConfig(msgspec.Struct, frozen=True):
     driver: str
-    options: Mapping[str, str] = field(default_factory=dict, hash=False)
+    options: Mapping[str, str] = msgspec.field(default_factory=dict)
 
     @property
     def is_awslogs(self) -> bool:
