@@ -8,8 +8,7 @@ may depend on this module and it depends only on ``ecswatch.events`` (what AWS s
 The values are ``msgspec.Struct`` classes (frozen, compared and hashed by their fields, like frozen
 dataclasses): a dataclass compiles six methods from source when its module is imported, ~0.75 ms
 each class, and the task-events function imports some sixty value types on every cold start;
-a Struct's are built in C (~0.08 ms). Copy one with ``msgspec.structs.replace``. The few classes
-that leave a field out of equality (``Attempt``) stay dataclasses, which can.
+a Struct's are built in C (~0.08 ms). Copy one with ``msgspec.structs.replace``.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -181,8 +179,7 @@ class RetryNote(msgspec.Struct, frozen=True):
         return cls(follows=False, text=f"no retry: {why}")
 
 
-@dataclass(frozen=True)
-class Attempt:
+class Attempt(msgspec.Struct, frozen=True):
     """Which try of a run this is (retries come from the retry policy); 1 of 1 without retries."""
 
     number: int = 1
@@ -190,8 +187,8 @@ class Attempt:
     root_task_arn: str | None = None
     chain: ChainLink | None = None
     #: Whether a retry follows this attempt, once the retry decision is made (None before: a start,
-    #: or news that does not know). Not part of which attempt this is, so not compared.
-    retry: RetryNote | None = field(default=None, compare=False)
+    #: or news that does not know).
+    retry: RetryNote | None = None
 
     @property
     def label(self) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import pytest
 
 from ecswatch.config.loader import load_config
@@ -146,7 +147,9 @@ def test_the_capacity_failure_sample_reads_as_the_nightly_rules_call(
 ) -> None:
     attempt = attempt_of(CAPACITY)
 
-    assert attempt == LaunchAttempt(
+    assert attempt.request is not None  # kept, as recorded, for a retry
+    assert attempt.request["cluster"] == f"arn:aws:ecs:eu-west-1:{ACCOUNT}:cluster/batch"
+    assert msgspec.structs.replace(attempt, request=None) == LaunchAttempt(
         event_id="3610cc4c-e9b2-407a-b9a6-939b9f41c157",
         event_time=datetime(2025, 3, 5, 2, 0, 7, tzinfo=UTC),
         region="eu-west-1",
@@ -813,3 +816,17 @@ def test_a_cloudtrail_record_with_a_forged_region_or_account_builds_no_link(
 
     with pytest.raises(MalformedEvent, match="is not an AWS"):
         parse_launch(raw)
+
+
+def test_a_launch_attempt_shows_everything_but_the_request_it_carries(
+    attempt_of: Callable[[str], LaunchAttempt],
+) -> None:
+    """The request holds what the caller sent (environment overrides may carry secrets): it is kept
+    for a retry, never shown when the attempt is printed or logged."""
+    attempt = msgspec.structs.replace(
+        attempt_of(CAPACITY),
+        request={"overrides": {"containerOverrides": [{"environment": "DB_PASSWORD=x"}]}},
+    )
+
+    assert "DB_PASS" not in repr(attempt)
+    assert "event_id='3610cc4c-e9b2-407a-b9a6-939b9f41c157'" in repr(attempt)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
 
 import msgspec
 
@@ -373,7 +372,7 @@ def redacted_launch(launch: LaunchAttempt) -> LaunchAttempt:
     message = redact_text(launch.error_message)
     if message == launch.error_message and failures == launch.failures:
         return launch
-    return replace(launch, error_message=message, failures=failures)
+    return msgspec.structs.replace(launch, error_message=message, failures=failures)
 
 
 def _opens_pem_block(line: str) -> bool:

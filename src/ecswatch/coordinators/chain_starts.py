@@ -9,7 +9,7 @@ iam:PassRole) and the run's thread says once "A failed: starting C" (see :mod:`e
 
 from __future__ import annotations
 
-from dataclasses import replace
+from msgspec.structs import replace
 
 from ecswatch.chains.links import (
     RunEnd,

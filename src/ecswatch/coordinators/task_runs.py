@@ -16,7 +16,6 @@ The Slack story of a run lives in the thread of its first alert:
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from collections.abc import Callable, Sequence
 
@@ -97,7 +96,7 @@ class TaskRunCoordinator:
             # Decided before anything is published, so the alert, the Datadog event and the history
             # all say whether a retry follows, and why not.
             note = retry_note(decision, chained, scheduled=self._scheduler is not None)
-            chained = dataclasses.replace(chained, retry=note)
+            chained = msgspec.structs.replace(chained, retry=note)
         run = msgspec.structs.replace(run, attempt=chained)
         report, attempt = run.report, run.attempt
         steps: list[Callable[[], object]] = [_publishing(sink, report) for sink in self._sinks]

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -156,8 +155,7 @@ class PlacementFailure(NamedTuple):
     detail: str | None
 
 
-@dataclass(frozen=True)
-class LaunchAttempt:
+class LaunchAttempt(msgspec.Struct, frozen=True):
     """One RunTask call, read once and typed.
 
     ``cluster``, ``started_by``, ``group``, ``launch_type`` and ``count`` come from the
@@ -185,7 +183,14 @@ class LaunchAttempt:
     task_arns: tuple[str, ...]
     request_recorded: bool = True
     #: ``requestParameters`` as recorded (camelCase, RunTask's own shape): a retry sends it again.
-    request: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    request: Mapping[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        """Every field but ``request``: what the caller sent (environment overrides may hold secrets)."""
+        shown = ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in self.__struct_fields__ if name != "request"
+        )
+        return f"LaunchAttempt({shown})"
 
     @property
     def failed(self) -> bool:
