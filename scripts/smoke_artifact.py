@@ -5,12 +5,18 @@ a fresh process of the Lambda runtime's Python whose
 path holds only the function's build directory and boto3 (which the Lambda runtime provides and the
 bundle leaves out), so a module or data file missing from the bundle fails here, not in AWS. Prints
 each function's unzipped and zipped size (Lambda's limits: 250 MB unzipped, 50 MB zipped upload).
+
+Compiled modules are built for the functions' architecture (template.yaml ``Architectures``), which
+need not be this machine's: each one is checked to be for that architecture, and the packages
+that hold them (msgspec, PyYAML, ...) are imported from this machine's build of the same pinned
+versions instead, so the import of everything else from the artifact is still tested here.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -44,6 +50,36 @@ def functions() -> dict[str, str]:
     }
 
 
+#: template.yaml's architecture names as they appear in a compiled module's file name.
+_ARCH_TAGS = {"arm64": "aarch64", "x86_64": "x86_64"}
+
+
+def architecture() -> str:
+    """The functions' architecture, as compiled modules name it (Globals, then the first function)."""
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
+    for holder in (template.get("Globals", {}).get("Function", {}), *template["Resources"].values()):
+        props = holder.get("Properties", holder) if isinstance(holder, dict) else {}
+        if isinstance(props, dict) and props.get("Architectures"):
+            return _ARCH_TAGS[props["Architectures"][0]]
+    return "x86_64"  # Lambda's default
+
+
+def compiled_packages(function_dir: Path, target: str) -> tuple[dict[str, str], list[str]]:
+    """The distributions (name -> version) that ship compiled modules, and the modules that are not
+    built for ``target`` (wrong-architecture wheels in the bundle)."""
+    packages: dict[str, str] = {}
+    wrong: list[str] = []
+    for dist in sorted(function_dir.glob("*.dist-info")):
+        name, version = dist.name.removesuffix(".dist-info").rsplit("-", 1)
+        for line in (dist / "RECORD").read_text().splitlines():
+            path = line.split(",", 1)[0]
+            if path.endswith(".so"):
+                packages[name] = version
+                if f"-{target}-" not in Path(path).name:
+                    wrong.append(path)
+    return packages, wrong
+
+
 def sizes(directory: Path) -> tuple[int, int]:
     unzipped, buffer = 0, io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -71,14 +107,31 @@ def main(python: str, build_dir: str) -> int:
             check=True,
         )
         failures = 0
+        target, host = architecture(), platform.machine()
+        native = Path(runtime) / "native"
         for name, handler in functions().items():
+            packages, wrong = compiled_packages(build / name, target)
+            if wrong:
+                failures += 1
+                print(f"{name}: compiled modules not built for {target}: {', '.join(wrong)}", file=sys.stderr)
+            if packages and host != target and not native.exists():
+                # This machine cannot load the artifact's compiled modules: its own build of the same
+                # versions stands in for them, ahead of the bundle on the path.
+                pins = [f"{package}=={version}" for package, version in sorted(packages.items())]
+                pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps"]
+                subprocess.run([*pip, "--target", str(native), *pins], check=True)
+                print(
+                    f"compiled modules are for {target}, this machine is {host}: imported from its own "
+                    f"build of {', '.join(pins)}"
+                )
             module, _, attribute = handler.rpartition(".")
             code = (
                 f"import importlib as i; assert callable(getattr(i.import_module({module!r}), {attribute!r}))"
             )
+            stand_ins = [str(native)] if native.exists() else []
             env = {
                 "PATH": os.environ.get("PATH", ""),
-                "PYTHONPATH": os.pathsep.join([str(build / name), runtime]),
+                "PYTHONPATH": os.pathsep.join([*stand_ins, str(build / name), runtime]),
                 "AWS_DEFAULT_REGION": "eu-west-1",
                 "AWS_REGION": "eu-west-1",
                 "POWERTOOLS_SERVICE_NAME": "ecswatch",
@@ -86,7 +139,7 @@ def main(python: str, build_dir: str) -> int:
             }
             # -s: not the user's site-packages; the runtime Python's own has nothing but pip.
             result = subprocess.run(
-                [sys.executable, "-s", "-c", code], env=env, capture_output=True, text=True, check=False
+                [python, "-s", "-c", code], env=env, capture_output=True, text=True, check=False
             )
             unzipped, zipped = sizes(build / name)
             verdict = "ok" if result.returncode == 0 else "FAILED"
