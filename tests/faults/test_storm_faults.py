@@ -7,10 +7,9 @@ stack (see conftest); faults are injected in the fake Slack per method. Issue 13
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -20,9 +19,10 @@ from ecswatch.adapters.dynamodb import state as state_module
 from ecswatch.adapters.dynamodb.state import DynamoNotificationState
 from ecswatch.run import Lineage
 from local.fake_slack import control, render
+from local.faults import failed_run
 from local.lambda_runtime import sqs_batch
 from local.stack import STATE_TABLE, Stack
-from tests.faults.conftest import POST, as_task, deliver, named, top_level
+from tests.faults.conftest import POST, deliver, named, top_level
 
 LoadEvent = Callable[[str], dict[str, Any]]
 ARN_PREFIX = "arn:aws:ecs:eu-west-1:123456789012:task/batch/"
@@ -32,16 +32,8 @@ A, B, C = "a" * 32, "b" * 32, "c" * 32
 def failure(
     load_event: LoadEvent, task_id: str, *, exit_code: int = 2, later: timedelta | None = None
 ) -> Any:
-    """invoice-export's failed run as another task: exit 2 (retried by the suite's config) or another
-    code (not retried); ``later``: the run stopped that much after the sample's run."""
-    event = as_task(load_event("stopped-nonzero-exit"), task_id)
-    if exit_code != 2:
-        event = json.loads(json.dumps(event).replace('"exitCode": 2', f'"exitCode": {exit_code}'))
-    if later is not None:
-        for key in ("stoppingAt", "stoppedAt", "executionStoppedAt", "updatedAt"):
-            at = datetime.fromisoformat(event["detail"][key].replace("Z", "+00:00")) + later
-            event["detail"][key] = at.isoformat().replace("+00:00", "Z")
-    return event
+    """invoice-export's failed run as another task (see :func:`local.faults.failed_run`)."""
+    return failed_run(load_event("stopped-nonzero-exit"), task_id, exit_code=exit_code, later=later)
 
 
 def retry_succeeded(load_event: LoadEvent, root_id: str, task_id: str) -> Any:

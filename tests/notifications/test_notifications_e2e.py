@@ -36,6 +36,7 @@ from ecswatch.handlers import task_events
 from ecswatch.run import RunReport
 from local.capture import Captured
 from local.fake_datadog import EVENTS_PATH, SERIES_PATH, decoded_json
+from local.faults import as_task
 from local.lambda_runtime import LambdaContext, sqs_batch
 from local.stack import STATE_TABLE, Stack, offline_stack
 
@@ -181,14 +182,6 @@ def failed_ids(response: dict[str, Any]) -> list[str]:
 
 def message_ids(batch: dict[str, Any]) -> list[str]:
     return [record["messageId"] for record in batch["Records"]]
-
-
-def as_task(event: dict[str, Any], task_id: str) -> dict[str, Any]:
-    """The event as another task of the same job would send it: new task id everywhere, new event id."""
-    old_id = event["detail"]["taskArn"].rsplit("/", 1)[-1]
-    copied: dict[str, Any] = json.loads(json.dumps(event).replace(old_id, task_id))
-    copied["id"] = str(uuid.uuid4())
-    return copied
 
 
 def next_version(event: dict[str, Any]) -> dict[str, Any]:
