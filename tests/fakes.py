@@ -8,9 +8,7 @@ remember what they were asked, so a test can also say that a lookup did, or did 
 from __future__ import annotations
 
 import json
-import random
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -21,21 +19,9 @@ from ecswatch.adapters.dynamodb.history import MemoryRunHistory  # noqa: F401 (r
 from ecswatch.analysis.pipeline import process_task_event
 from ecswatch.config.model import JobsConfig
 from ecswatch.config.settings import Settings
-from ecswatch.coordinators.chain_starts import ChainStarter
-from ecswatch.coordinators.failed_launches import FailedLaunchCoordinator
-from ecswatch.coordinators.launcher import Launcher
-from ecswatch.coordinators.task_runs import TaskRunCoordinator
 from ecswatch.events.taskdef import TaskDefinition
-from ecswatch.notifications.notifier import Notifier
 from ecswatch.ports import (
-    LineageStore,
     LogReader,
-    NetworkDiscovery,
-    OnceGuard,
-    RetryScheduler,
-    RunSink,
-    TaskReader,
-    TaskRunner,
 )
 from ecswatch.run import Alert, LaunchResult, LogTail, MessageRef, RetryRequest, RunReport
 
@@ -238,57 +224,3 @@ class RecordingRunner:
         if isinstance(answer, Exception):
             raise answer
         return answer
-
-
-# --------------------------------------------------------------------------- the coordinators, wired
-
-
-@dataclass(frozen=True)
-class Roles:
-    """The task-run, failed-launch and launcher coordinators, sharing one chain starter."""
-
-    runs: TaskRunCoordinator
-    launches: FailedLaunchCoordinator
-    launcher: Launcher
-
-
-def wire_roles(
-    *,
-    notifier: Notifier,
-    guard: OnceGuard,
-    lineage: LineageStore,
-    jobs: JobsConfig,
-    queue: RetryScheduler,
-    runner: TaskRunner,
-    rng: random.Random | None,
-    network: NetworkDiscovery | None = None,
-    sinks: Sequence[RunSink] = (),
-    tasks: TaskReader | None = None,
-) -> Roles:
-    """The roles wired as ``ecswatch.adapters.factory`` wires them, around the test's fakes."""
-    chains = ChainStarter(notifier=notifier, guard=guard, jobs=jobs, scheduler=queue)
-    runs = TaskRunCoordinator(
-        notifier=notifier,
-        guard=guard,
-        lineage=lineage,
-        jobs=jobs,
-        chains=chains,
-        scheduler=queue,
-        network=network,
-        sinks=sinks,
-        rng=rng,
-    )
-    launches = FailedLaunchCoordinator(
-        notifier=notifier, guard=guard, jobs=jobs, chains=chains, scheduler=queue, rng=rng
-    )
-    launcher = Launcher(
-        notifier=notifier,
-        guard=guard,
-        lineage=lineage,
-        jobs=jobs,
-        chains=chains,
-        runner=runner,
-        tasks=tasks,
-        network=network,
-    )
-    return Roles(runs=runs, launches=launches, launcher=launcher)

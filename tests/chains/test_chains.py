@@ -33,6 +33,7 @@ from ecswatch.config.loader import parse_config
 from ecswatch.config.model import ConfigError, JobsConfig
 from ecswatch.config.routing import Routing
 from ecswatch.config.settings import BUNDLED_JOBS_CONFIG, Settings
+from ecswatch.coordinators.roles import wire_roles
 from ecswatch.coordinators.shared import RunResult
 from ecswatch.errors import TransientError
 from ecswatch.notifications.notifier import Notifier
@@ -44,7 +45,6 @@ from tests.fakes import (
     RecordingRunner,
     create_state_table_from_template,
     report_from,
-    wire_roles,
 )
 
 ACCOUNT = "123456789012"

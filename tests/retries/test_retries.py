@@ -22,6 +22,7 @@ from ecswatch.config.loader import load_config, parse_config
 from ecswatch.config.model import JobsConfig, RetryAction
 from ecswatch.config.routing import Routing
 from ecswatch.config.settings import Settings
+from ecswatch.coordinators.roles import wire_roles
 from ecswatch.errors import DeliveryError, LaunchNotStarted, TransientError
 from ecswatch.events.taskdef import TaskDefinition
 from ecswatch.notifications.notifier import Notifier
@@ -29,7 +30,7 @@ from ecswatch.ports import LineageStore, NetworkDiscovery, RunSink, TaskReader, 
 from ecswatch.retries.request import request_from_event
 from ecswatch.run import Alert, LaunchResult, LogTail, MessageRef, RetryRequest, RunReport
 from local import DEMO_JOBS_CONFIG
-from tests.fakes import MemoryThreads, RecordingChat, RecordingQueue, RecordingRunner, wire_roles
+from tests.fakes import MemoryThreads, RecordingChat, RecordingQueue, RecordingRunner
 
 JOBS = load_config(DEMO_JOBS_CONFIG)
 ARN_PREFIX = "arn:aws:ecs:eu-west-1:123456789012:task/batch/"

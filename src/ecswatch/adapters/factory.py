@@ -32,9 +32,8 @@ from ecswatch.config.compiled import load_jobs
 from ecswatch.config.model import JobsConfig
 from ecswatch.config.routing import Routing
 from ecswatch.config.settings import Settings
-from ecswatch.coordinators.chain_starts import ChainStarter
-from ecswatch.coordinators.failed_launches import FailedLaunchCoordinator
 from ecswatch.coordinators.launcher import Launcher
+from ecswatch.coordinators.roles import wire_roles
 from ecswatch.coordinators.task_events import TaskEvents
 from ecswatch.coordinators.task_runs import TaskRunCoordinator
 from ecswatch.history.records import HistoryRecorder
@@ -92,20 +91,17 @@ def build_dependencies(
     sinks: list[RunSink] = [LogSink()]
     task_definitions = EcsTaskDefinitions(lambda region: clients.get("ecs", region))
     logs = CloudWatchLogReader(lambda region: clients.get("logs", region))
-    chains = ChainStarter(notifier=notifier, guard=guard, jobs=jobs, scheduler=retry_queue)
-    task_runs = TaskRunCoordinator(
+    roles = wire_roles(
         notifier=notifier,
         guard=guard,
         lineage=lineage,
         jobs=jobs,
-        chains=chains,
-        scheduler=retry_queue,
+        queue=retry_queue,
+        runner=runner,
         network=network,
         history=recorder,
         sinks=sinks,
-    )
-    failed_launches = FailedLaunchCoordinator(
-        notifier=notifier, guard=guard, jobs=jobs, chains=chains, scheduler=retry_queue, history=recorder
+        tasks=runner,
     )
     return Dependencies(
         settings=settings,
@@ -119,20 +115,11 @@ def build_dependencies(
             jobs=jobs,
             task_definitions=task_definitions,
             logs=logs,
-            runs=task_runs,
-            launches=failed_launches,
+            runs=roles.runs,
+            launches=roles.launches,
         ),
-        launcher=Launcher(
-            notifier=notifier,
-            guard=guard,
-            lineage=lineage,
-            jobs=jobs,
-            chains=chains,
-            runner=runner,
-            tasks=runner,
-            network=network,
-        ),
-        task_runs=task_runs,
+        launcher=roles.launcher,
+        task_runs=roles.runs,
         retry_queue=retry_queue,
         sinks=sinks,
         budget=budget,

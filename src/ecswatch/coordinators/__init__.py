@@ -7,5 +7,6 @@ capabilities together — retry policy, chains, notifications, history — and r
 * ``launcher``: the retry launcher's side (its function's entry point) — start an attempt once,
   abandon it, retry a task by hand
 * ``chain_starts``: the jobs a run's end starts (``on_success``/``on_failure``), used by the others
+* ``roles``: the three roles wired around one chain starter (the factory and the tests share it)
 * ``shared``: what more than one of them needs
 """
