@@ -170,3 +170,24 @@ def test_a_window_of_one_run_keeps_that_runs_own_words_when_a_later_run_closes_i
     assert render(first).splitlines()[0] == "⚠️ invoice-export failed, retrying (attempt 2/3)"
     assert "failed run" not in render(first)
     assert B in render(second)
+
+
+def test_a_roster_reply_whose_record_cannot_be_written_is_not_posted_again(
+    stack: Stack, load_event: LoadEvent
+) -> None:
+    """The reply naming 45 runs is posted, then DynamoDB refuses the write that marks them named: the
+    item fails, and its redelivery finds the reply by its key instead of posting it a second time."""
+    ids = [f"{n:032x}" for n in range(1, 51)]
+    batch = sqs_batch(*(failure(load_event, i, exit_code=9) for i in ids))
+    stack.dynamodb.fail("UpdateItem", contains='":yes"', code="AccessDeniedException", times=1000)
+
+    failed = deliver(batch)
+    stack.dynamodb.clear()
+    redelivered = {"Records": [r for r in batch["Records"] if r["messageId"] in failed]}
+    assert failed
+    assert deliver(redelivered) == []
+
+    assert named(stack, ids) == dict.fromkeys(ids, True)
+    [storm] = top_level(stack)
+    rosters = [m for m in stack.slack.messages() if m.thread_ts == storm.ts and "in this storm" in render(m)]
+    assert len(rosters) == 1
